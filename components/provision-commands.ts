@@ -1,0 +1,63 @@
+import { envWords, shellQuote } from "./shell";
+import type { ProvisionEnv, PythonSource, ToolGroup } from "./config/stack";
+
+/** Where the Provisioner uploads provision/ on the builder (the upload lands in `<dir>/provision`). */
+export const REMOTE_DIR = "/var/tmp/dse-build";
+export const REMOTE_PROVISION_DIR = `${REMOTE_DIR}/provision`;
+
+export type ProvisionStep = "install" | "verify" | "cleanup";
+export const PROVISION_STEPS: readonly ProvisionStep[] = ["install", "verify", "cleanup"];
+
+export interface ProvisionSettings {
+  tools: readonly ToolGroup[];
+  pythonSource: PythonSource;
+  fingerprint: string;
+  /** Mirror, index and proxy variables; only the set ones are passed. */
+  env?: ProvisionEnv;
+  /** Zero-fill free space in cleanup.sh; worth it where the image is compressed afterwards. */
+  zeroFreeSpace?: boolean;
+}
+
+/**
+ * The exact command the Provisioner runs over SSH for one step. sshd usually refuses client
+ * environment variables, so the settings travel on the command line through `sudo env`.
+ */
+export function provisionCommand(step: ProvisionStep, s: ProvisionSettings): string {
+  const env: Record<string, string | undefined> = {
+    DSE_TOOLS: s.tools.join(" "),
+    DSE_PYTHON_SOURCE: s.pythonSource,
+    DSE_FINGERPRINT: s.fingerprint,
+    ...(step === "cleanup" ? { DSE_ZERO_FREE_SPACE: s.zeroFreeSpace ? "1" : "0" } : {}),
+    ...s.env,
+  };
+  return [
+    "sudo",
+    "env",
+    ...envWords(env),
+    "bash",
+    shellQuote(`${REMOTE_PROVISION_DIR}/${step}.sh`),
+  ].join(" ");
+}
+
+/**
+ * Runs first, before the upload: makes the upload target a directory (so provision/ is copied
+ * into it) and arms the guest-side dead-man switch that powers the builder off after the TTL
+ * even if the operator's machine dies mid-build.
+ */
+export function prepareCommand(ttlMinutes: number): string {
+  const arm =
+    `sudo systemd-run --unit=dse-builder-ttl --on-active=${ttlMinutes}m /bin/systemctl poweroff` +
+    ` || sudo shutdown -P +${ttlMinutes}`;
+  return `sudo rm -rf ${REMOTE_DIR} && mkdir -p ${REMOTE_DIR} && { ${arm}; } >/dev/null 2>&1 || true; test -d ${REMOTE_DIR}`;
+}
+
+/**
+ * Wraps a step so that a failure powers the builder off shortly after (on AWS that terminates it)
+ * unless the operator asked to keep it for debugging; either way the step still fails.
+ */
+export function onFailure(command: string, keepBuilder: boolean): string {
+  const kept = keepBuilder
+    ? "echo 'dse-image: keepBuilderOnFailure is set: the builder is kept running for debugging' >&2"
+    : "sudo systemd-run --on-active=30s /bin/systemctl poweroff >/dev/null 2>&1 || sudo shutdown -P +1 >/dev/null 2>&1; echo 'dse-image: the builder powers off in a minute (set keepBuilderOnFailure to keep it)' >&2";
+  return `${command} || { rc=$?; ${kept}; exit $rc; }`;
+}
