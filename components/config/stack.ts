@@ -115,7 +115,8 @@ export function parseStackConfig(raw: RawObject): StackConfig {
       no_proxy: optionalString("noProxy", raw.noProxy, "a list of hosts"),
     }),
   };
-  if (config.tools.length === 0) fail("tools", `expected at least one of ${TOOL_GROUPS.join(", ")}`);
+  if (config.tools.length === 0)
+    fail("tools", `expected at least one of ${TOOL_GROUPS.join(", ")}`);
   for (const platform of built) {
     const parse = PLATFORM_PARSERS[platform as keyof Parsers];
     // Objects of disabled platforms are still checked: a typo there is a typo all the same.

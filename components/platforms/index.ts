@@ -1,0 +1,39 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { Platform, StackConfig } from "../config/stack";
+import { HasCommand, hasCommand as realHasCommand } from "../host-tools";
+import { openStackPlatform } from "./openstack";
+import type { ImageInfo, PlatformResult } from "./types";
+
+type PlatformBuilder = (config: StackConfig, hasCommand: HasCommand) => Promise<PlatformResult>;
+
+/** How each platform is built; keep in step with `PLATFORM_PARSERS` in config/stack.ts. */
+const BUILDERS: Partial<Record<Platform, PlatformBuilder>> = {
+  openstack: openStackPlatform,
+};
+
+export interface StackOutputs {
+  imageIds: Partial<Record<Platform, pulumi.Output<unknown>>>;
+  images: Partial<Record<Platform, pulumi.Output<ImageInfo>>>;
+}
+
+/**
+ * Declares every enabled platform. They share no resources, so Pulumi builds them in parallel.
+ */
+export async function buildImages(
+  config: StackConfig,
+  hasCommand: HasCommand = realHasCommand,
+): Promise<StackOutputs> {
+  const results = await Promise.all(
+    config.platforms.map(async (platform) => {
+      const build = BUILDERS[platform];
+      if (!build) throw new Error(`no builder registered for platform ${platform}`);
+      return [platform, await build(config, hasCommand)] as const;
+    }),
+  );
+  const outputs: StackOutputs = { imageIds: {}, images: {} };
+  for (const [platform, result] of results) {
+    outputs.imageIds[platform] = result.imageId;
+    outputs.images[platform] = result.image;
+  }
+  return outputs;
+}

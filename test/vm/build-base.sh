@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Builds the Debian 12 test base that test/vm/index.ts boots: debootstrap'd root file system,
+# made into an ext4 disk with `mkfs.ext4 -d` (no loop mounts, so it works in containers) and a
+# kernel + initrd for direct kernel boot (no bootloader needed).
+#
+# Env:
+#   OUT_DIR      directory to create (must not exist); written via a temp dir and renamed
+#   MIRROR       Debian mirror URL (e.g. http://deb.debian.org/debian)
+#   DISK_SIZE    ext4 size, default 6G (sparse; the qcow2 only holds used blocks)
+# Runs as root. Callers serialize with flock; this script only guarantees OUT_DIR appears whole.
+set -euo pipefail
+
+: "${OUT_DIR:?OUT_DIR is required}"
+: "${MIRROR:?MIRROR is required}"
+DISK_SIZE="${DISK_SIZE:-6G}"
+SUITE=bookworm
+PACKAGES=linux-image-amd64,initramfs-tools,cloud-init,openssh-server,sudo,ca-certificates,systemd-sysv,udev,iproute2,netbase,python3,gpg
+
+if [ -e "$OUT_DIR" ]; then
+  echo "build-base: $OUT_DIR already exists" >&2
+  exit 0
+fi
+parent=$(dirname "$OUT_DIR")
+mkdir -p "$parent"
+work=$(mktemp -d "$parent/.build-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+root="$work/rootfs"
+
+echo "build-base: debootstrap $SUITE from $MIRROR" >&2
+debootstrap --variant=minbase --include="$PACKAGES" --components=main "$SUITE" "$root" "$MIRROR" >&2
+
+# Security and updates suites come from the same mirror host, as on a cloud image.
+security="${MIRROR%/debian}/debian-security"
+cat >"$root/etc/apt/sources.list" <<EOF
+deb $MIRROR $SUITE main
+deb $MIRROR $SUITE-updates main
+deb $security $SUITE-security main
+EOF
+
+echo dse-test >"$root/etc/hostname"
+printf '127.0.0.1 localhost\n127.0.1.1 dse-test\n' >"$root/etc/hosts"
+printf '/dev/vda / ext4 defaults,errors=remount-ro 0 1\n' >"$root/etc/fstab"
+
+# networkd instead of ifupdown: it is already in systemd, and cloud-init's own network
+# rendering is disabled so the test does not depend on which renderer it picks.
+mkdir -p "$root/etc/systemd/network"
+cat >"$root/etc/systemd/network/10-dhcp.network" <<'EOF'
+[Match]
+Name=en* eth*
+
+[Network]
+DHCP=ipv4
+EOF
+chroot "$root" systemctl enable systemd-networkd.service >/dev/null 2>&1
+# QEMU user networking's DNS; nothing in the base writes resolv.conf from DHCP.
+rm -f "$root/etc/resolv.conf"
+echo 'nameserver 10.0.2.3' >"$root/etc/resolv.conf"
+
+mkdir -p "$root/etc/cloud/cloud.cfg.d"
+cat >"$root/etc/cloud/cloud.cfg.d/90-dse-test.cfg" <<'EOF'
+datasource_list: [NoCloud, None]
+network: {config: disabled}
+EOF
+
+# Like Debian's cloud images: a passwordless-sudo `debian` user, no password, no key; the key
+# arrives with the NoCloud seed.
+chroot "$root" useradd -m -s /bin/bash -G sudo debian
+echo 'debian ALL=(ALL) NOPASSWD:ALL' >"$root/etc/sudoers.d/90-debian"
+chmod 0440 "$root/etc/sudoers.d/90-debian"
+
+# A cloud image ships without host keys and machine-id: each instance makes its own.
+rm -f "$root"/etc/ssh/ssh_host_*
+: >"$root/etc/machine-id"
+chroot "$root" apt-get clean
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
+
+kernel=$(find "$root/boot" -maxdepth 1 -name 'vmlinuz-*' | sort | tail -n1)
+initrd=$(find "$root/boot" -maxdepth 1 -name 'initrd.img-*' | sort | tail -n1)
+[ -n "$kernel" ] && [ -n "$initrd" ] || {
+  echo "build-base: no kernel/initrd in $root/boot" >&2
+  exit 1
+}
+cp "$kernel" "$work/vmlinuz"
+cp "$initrd" "$work/initrd.img"
+
+echo "build-base: rootfs tarball" >&2
+tar --numeric-owner --xattrs --acls -C "$root" -cf "$work/rootfs.tar" .
+
+echo "build-base: ext4 disk ($DISK_SIZE)" >&2
+truncate -s "$DISK_SIZE" "$work/disk.raw"
+mkfs.ext4 -q -F -L rootfs -d "$root" "$work/disk.raw"
+qemu-img convert -O qcow2 "$work/disk.raw" "$work/disk.qcow2"
+rm -f "$work/disk.raw"
+rm -rf "$root"
+
+echo "root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.show_status=0" >"$work/append"
+chmod 0755 "$work"
+mv -T "$work" "$OUT_DIR"
+trap - EXIT
+echo "build-base: done: $OUT_DIR" >&2
