@@ -76,10 +76,10 @@ rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
 
 kernel=$(find "$root/boot" -maxdepth 1 -name 'vmlinuz-*' | sort | tail -n1)
 initrd=$(find "$root/boot" -maxdepth 1 -name 'initrd.img-*' | sort | tail -n1)
-[ -n "$kernel" ] && [ -n "$initrd" ] || {
+if [ -z "$kernel" ] || [ -z "$initrd" ]; then
   echo "build-base: no kernel/initrd in $root/boot" >&2
   exit 1
-}
+fi
 cp "$kernel" "$work/vmlinuz"
 cp "$initrd" "$work/initrd.img"
 

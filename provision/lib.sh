@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Shared functions for install.sh, verify.sh, cleanup.sh and audit.sh. Sourced, never run.
+#
+# Env read here:
+#   DSE_LOCK_TIMEOUT       seconds to wait for the apt/dpkg locks before failing (default 600)
+#   DSE_CLOUD_INIT_TIMEOUT seconds to wait for cloud-init to finish (default 900)
+# shellcheck disable=SC2034 # variables are used by the scripts that source this file
+
+DSE_SCRIPT="${DSE_SCRIPT:-$(basename "${BASH_SOURCE[-1]}")}"
+DSE_STEP="startup"
+DSE_STATE_DIR=/var/lib/dse-image
+DSE_BUILD_DIR=/var/tmp/dse-build
+
+# Every apt/dpkg lock a concurrent cloud-init, unattended-upgrades or apt-daily run may hold.
+DSE_LOCKS=(
+  /var/lib/dpkg/lock-frontend
+  /var/lib/dpkg/lock
+  /var/lib/apt/lists/lock
+  /var/cache/apt/archives/lock
+)
+
+dse_log() {
+  printf '%s: %s\n' "$DSE_SCRIPT" "$*" >&2
+}
+
+# A visible header per step; the EXIT trap names the step when the script fails.
+dse_step() {
+  DSE_STEP="$1"
+  printf '\n==> [%s] %s\n' "$DSE_SCRIPT" "$DSE_STEP" >&2
+}
+
+dse_die() {
+  dse_log "ERROR: $*"
+  exit 1
+}
+
+dse_on_exit() {
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then
+    printf '%s: FAILED in step "%s" (exit %s)\n' "$DSE_SCRIPT" "$DSE_STEP" "$rc" >&2
+  fi
+  return "$rc"
+}
+
+dse_init() {
+  set -euo pipefail
+  trap dse_on_exit EXIT
+  if [ "$(id -u)" -ne 0 ]; then
+    dse_die "must run as root (the Provisioner runs it with sudo)"
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  export LC_ALL=C.UTF-8
+  umask 022
+}
+
+# dse_retry ATTEMPTS CMD...: transient network failures (mirrors, indexes) are common in clouds.
+dse_retry() {
+  local attempts="$1" n=1 delay=5
+  shift
+  until "$@"; do
+    if [ "$n" -ge "$attempts" ]; then
+      dse_log "giving up after $n attempts: $*"
+      return 1
+    fi
+    dse_log "attempt $n failed, retrying in ${delay}s: $*"
+    sleep "$delay"
+    n=$((n + 1))
+    delay=$((delay * 2))
+  done
+}
+
+# JSON string literal of $1 (control characters other than tab/newline are dropped).
+dse_json_string() {
+  local s="$1"
+  s="${s//\\/\\\\}"
+  s="${s//\"/\\\"}"
+  s="${s//$'\t'/\\t}"
+  s="${s//$'\n'/\\n}"
+  s="${s//$'\r'/}"
+  printf '"%s"' "$s"
+}
+
+# The pid holding a POSIX (fcntl) lock on $1, read from /proc/locks. apt and dpkg lock with
+# fcntl, which flock(1) neither sees nor blocks on, so /proc/locks is the only tool-free view.
+dse_lock_holder() {
+  local file="$1" key
+  [ -e "$file" ] && [ -r /proc/locks ] || return 1
+  key=$(stat -L -c '%Hd %Ld %i' "$file" | awk '{ printf "%02x:%02x:%s", $1, $2, $3 }') || return 1
+  awk -v key="$key" '$2 != "->" && $6 == key { print $5; found = 1; exit } END { exit !found }' /proc/locks
+}
+
+dse_describe_pid() {
+  local pid="$1" cmd=""
+  if [ -r "/proc/$pid/cmdline" ]; then
+    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -c1-120)
+  fi
+  printf 'pid %s (%s)' "$pid" "${cmd% }"
+}
+
+# Waits (bounded by DSE_LOCK_TIMEOUT) until no apt/dpkg lock is held.
+dse_wait_for_locks() {
+  local timeout="${DSE_LOCK_TIMEOUT:-600}" start now lock pid busy last_report=-1000
+  start=$(date +%s)
+  while :; do
+    busy=""
+    for lock in "${DSE_LOCKS[@]}"; do
+      if pid=$(dse_lock_holder "$lock"); then
+        busy="$lock held by $(dse_describe_pid "$pid")"
+        break
+      fi
+    done
+    [ -z "$busy" ] && return 0
+    now=$(date +%s)
+    if [ $((now - start)) -ge "$timeout" ]; then
+      dse_die "timed out after ${timeout}s waiting for the package manager lock: $busy (raise DSE_LOCK_TIMEOUT to wait longer)"
+    fi
+    if [ $((now - last_report)) -ge 30 ]; then
+      dse_log "waiting for the package manager lock: $busy"
+      last_report=$now
+    fi
+    sleep 2
+  done
+}
+
+# cloud-init installs packages and holds the apt lock on first boot; only a booted system
+# (not a chroot or container build) has a cloud-init run to wait for.
+dse_wait_for_cloud_init() {
+  local timeout="${DSE_CLOUD_INIT_TIMEOUT:-900}" rc=0
+  if ! command -v cloud-init >/dev/null 2>&1 || [ ! -d /run/systemd/system ]; then
+    return 0
+  fi
+  dse_log "waiting for cloud-init (at most ${timeout}s)"
+  timeout "$timeout" cloud-init status --wait >/dev/null 2>&1 || rc=$?
+  case "$rc" in
+    0) ;;
+    124) dse_die "cloud-init did not finish within ${timeout}s (DSE_CLOUD_INIT_TIMEOUT)" ;;
+    # An error inside an unrelated cloud-init module must not stop the build; say so.
+    *) dse_log "warning: cloud-init finished with status $rc; continuing" ;;
+  esac
+}
+
+# apt-get with build-time speedups (not persisted in the image) and the lock wait of apt itself
+# as a second line of defence against a lock taken between our check and apt's.
+dse_apt_get() {
+  local wrapper=()
+  if command -v eatmydata >/dev/null 2>&1; then
+    wrapper=(eatmydata)
+  fi
+  "${wrapper[@]}" apt-get -q -y \
+    -o DPkg::Lock::Timeout="${DSE_LOCK_TIMEOUT:-600}" \
+    -o Dpkg::Options::=--force-unsafe-io \
+    -o Dpkg::Options::=--force-confdef \
+    -o Dpkg::Options::=--force-confold \
+    -o Acquire::Retries=5 \
+    -o APT::Install-Recommends=false \
+    -o APT::Install-Suggests=false \
+    "$@"
+}
+
+dse_pkg_installed() {
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]
+}
+
+dse_os_id() {
+  # shellcheck disable=SC1091 # /etc/os-release exists on every supported system
+  (. /etc/os-release && printf '%s %s' "${ID:-unknown}" "${VERSION_ID:-}")
+}
+
+dse_os_pretty() {
+  # shellcheck disable=SC1091
+  (. /etc/os-release && printf '%s' "${PRETTY_NAME:-unknown}")
+}
+
+# Login user homes plus root's: where keys and histories of the build can be left.
+dse_homes() {
+  local home
+  printf '%s\n' /root
+  while IFS=: read -r _ _ uid _ _ home _; do
+    if [ "$uid" -ge 1000 ] && [ "$uid" -lt 65534 ] && [ -d "$home" ]; then
+      printf '%s\n' "$home"
+    fi
+  done </etc/passwd
+}
