@@ -5,6 +5,7 @@ import * as tls from "@pulumi/tls";
 import type { ProvisionEnv, PythonSource, ToolGroup } from "./config/stack";
 import { PROVISION_DIR } from "./fingerprint";
 import { ImageRecordOutput, imageRecord, parseImageRecord } from "./image-record";
+import { ttlUserData } from "./provision-commands";
 import { Provisioner } from "./provisioner";
 import { shellQuote } from "./shell";
 
@@ -75,16 +76,6 @@ export function imageRef(sourceImage: string): { imageId?: string; imageName?: s
 /** Flavor IDs are numeric (`2`) or UUIDs; anything else is a flavor name (`m1.small`). */
 export function flavorRef(flavor: string): { flavorId?: string; flavorName?: string } {
   return /^\d+$/.test(flavor) || UUID.test(flavor) ? { flavorId: flavor } : { flavorName: flavor };
-}
-
-/** Cloud-config that powers the builder off after the TTL even if nobody ever reaches it. */
-export function ttlUserData(ttlMinutes: number): string {
-  return [
-    "#cloud-config",
-    "bootcmd:",
-    `  - [systemd-run, --unit=dse-builder-boot-ttl, --on-active=${ttlMinutes}m, /bin/systemctl, poweroff]`,
-    "",
-  ].join("\n");
 }
 
 /** The ID of an existing image with this exact name, if any. */

@@ -61,3 +61,17 @@ export function onFailure(command: string, keepBuilder: boolean): string {
     : "sudo systemd-run --on-active=30s /bin/systemctl poweroff >/dev/null 2>&1 || sudo shutdown -P +1 >/dev/null 2>&1; echo 'dse-image: the builder powers off in a minute (set keepBuilderOnFailure to keep it)' >&2";
   return `${command} || { rc=$?; ${kept}; exit $rc; }`;
 }
+
+/**
+ * Cloud-config user data arming the dead-man switch at every boot, before anyone reaches the
+ * builder: it powers off after the TTL even if the operator's machine dies mid-build (where the
+ * cloud terminates on shutdown, that ends the builder for good).
+ */
+export function ttlUserData(ttlMinutes: number): string {
+  return [
+    "#cloud-config",
+    "bootcmd:",
+    `  - [systemd-run, --unit=dse-builder-boot-ttl, --on-active=${ttlMinutes}m, /bin/systemctl, poweroff]`,
+    "",
+  ].join("\n");
+}

@@ -1,5 +1,8 @@
+import { AwsConfig, parseAwsConfig } from "./aws";
 import { fail, show } from "./errors";
 import { OpenStackConfig, parseOpenStackConfig } from "./openstack";
+import { parseQemuConfig } from "./qemu";
+import { parseVirtualBoxConfig } from "./virtualbox";
 import {
   RawObject,
   booleanOr,
@@ -22,6 +25,9 @@ export type PythonSource = (typeof PYTHON_SOURCES)[number];
 /** Per-platform config parsers. A platform missing here is not built yet. */
 const PLATFORM_PARSERS = {
   openstack: parseOpenStackConfig,
+  aws: parseAwsConfig,
+  qemu: parseQemuConfig,
+  virtualbox: parseVirtualBoxConfig,
 } satisfies Partial<Record<Platform, (value: unknown) => unknown>>;
 
 type Parsers = typeof PLATFORM_PARSERS;
@@ -46,6 +52,7 @@ export interface StackConfig extends PlatformConfigs {
   builderTtlMinutes: number;
   provisionEnv: ProvisionEnv;
   openstack?: OpenStackConfig;
+  aws?: AwsConfig;
 }
 
 const SCALAR_KEYS = [
@@ -118,7 +125,7 @@ export function parseStackConfig(raw: RawObject): StackConfig {
   if (config.tools.length === 0)
     fail("tools", `expected at least one of ${TOOL_GROUPS.join(", ")}`);
   for (const platform of built) {
-    const parse = PLATFORM_PARSERS[platform as keyof Parsers];
+    const parse = PLATFORM_PARSERS[platform];
     // Objects of disabled platforms are still checked: a typo there is a typo all the same.
     if (platforms.includes(platform) || raw[platform] !== undefined) {
       Object.assign(config, { [platform]: parse(raw[platform]) });

@@ -6,8 +6,31 @@ export interface RecordedResource {
   type: string;
   name: string;
   inputs: Record<string, unknown>;
-  /** Custom-resource options the SDK sends to the engine (parent URN, dependencies, ...). */
   urn: string;
+  /** Parent URN ("" for the stack itself). */
+  parent: string;
+  /** URNs this resource waits for: explicit dependsOn plus every input's resource. */
+  dependencies: string[];
+  retainOnDelete: boolean;
+  ignoreChanges: string[];
+  /** Provider reference `<urn>::<id>` when one was given explicitly or inherited. */
+  provider: string;
+}
+
+/** The slice of the SDK's RegisterResourceRequest the recorder reads. */
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+  getDependenciesList(): string[];
+  getRetainondelete(): boolean;
+  getIgnorechangesList(): string[];
+  getProvider(): string;
+}
+
+interface MockMonitorLike {
+  registerResource(req: RegisterRequest, callback: (...args: unknown[]) => void): Promise<void>;
+  newUrn(parent: string, type: string, name: string): string;
 }
 
 export type InvokeMocks = Record<string, (inputs: Record<string, unknown>) => unknown>;
@@ -46,12 +69,13 @@ export function installMocks(invokeMocks: InvokeMocks = {}, stateMocks: StateMoc
     },
     ofType: (type) => run.resources.filter((r) => r.type === type),
   };
-  pulumi.runtime.setMocks(
+  void pulumi.runtime.setMocks(
     {
       newResource(args: pulumi.runtime.MockResourceArgs) {
         const inputs = args.inputs as Record<string, unknown>;
-        const urn = `urn:pulumi:test::dse-image::${args.type}::${args.name}`;
-        run.resources.push({ type: args.type, name: args.name, inputs, urn });
+        // Registrations interleave, so match on type and name (unique within a program run).
+        const recorded = run.resources.filter((r) => r.type === args.type && r.name === args.name);
+        recorded.forEach((r) => (r.inputs = inputs));
         const extra = stateMocks[args.type]?.(args.name, inputs) ?? {};
         return { id: `${args.name}-id`, state: { ...inputs, ...extra } };
       },
@@ -67,6 +91,23 @@ export function installMocks(invokeMocks: InvokeMocks = {}, stateMocks: StateMoc
     "test",
     false,
   );
+  // newResource sees no options; wrap the monitor to record parents, dependencies and options.
+  const monitor = pulumi.runtime.getMonitor() as unknown as MockMonitorLike;
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, callback) => {
+    run.resources.push({
+      type: req.getType(),
+      name: req.getName(),
+      inputs: {},
+      urn: monitor.newUrn(req.getParent(), req.getType(), req.getName()),
+      parent: req.getParent(),
+      dependencies: req.getDependenciesList(),
+      retainOnDelete: req.getRetainondelete(),
+      ignoreChanges: req.getIgnorechangesList(),
+      provider: req.getProvider(),
+    });
+    return register(req, callback);
+  };
   return run;
 }
 
@@ -93,4 +134,17 @@ export function stackConfig(values: Record<string, unknown>): Record<string, str
       typeof v === "string" ? v : JSON.stringify(v),
     ]),
   );
+}
+
+/** The SDK's marker on a secret value that reaches a mock unwrapped. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/** `{ secret, value }` of a mocked input: secrets arrive wrapped in the SDK's marker object. */
+export function secretInput<T = Record<string, unknown>>(
+  input: unknown,
+): { secret: boolean; value: T } {
+  if (input !== null && typeof input === "object" && SECRET_SIG in input) {
+    return { secret: true, value: (input as unknown as { value: T }).value };
+  }
+  return { secret: false, value: input as T };
 }
