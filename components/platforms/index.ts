@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { Platform, StackConfig } from "../config/stack";
 import { HasCommand, hasCommand as realHasCommand } from "../host-tools";
+import { awsPlatform } from "./aws";
 import { openStackPlatform } from "./openstack";
 import type { ImageInfo, PlatformResult } from "./types";
 
@@ -9,6 +10,7 @@ type PlatformBuilder = (config: StackConfig, hasCommand: HasCommand) => Promise<
 /** How each platform is built; keep in step with `PLATFORM_PARSERS` in config/stack.ts. */
 const BUILDERS: Partial<Record<Platform, PlatformBuilder>> = {
   openstack: openStackPlatform,
+  aws: awsPlatform,
 };
 
 export interface StackOutputs {

@@ -1,0 +1,116 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as aws from "@pulumi/aws";
+import type { AwsConfig } from "../config/aws";
+import type { StackConfig } from "../config/stack";
+import { ConfigError, fullKey } from "../config/errors";
+import { PROVISION_DIR, fingerprint, imageNameFor } from "../fingerprint";
+import { HasCommand } from "../host-tools";
+import { AwsImage, findAwsImage } from "../aws-image";
+import type { PlatformResult } from "./types";
+
+/**
+ * The teardown (terminate the builder, delete its key pair and security group) runs the `aws` CLI
+ * on the operator's machine, so its absence is reported before anything is created.
+ */
+export function requireAwsCli(hasCommand: HasCommand): void {
+  if (!hasCommand("aws")) {
+    throw new ConfigError(
+      fullKey("platforms"),
+      "platform aws needs the AWS CLI on this machine to tear the builder down; install it with `pip install awscli` or from https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html",
+    );
+  }
+}
+
+/** The source AMI's ID: as configured, or the most recent match of the filter in the home region. */
+export async function resolveSourceAmi(
+  cfg: AwsConfig,
+  opts?: pulumi.InvokeOptions,
+): Promise<string> {
+  if (cfg.sourceAmi !== undefined) return cfg.sourceAmi;
+  const filter = cfg.sourceAmiFilter!;
+  const ami = await aws.ec2.getAmi(
+    {
+      owners: filter.owners,
+      mostRecent: true,
+      filters: [{ name: "name", values: [filter.name] }],
+    },
+    opts,
+  );
+  return ami.id;
+}
+
+export async function awsPlatform(
+  config: StackConfig,
+  hasCommand: HasCommand,
+): Promise<PlatformResult> {
+  const cfg = config.aws!;
+  requireAwsCli(hasCommand);
+  // Explicit providers do not read the stack's aws:* config, so hand the profile over.
+  const profile = new pulumi.Config("aws").get("profile");
+  const provider = new aws.Provider("aws", { region: cfg.region, ...(profile ? { profile } : {}) });
+  const sourceAmi = await resolveSourceAmi(cfg, { provider });
+  const fp = fingerprint({
+    provisionDir: PROVISION_DIR,
+    tools: config.tools,
+    pythonSource: config.pythonSource,
+    sourceImage: sourceAmi,
+    settings: {
+      platform: "aws",
+      rootVolumeSizeGb: cfg.rootVolumeSizeGb,
+      encrypted: cfg.encrypted,
+      kmsKeyId: cfg.kmsKeyId,
+    },
+  });
+  const name = imageNameFor(config.imageName, fp);
+  const existing = await findAwsImage(name, { provider });
+  if (existing) {
+    void pulumi.log.info(`aws: AMI ${name} (${existing.id}) is up to date; no builder needed`);
+  }
+  // The security group must live in the subnet's VPC; only a build needs it.
+  const vpcId =
+    existing === undefined && cfg.subnetId
+      ? (await aws.ec2.getSubnet({ id: cfg.subnetId }, { provider })).vpcId
+      : undefined;
+  const image = new AwsImage(
+    "aws",
+    {
+      imageName: name,
+      fingerprint: fp,
+      existing,
+      region: cfg.region,
+      sourceAmi,
+      instanceType: cfg.instanceType,
+      subnetId: cfg.subnetId,
+      vpcId,
+      sshUser: cfg.sshUser,
+      sshAllowedCidrs: cfg.sshAllowedCidrs,
+      associatePublicIp: cfg.associatePublicIp,
+      rootVolumeSizeGb: cfg.rootVolumeSizeGb,
+      encrypted: cfg.encrypted,
+      kmsKeyId: cfg.kmsKeyId,
+      copyToRegions: cfg.copyToRegions,
+      shareWithAccounts: cfg.shareWithAccounts,
+      tags: cfg.tags,
+      spot: cfg.spot,
+      awsProfile: profile,
+      tools: config.tools,
+      pythonSource: config.pythonSource,
+      provisionEnv: config.provisionEnv,
+      retainImages: config.retainImages,
+      keepBuilderOnFailure: config.keepBuilderOnFailure,
+      builderTtlMinutes: config.builderTtlMinutes,
+    },
+    { providers: { aws: provider } },
+  );
+  return {
+    imageId: image.imageIds,
+    image: image.image.apply((record) => ({
+      name: record.name,
+      id: record.id,
+      fingerprint: fp,
+      createdAt: record.createdAt,
+      sourceImage: sourceAmi,
+      manifest: record.manifest,
+    })),
+  };
+}
