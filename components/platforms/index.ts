@@ -3,7 +3,9 @@ import type { Platform, StackConfig } from "../config/stack";
 import { HasCommand, hasCommand as realHasCommand } from "../host-tools";
 import { awsPlatform } from "./aws";
 import { openStackPlatform } from "./openstack";
+import { qemuPlatform } from "./qemu";
 import type { ImageInfo, PlatformResult } from "./types";
+import { virtualBoxPlatform } from "./virtualbox";
 
 type PlatformBuilder = (config: StackConfig, hasCommand: HasCommand) => Promise<PlatformResult>;
 
@@ -11,6 +13,8 @@ type PlatformBuilder = (config: StackConfig, hasCommand: HasCommand) => Promise<
 const BUILDERS: Partial<Record<Platform, PlatformBuilder>> = {
   openstack: openStackPlatform,
   aws: awsPlatform,
+  qemu: qemuPlatform,
+  virtualbox: virtualBoxPlatform,
 };
 
 export interface StackOutputs {

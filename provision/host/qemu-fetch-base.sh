@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Fetches the QEMU builder's base image into the cache and verifies it; prints its cached path.
+# A cached copy whose sha256 matches is reused; a local file (file:// URL or path) is used in
+# place, never copied.
+#
+# Env:
+#   SOURCE_URL     http(s) URL, file:// URL or path of the base cloud image (qcow2 or raw)
+#   SOURCE_SHA256  expected sha256: required for http(s) URLs, checked when set for local files
+#   CACHE_DIR      cache folder; downloads land in <CACHE_DIR>/base/<sha256>/<file name>
+# Output: the base image's absolute path on stdout; progress on stderr.
+set -euo pipefail
+
+log() { printf '==> qemu: %s\n' "$*" >&2; }
+die() {
+  printf 'qemu-fetch-base: %s\n' "$*" >&2
+  exit 1
+}
+
+: "${SOURCE_URL:?SOURCE_URL is required}"
+: "${CACHE_DIR:?CACHE_DIR is required}"
+expected=$(printf '%s' "${SOURCE_SHA256:-}" | tr 'A-F' 'a-f')
+
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+check_sha256() {
+  local file=$1 actual
+  [ -z "$expected" ] && return 0
+  actual=$(sha256_of "$file")
+  if [ "$actual" != "$expected" ]; then
+    die "sha256 mismatch for $file: expected $expected (dse-image:qemu.sourceImageSha256), got $actual"
+  fi
+}
+
+use_local_file() {
+  local file=${SOURCE_URL#file://}
+  [ -f "$file" ] || die "base image $file (dse-image:qemu.sourceImageUrl) does not exist"
+  check_sha256 "$file"
+  realpath "$file"
+}
+
+download() {
+  [ -n "$expected" ] || die "dse-image:qemu.sourceImageSha256 is required for $SOURCE_URL"
+  local dir="$CACHE_DIR/base/$expected" name
+  name=$(basename "${SOURCE_URL%%\?*}")
+  local file="$dir/$name"
+  if [ -f "$file" ] && [ "$(sha256_of "$file")" = "$expected" ]; then
+    log "base image cached: $file"
+    realpath "$file"
+    return 0
+  fi
+  mkdir -p "$dir"
+  local part
+  part=$(mktemp "$dir/.$name.XXXXXX")
+  # shellcheck disable=SC2064 # the temp name is fixed now
+  trap "rm -f '$part'" EXIT
+  log "downloading $SOURCE_URL"
+  curl -fL --retry 5 --retry-delay 5 --retry-connrefused --no-progress-meter -o "$part" "$SOURCE_URL" ||
+    die "could not download $SOURCE_URL (dse-image:qemu.sourceImageUrl)"
+  check_sha256 "$part"
+  mv "$part" "$file"
+  trap - EXIT
+  realpath "$file"
+}
+
+case "$SOURCE_URL" in
+  http://* | https://*) download ;;
+  *) use_local_file ;;
+esac

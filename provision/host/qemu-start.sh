@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Starts the QEMU builder in the background: an overlay qcow2 on the cached base (the base is
+# never written), the NoCloud seed as a second disk, SSH forwarded from a free 127.0.0.1 port,
+# -no-reboot so a guest poweroff (onFailure, TTL) ends qemu. Arms a host-side watchdog
+# (qemu-watchdog.sh) that kills qemu after the TTL and removes WORK_DIR once qemu is gone,
+# unless qemu-stop.sh claimed it for the export.
+#
+# Env:
+#   BASE_IMAGE           base image (qcow2 or raw), from qemu-fetch-base.sh
+#   WORK_DIR             builder folder: overlay.qcow2, qemu.pid, monitor.sock, serial.log
+#   SEED_PATH            NoCloud seed ISO from make-seed.sh
+#   DISK_SIZE_GB         overlay size (never smaller than the base)
+#   MEMORY_MB, CPUS      builder size
+#   DSE_ACCEL            auto | kvm | tcg, resolved by detect-accel.sh
+#   KERNEL, INITRD, APPEND  optional direct kernel boot (base disks without a bootloader)
+#   BUILDER_TTL_MINUTES  the watchdog kills qemu this many minutes (+5 grace) after the start
+#   QEMU_SYSTEM          QEMU binary (default qemu-system-x86_64)
+# Output: the SSH port on stdout; progress on stderr.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+qemu="${QEMU_SYSTEM:-qemu-system-x86_64}"
+
+log() { printf '==> qemu: %s\n' "$*" >&2; }
+die() {
+  printf 'qemu-start: %s\n' "$*" >&2
+  exit 1
+}
+
+: "${BASE_IMAGE:?BASE_IMAGE is required}"
+: "${WORK_DIR:?WORK_DIR is required}"
+: "${SEED_PATH:?SEED_PATH is required}"
+DISK_SIZE_GB="${DISK_SIZE_GB:-20}"
+MEMORY_MB="${MEMORY_MB:-2048}"
+CPUS="${CPUS:-2}"
+BUILDER_TTL_MINUTES="${BUILDER_TTL_MINUTES:-120}"
+
+overlay="$WORK_DIR/overlay.qcow2"
+pidfile="$WORK_DIR/qemu.pid"
+
+stop_stale_builder() {
+  [ -f "$pidfile" ] || return 0
+  local pid
+  pid=$(cat "$pidfile")
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    log "stopping a builder left by an earlier run (pid $pid)"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+image_info() {
+  qemu-img info --output=json "$1" | python3 -c 'import json,sys; i=json.load(sys.stdin); print(i["format"], i["virtual-size"])'
+}
+
+create_overlay() {
+  local format size want
+  read -r format size < <(image_info "$BASE_IMAGE")
+  rm -f "$overlay"
+  qemu-img create -q -f qcow2 -F "$format" -b "$BASE_IMAGE" "$overlay"
+  want=$((DISK_SIZE_GB * 1024 * 1024 * 1024))
+  if [ "$want" -gt "$size" ]; then
+    qemu-img resize -q "$overlay" "$want"
+  fi
+  log "overlay $overlay on $BASE_IMAGE ($format), $((want > size ? want : size)) bytes"
+}
+
+free_port() {
+  python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+qemu_args() {
+  local accel=$1 port=$2
+  local cpu=max
+  [ "$accel" = kvm ] && cpu=host
+  args=(
+    -name dse-builder -machine q35 -accel "$accel" -cpu "$cpu"
+    -m "$MEMORY_MB" -smp "$CPUS"
+    -drive "file=$overlay,if=virtio,format=qcow2,discard=unmap"
+    -drive "file=$SEED_PATH,if=virtio,format=raw,readonly=on"
+    -netdev "user,id=net0,hostfwd=tcp:127.0.0.1:$port-:22"
+    -device "virtio-net-pci,netdev=net0"
+    -display none -serial "file:$WORK_DIR/serial.log"
+    -monitor "unix:$WORK_DIR/monitor.sock,server,nowait"
+    -no-reboot -daemonize -pidfile "$pidfile"
+  )
+  if [ -n "${KERNEL:-}" ]; then
+    args+=(-kernel "$KERNEL")
+    [ -n "${INITRD:-}" ] && args+=(-initrd "$INITRD")
+    [ -n "${APPEND:-}" ] && args+=(-append "$APPEND")
+  fi
+}
+
+start_qemu() {
+  local accel=$1 port attempt
+  for attempt in 1 2 3 4 5; do
+    port=$(free_port)
+    qemu_args "$accel" "$port"
+    if "$qemu" "${args[@]}" 2>"$WORK_DIR/qemu.err"; then
+      echo "$port"
+      return 0
+    fi
+    log "qemu did not start (attempt $attempt): $(tail -n 3 "$WORK_DIR/qemu.err")"
+  done
+  die "qemu failed to start; last error: $(cat "$WORK_DIR/qemu.err")"
+}
+
+arm_watchdog() {
+  local pid=$1 deadline
+  deadline=$(($(date +%s) + (BUILDER_TTL_MINUTES + 5) * 60))
+  WORK_DIR="$WORK_DIR" QEMU_PID="$pid" DEADLINE="$deadline" \
+    setsid -f bash "$here/qemu-watchdog.sh" </dev/null >/dev/null 2>&1
+}
+
+remove_work_dir_on_failure() {
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then
+    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null
+    rm -rf "$WORK_DIR"
+  fi
+  exit "$rc"
+}
+
+main() {
+  [ -f "$SEED_PATH" ] || die "seed $SEED_PATH is missing (make-seed.sh runs first)"
+  mkdir -p "$WORK_DIR"
+  stop_stale_builder
+  rm -f "$WORK_DIR/export.claim"
+  touch "$WORK_DIR/.dse-builder"
+  trap remove_work_dir_on_failure EXIT
+  local accel port pid
+  accel=$(DSE_ACCEL="${DSE_ACCEL:-auto}" QEMU_SYSTEM="$qemu" bash "$here/detect-accel.sh")
+  create_overlay
+  port=$(start_qemu "$accel")
+  pid=$(cat "$pidfile")
+  arm_watchdog "$pid"
+  log "builder running (pid $pid, accel $accel), SSH on 127.0.0.1:$port, serial log $WORK_DIR/serial.log"
+  echo "$port"
+}
+
+main "$@"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Host-side dead-man switch of the QEMU builder, started detached by qemu-start.sh: kills qemu
+# once DEADLINE passes, and when qemu is gone (powered off after a failed step, killed, or
+# stopped) removes WORK_DIR unless qemu-stop.sh claimed it for the export (export.claim).
+#
+# Env:
+#   WORK_DIR   builder folder (must hold the .dse-builder marker qemu-start.sh writes)
+#   QEMU_PID   qemu's pid
+#   DEADLINE   epoch seconds after which qemu is killed
+set -euo pipefail
+
+: "${WORK_DIR:?}" "${QEMU_PID:?}" "${DEADLINE:?}"
+
+note() { printf '%s %s\n' "$(date -u +%FT%TZ)" "$*" >>"$WORK_DIR/watchdog.log" 2>/dev/null || true; }
+
+is_running() { kill -0 "$QEMU_PID" 2>/dev/null; }
+
+kill_builder() {
+  note "builder TTL reached: killing qemu (pid $QEMU_PID)"
+  kill "$QEMU_PID" 2>/dev/null || true
+  sleep 10
+  kill -9 "$QEMU_PID" 2>/dev/null || true
+}
+
+wait_for_builder_exit() {
+  while is_running; do
+    if [ "$(date +%s)" -ge "$DEADLINE" ]; then
+      kill_builder
+      return 0
+    fi
+    sleep 3
+  done
+}
+
+remove_unclaimed_work_dir() {
+  if [ -f "$WORK_DIR/.dse-builder" ] && [ ! -e "$WORK_DIR/export.claim" ]; then
+    rm -rf "$WORK_DIR"
+  fi
+}
+
+wait_for_builder_exit
+remove_unclaimed_work_dir
