@@ -14,7 +14,9 @@ set -euo pipefail
 : "${MIRROR:?MIRROR is required}"
 DISK_SIZE="${DISK_SIZE:-6G}"
 SUITE=bookworm
-PACKAGES=linux-image-amd64,initramfs-tools,cloud-init,openssh-server,sudo,ca-certificates,systemd-sysv,udev,iproute2,netbase,python3,gpg
+# debootstrap does not resolve virtual packages: python3-cffi-backend provides what
+# python3-cryptography (a cloud-init dependency) needs.
+PACKAGES=linux-image-amd64,initramfs-tools,cloud-init,python3-cffi-backend,openssh-server,sudo,ca-certificates,systemd-sysv,udev,iproute2,netbase,python3,gpg
 
 if [ -e "$OUT_DIR" ]; then
   echo "build-base: $OUT_DIR already exists" >&2
