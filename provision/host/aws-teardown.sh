@@ -10,6 +10,7 @@
 #   KEY_NAME           temporary key pair name
 #   SECURITY_GROUP_ID  temporary security group ID
 #   AWS_PROFILE        optional: named profile (the stack's aws:profile)
+#   RETRY_SECONDS      optional: pause between security group deletion attempts (default 10)
 # Output: one JSON line on stdout: {"terminated", "keyPair", "securityGroup"}; progress on stderr.
 # Exits non-zero, naming what is left and how to remove it, when a step fails.
 set -euo pipefail
@@ -48,7 +49,7 @@ delete_security_group() {
   # The builder's network interface can linger for a little while after termination.
   for _ in 1 2 3 4 5 6 7 8 9 10 11 12; do
     ec2 delete-security-group --group-id "$SECURITY_GROUP_ID" >/dev/null 2>&1 && return 0
-    sleep 10
+    sleep "${RETRY_SECONDS:-10}"
   done
   ec2 delete-security-group --group-id "$SECURITY_GROUP_ID" >/dev/null ||
     left+=("security group $SECURITY_GROUP_ID: aws --region $REGION ec2 delete-security-group --group-id $SECURITY_GROUP_ID")
