@@ -77,15 +77,18 @@ s.close()'
 
 qemu_args() {
   local accel=$1 port=$2
-  local cpu=max
-  [ "$accel" = kvm ] && cpu=host
+  local cpu=max accel_opt="tcg,thread=multi"
+  if [ "$accel" = kvm ]; then
+    cpu=host
+    accel_opt=kvm
+  fi
   args=(
-    -name dse-builder -machine q35 -accel "$accel" -cpu "$cpu"
+    -name dse-builder -machine pc -accel "$accel_opt" -cpu "$cpu" -nodefaults
     -m "$MEMORY_MB" -smp "$CPUS"
-    -drive "file=$overlay,if=virtio,format=qcow2,discard=unmap"
+    -drive "file=$overlay,if=virtio,format=qcow2,discard=unmap,detect-zeroes=unmap"
     -drive "file=$SEED_PATH,if=virtio,format=raw,readonly=on"
     -netdev "user,id=net0,hostfwd=tcp:127.0.0.1:$port-:22"
-    -device "virtio-net-pci,netdev=net0"
+    -device "virtio-net-pci,netdev=net0" -device virtio-rng-pci
     -display none -serial "file:$WORK_DIR/serial.log"
     -monitor "unix:$WORK_DIR/monitor.sock,server,nowait"
     -no-reboot -daemonize -pidfile "$pidfile"
