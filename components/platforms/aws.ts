@@ -10,7 +10,7 @@ import type { PlatformResult } from "./types";
 
 /**
  * The teardown (terminate the builder, delete its key pair and security group) runs the `aws` CLI
- * on the operator's machine, so its absence is reported before anything is created.
+ * on the operator's machine, so its absence is reported before a build creates anything.
  */
 export function requireAwsCli(hasCommand: HasCommand): void {
   if (!hasCommand("aws")) {
@@ -44,7 +44,6 @@ export async function awsPlatform(
   hasCommand: HasCommand,
 ): Promise<PlatformResult> {
   const cfg = config.aws!;
-  requireAwsCli(hasCommand);
   // Explicit providers do not read the stack's aws:* config, so hand the profile over.
   const profile = new pulumi.Config("aws").get("profile");
   const provider = new aws.Provider("aws", { region: cfg.region, ...(profile ? { profile } : {}) });
@@ -65,6 +64,9 @@ export async function awsPlatform(
   const existing = await findAwsImage(name, { provider });
   if (existing) {
     void pulumi.log.info(`aws: AMI ${name} (${existing.id}) is up to date; no builder needed`);
+  } else {
+    // Checked after the read-only lookups, before anything is created: only a build needs it.
+    requireAwsCli(hasCommand);
   }
   // The security group must live in the subnet's VPC; only a build needs it.
   const vpcId =

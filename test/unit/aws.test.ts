@@ -50,13 +50,18 @@ interface Run {
       manifest: unknown;
     }
   >;
-  privateKey?: pulumi.Output<string>;
+  /** Resource name -> the `import` ID it was registered with (only the ones that had one). */
+  imports: Record<string, string>;
 }
 
 type Filters = { name: string; values: string[] }[];
 
 /** One simulated `pulumi up` of the real program against `cloud`. */
-async function up(config: Record<string, unknown>, cloud: Cloud): Promise<Run> {
+async function up(
+  config: Record<string, unknown>,
+  cloud: Cloud,
+  hasCommand: (name: string) => boolean = () => true,
+): Promise<Run> {
   freshProgram();
   const run = installMocks(
     {
@@ -91,6 +96,15 @@ async function up(config: Record<string, unknown>, cloud: Cloud): Promise<Run> {
       },
     },
   );
+  const imports: Record<string, string> = {};
+  const monitor = pulumi.runtime.getMonitor() as unknown as {
+    registerResource(req: { getName(): string; getImportid(): string }, cb: unknown): unknown;
+  };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, cb) => {
+    if (req.getImportid()) imports[req.getName()] = req.getImportid();
+    return register(req, cb);
+  };
   const { loadConfig } = await import("../../components/config");
   const { buildImages } = await import("../../components/platforms");
   const values = Object.fromEntries(
@@ -99,10 +113,10 @@ async function up(config: Record<string, unknown>, cloud: Cloud): Promise<Run> {
       typeof v === "string" ? v : JSON.stringify(v),
     ]),
   );
-  const outputs = await buildImages(loadConfig(values), () => true);
+  const outputs = await buildImages(loadConfig(values), hasCommand);
   const imageIds = (await valueOf(pulumi.output(outputs.imageIds))) as Run["imageIds"];
   const images = (await valueOf(pulumi.output(outputs.images))) as Run["images"];
-  return { run, imageIds, images };
+  return { run, imageIds, images, imports };
 }
 
 const newCloud = (): Cloud => ({ amis: new Map() });
@@ -421,6 +435,22 @@ describe("lifecycle: two successive runs", () => {
     }
     expect(second.imageIds).toEqual(first.imageIds);
     expect(second.images).toEqual(first.images);
+    // A state without the AMI (e.g. a new stack) adopts it instead of building it again; a state
+    // with it ignores the option, as the ID is the same.
+    expect(first.imports).toEqual({});
+    expect(second.imports).toEqual({ [after.name]: first.images.aws.id });
+  });
+
+  it("needs the aws CLI only when it builds", async () => {
+    const cloud = newCloud();
+    const noCli = (name: string) => name !== "aws";
+    await expect(up(full, cloud, noCli)).rejects.toThrow(
+      "dse-image:platforms: platform aws needs the AWS CLI",
+    );
+    expect(cloud.amis.size).toBe(0);
+    await up(full, cloud);
+    const second = await up(full, cloud, noCli);
+    expect(second.run.ofType(T.ami)).toHaveLength(1);
   });
 
   it("rebuilds under a new AMI name, as new resources, when the fingerprint changes", async () => {
