@@ -1,0 +1,413 @@
+/**
+ * The QEMU and VirtualBox platforms for real on this machine: the SAME host scripts the
+ * QemuImage component runs (hostScript(), in its dependsOn order: fetch, seed, start, the
+ * Provisioner's prepare/upload/install/verify/cleanup over SSH, stop, export), then the OVA
+ * step on the produced qcow2. One provisioned build serves every check: under TCG a boot costs
+ * ~35-60 s and dpkg work minutes. Everything made lives in one temp dir removed in afterAll;
+ * the builder's qemu is killed there too if a step failed.
+ */
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  REMOTE_DIR,
+  onFailure,
+  prepareCommand,
+  provisionCommand,
+  type ProvisionSettings,
+} from "../../components/provision-commands";
+import { hostScript } from "../../components/qemu-image";
+import { REPO_ROOT, ensureDebianBase, startVm, type DebianBase, type Vm } from "../vm";
+
+const log = (line: string) => process.stderr.write(`[e2e local] ${line}\n`);
+
+const SETTINGS: ProvisionSettings = {
+  tools: ["python"],
+  pythonSource: "apt",
+  fingerprint: "e2elocal0123456789abcdef",
+  zeroFreeSpace: true,
+};
+const IMAGE_NAME = "dse_e2e-e2elocal0123";
+const OVA_NAME = "dse_e2e-e2eova012345";
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(
+  cmd: string,
+  args: string[],
+  opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {},
+): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      env: { ...process.env, ...opts.env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      if (process.env.DSE_E2E_VERBOSE) process.stderr.write(d);
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 20 * 60_000);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? "");
+  });
+}
+
+const tail = (text: string, n = 25) => text.trim().split("\n").slice(-n).join("\n");
+
+async function mustRun(cmd: string, args: string[], env?: Record<string, string>) {
+  const r = await run(cmd, args, { env });
+  if (r.code !== 0)
+    throw new Error(`${cmd} ${args.join(" ")} exited ${r.code}:\n${tail(r.stderr)}`);
+  return r.stdout;
+}
+
+/** Runs a host step exactly as its command.local.Command does: `sh -c <create>` with env. */
+async function hostStep(script: string, env: Record<string, string>): Promise<string> {
+  const started = Date.now();
+  const r = await run("sh", ["-c", hostScript(script)], { env });
+  log(`${script}: exit ${r.code} after ${Math.round((Date.now() - started) / 1000)} s`);
+  if (r.code !== 0) throw new Error(`${script} exited ${r.code}:\n${tail(r.stderr + r.stdout)}`);
+  return r.stdout.trim();
+}
+
+function sha256File(file: string): string {
+  return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("local QEMU and VirtualBox images, built for real", () => {
+  let tmp = "";
+  let base: DebianBase;
+  let workDir = "";
+  let keyPath = "";
+  let port = 0;
+  let builderPid = 0;
+  let buildMachineId = "";
+  let record: { id: string; name: string; sha256: string; manifest: Record<string, unknown> };
+  let vm: Vm | undefined;
+
+  const sshArgs = () => [
+    "-p",
+    String(port),
+    "-i",
+    keyPath,
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    "IdentityAgent=none",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "ConnectTimeout=20",
+  ];
+
+  /** One Provisioner step on the builder (the remote.Command's create, over plain SSH). */
+  async function remote(cmd: string, what: string): Promise<string> {
+    const started = Date.now();
+    const r = await run("ssh", [...sshArgs(), `${base.user}@127.0.0.1`, cmd]);
+    log(`${what}: exit ${r.code} after ${Math.round((Date.now() - started) / 1000)} s`);
+    if (r.code !== 0) throw new Error(`${what} exited ${r.code}:\n${tail(r.stderr + r.stdout)}`);
+    return r.stdout;
+  }
+
+  async function waitForSsh(deadlineMs: number) {
+    const until = Date.now() + deadlineMs;
+    for (;;) {
+      const r = await run("ssh", [...sshArgs(), `${base.user}@127.0.0.1`, "true"], {
+        timeoutMs: 60_000,
+      });
+      if (r.code === 0) return;
+      if (!isAlive(builderPid)) throw new Error("the builder stopped before SSH came up");
+      if (Date.now() > until) throw new Error(`no SSH in time: ${r.stderr.trim()}`);
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+    }
+  }
+
+  beforeAll(async () => {
+    base = await ensureDebianBase({ log });
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "dse-local-e2e-"));
+    const cacheDir = path.join(tmp, "cache");
+    workDir = path.join(cacheDir, "builds", IMAGE_NAME);
+    keyPath = path.join(tmp, "build_key");
+    await mustRun("ssh-keygen", [
+      "-q",
+      "-t",
+      "ed25519",
+      "-N",
+      "",
+      "-C",
+      "dse-image-build",
+      "-f",
+      keyPath,
+    ]);
+    const publicKey = fs.readFileSync(`${keyPath}.pub`, "utf8").trim();
+
+    // 1. fetch (a local file: used in place, checked against its sha256)
+    const baseSha = sha256File(base.disk);
+    const cached = await hostStep("qemu-fetch-base.sh", {
+      SOURCE_URL: `file://${base.disk}`,
+      SOURCE_SHA256: baseSha,
+      CACHE_DIR: cacheDir,
+    });
+    expect(cached).toBe(fs.realpathSync(base.disk));
+    // 2. seed
+    const seedPath = path.join(workDir, "seed.iso");
+    await hostStep("make-seed.sh", {
+      SEED_PATH: seedPath,
+      SSH_PUBLIC_KEY: publicKey,
+      SSH_USER: base.user,
+      INSTANCE_ID: `${IMAGE_NAME}-build`,
+      BUILDER_TTL_MINUTES: "60",
+    });
+    // 3. start
+    port = Number(
+      await hostStep("qemu-start.sh", {
+        BASE_IMAGE: cached,
+        WORK_DIR: workDir,
+        SEED_PATH: seedPath,
+        DISK_SIZE_GB: "6",
+        MEMORY_MB: "2048",
+        CPUS: "2",
+        DSE_ACCEL: process.env.DSE_ACCEL ?? "auto",
+        KERNEL: base.kernel,
+        INITRD: base.initrd,
+        APPEND: base.append,
+        BUILDER_TTL_MINUTES: "60",
+      }),
+    );
+    expect(port).toBeGreaterThan(0);
+    builderPid = Number(fs.readFileSync(path.join(workDir, "qemu.pid"), "utf8").trim());
+    expect(isAlive(builderPid)).toBe(true);
+    await waitForSsh(8 * 60_000);
+    // 4. the Provisioner: prepare, upload provision/ into REMOTE_DIR, install, verify, cleanup
+    await remote(prepareCommand(60), "prepare");
+    await mustRun("scp", [
+      "-q",
+      "-r",
+      ...sshArgs().map((a) => (a === "-p" ? "-P" : a)),
+      path.join(REPO_ROOT, "provision"),
+      `${base.user}@127.0.0.1:${REMOTE_DIR}`,
+    ]);
+    await remote(onFailure(provisionCommand("install", SETTINGS), false), "install");
+    const manifest = await remote(onFailure(provisionCommand("verify", SETTINGS), false), "verify");
+    buildMachineId = (await remote("cat /etc/machine-id", "machine-id")).trim();
+    await remote(onFailure(provisionCommand("cleanup", SETTINGS), false), "cleanup");
+    // 5. stop, 6. export (the image record's create)
+    await hostStep("qemu-stop.sh", { WORK_DIR: workDir, SHUTDOWN_TIMEOUT: "180" });
+    const line = await hostStep("qemu-export.sh", {
+      WORK_DIR: workDir,
+      OUTPUT_DIR: path.join(tmp, "images"),
+      IMAGE_NAME,
+      FINGERPRINT: SETTINGS.fingerprint,
+      SOURCE_IMAGE: `file://${base.disk}`,
+      MANIFEST: manifest,
+    });
+    record = JSON.parse(line.split("\n").pop()!) as typeof record;
+  });
+
+  afterAll(async () => {
+    await vm?.stop();
+    if (builderPid && isAlive(builderPid)) process.kill(builderPid, "SIGKILL");
+    // The watchdog notices qemu is gone within seconds and exits; wait for it before removing.
+    for (let i = 0; i < 20 && (await run("pgrep", ["-f", "qemu-watchdog.sh"])).code === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("exports a compressed qcow2 with its .sha256 and record, and removes the builder", () => {
+    expect(record.id).toBe(path.join(fs.realpathSync(tmp), "images", `${IMAGE_NAME}.qcow2`));
+    expect(record.name).toBe(IMAGE_NAME);
+    expect(sha256File(record.id)).toBe(record.sha256);
+    expect(fs.readFileSync(`${record.id}.sha256`, "utf8")).toBe(
+      `${record.sha256}  ${IMAGE_NAME}.qcow2\n`,
+    );
+    const stored = JSON.parse(fs.readFileSync(`${record.id}.json`, "utf8")) as typeof record;
+    expect(stored).toEqual(record);
+    expect(JSON.stringify(record.manifest)).toMatch(/python/i);
+    // overlay, seed, pidfile, monitor socket: all gone; qemu too
+    expect(fs.existsSync(workDir)).toBe(false);
+    expect(isAlive(builderPid)).toBe(false);
+  });
+
+  it("the qcow2 stands alone (no backing file) and its machine-id is empty", async () => {
+    const info = JSON.parse(
+      await mustRun("qemu-img", ["info", "--output=json", record.id]),
+    ) as Record<string, unknown>;
+    expect(info.format).toBe("qcow2");
+    expect(info["backing-filename"]).toBeUndefined();
+    const raw = path.join(tmp, "check.raw");
+    await mustRun("qemu-img", ["convert", "-O", "raw", record.id, raw]);
+    try {
+      const id = await mustRun("debugfs", ["-R", "cat /etc/machine-id", raw]);
+      expect(id.trim()).toBe("");
+      const keys = await mustRun("debugfs", [
+        "-R",
+        `cat /home/${base.user}/.ssh/authorized_keys`,
+        raw,
+      ]);
+      expect(keys).not.toContain("dse-image-build");
+    } finally {
+      fs.rmSync(raw, { force: true });
+    }
+  });
+
+  it("boots: verify.sh passes, the build key is refused, a new machine-id is made", async () => {
+    vm = await startVm({ ...base, disk: record.id, log, builderTtlMinutes: 30 });
+    await vm.run(prepareCommand(30), { check: true });
+    await vm.copyIn(path.join(REPO_ROOT, "provision"), REMOTE_DIR);
+    const verify = await vm.run(provisionCommand("verify", SETTINGS), { check: true });
+    expect(JSON.stringify(JSON.parse(verify.stdout))).toMatch(/python/i);
+    port = vm.sshPort;
+    const refused = await run("ssh", [...sshArgs(), `${base.user}@127.0.0.1`, "true"], {
+      timeoutMs: 60_000,
+    });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/Permission denied/i);
+    const machineId = (await vm.run("cat /etc/machine-id", { check: true })).stdout.trim();
+    expect(machineId).toMatch(/^[0-9a-f]{32}$/);
+    expect(machineId).not.toBe(buildMachineId);
+    await vm.stop();
+    vm = undefined;
+  });
+
+  it("packs the same disk as an OVA VirtualBox imports", async () => {
+    const outDir = path.join(tmp, "ova");
+    const line = await hostStep("ova-export.sh", {
+      SOURCE_QCOW2: record.id,
+      OUTPUT_DIR: outDir,
+      IMAGE_NAME: OVA_NAME,
+      VM_NAME: "dse e2e",
+      MEMORY_MB: "1536",
+      CPUS: "3",
+      BUILDER: "qemu",
+      FINGERPRINT: "e2eova",
+      SOURCE_IMAGE: `file://${base.disk}`,
+      MANIFEST: JSON.stringify(record.manifest),
+    });
+    const ova = JSON.parse(line.split("\n").pop()!) as typeof record;
+    expect(ova.id).toBe(path.join(fs.realpathSync(outDir), `${OVA_NAME}.ova`));
+    expect(sha256File(ova.id)).toBe(ova.sha256);
+    expect(ova.manifest).toEqual(record.manifest);
+
+    const ovf = `${OVA_NAME}.ovf`;
+    const mf = `${OVA_NAME}.mf`;
+    const vmdk = `${OVA_NAME}-disk1.vmdk`;
+    const listing = (await mustRun("tar", ["-tf", ova.id])).trim().split("\n");
+    expect(listing).toEqual([ovf, mf, vmdk]);
+    const x = path.join(tmp, "ova-x");
+    fs.mkdirSync(x);
+    await mustRun("tar", ["-xf", ova.id, "-C", x]);
+
+    const vinfo = JSON.parse(
+      await mustRun("qemu-img", ["info", "--output=json", path.join(x, vmdk)]),
+    ) as {
+      format: string;
+      "virtual-size": number;
+      "format-specific": { data: Record<string, unknown> };
+    };
+    expect(vinfo.format).toBe("vmdk");
+    expect(vinfo["format-specific"].data["create-type"]).toBe("streamOptimized");
+    const qinfo = JSON.parse(await mustRun("qemu-img", ["info", "--output=json", record.id])) as {
+      "virtual-size": number;
+    };
+    expect(vinfo["virtual-size"]).toBe(qinfo["virtual-size"]);
+
+    // The manifest's checksums match the files.
+    const lines = fs.readFileSync(path.join(x, mf), "utf8").trim().split("\n");
+    expect(lines).toEqual([
+      `SHA256(${ovf})= ${sha256File(path.join(x, ovf))}`,
+      `SHA256(${vmdk})= ${sha256File(path.join(x, vmdk))}`,
+    ]);
+
+    // The OVF parses as XML and has what VirtualBox's importer needs.
+    const summary = JSON.parse(
+      await mustRun("python3", ["-c", OVF_SUMMARY, path.join(x, ovf)]),
+    ) as OvfSummary;
+    expect(summary.version).toBe("1.0");
+    expect(summary.files).toEqual([
+      { id: "file1", href: vmdk, size: String(fs.statSync(path.join(x, vmdk)).size) },
+    ]);
+    expect(summary.disks).toEqual([
+      {
+        diskId: "vmdisk1",
+        fileRef: "file1",
+        capacity: String(qinfo["virtual-size"]),
+        format: "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized",
+      },
+    ]);
+    expect(summary.networks).toEqual(["NAT"]);
+    expect(summary.system).toBe("dse e2e");
+    const byType = (t: string) => summary.items.filter((i) => i.ResourceType === t);
+    expect(byType("3")).toEqual([expect.objectContaining({ VirtualQuantity: "3" })]);
+    expect(byType("4")).toEqual([
+      expect.objectContaining({ VirtualQuantity: "1536", AllocationUnits: "MegaBytes" }),
+    ]);
+    const sata = byType("20");
+    expect(sata).toEqual([expect.objectContaining({ ResourceSubType: "AHCI" })]);
+    expect(byType("5")).toEqual([expect.objectContaining({ ResourceSubType: "PIIX4" })]);
+    expect(byType("10")).toEqual([expect.objectContaining({ Connection: "NAT" })]);
+    expect(byType("17")).toEqual([
+      expect.objectContaining({ HostResource: "/disk/vmdisk1", Parent: sata[0].InstanceID }),
+    ]);
+  });
+});
+
+interface OvfSummary {
+  version: string;
+  files: { id: string; href: string; size: string }[];
+  disks: { diskId: string; fileRef: string; capacity: string; format: string }[];
+  networks: string[];
+  system: string;
+  items: Record<string, string>[];
+}
+
+/** Parses the OVF with a real XML parser and prints the parts VirtualBox reads, as JSON. */
+const OVF_SUMMARY = `
+import json, sys, xml.etree.ElementTree as ET
+OVF = "{http://schemas.dmtf.org/ovf/envelope/1}"
+RASD = "{http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData}"
+root = ET.parse(sys.argv[1]).getroot()
+assert root.tag == OVF + "Envelope", root.tag
+a = lambda e, n: e.get(OVF + n)
+vs = root.find(OVF + "VirtualSystem")
+print(json.dumps({
+  "version": a(root, "version"),
+  "files": [{"id": a(f, "id"), "href": a(f, "href"), "size": a(f, "size")}
+            for f in root.find(OVF + "References").findall(OVF + "File")],
+  "disks": [{"diskId": a(d, "diskId"), "fileRef": a(d, "fileRef"), "capacity": a(d, "capacity"),
+             "format": a(d, "format")} for d in root.find(OVF + "DiskSection").findall(OVF + "Disk")],
+  "networks": [a(n, "name") for n in root.find(OVF + "NetworkSection").findall(OVF + "Network")],
+  "system": a(vs, "id"),
+  "items": [{c.tag.replace(RASD, ""): c.text for c in item}
+            for item in vs.find(OVF + "VirtualHardwareSection").findall(OVF + "Item")],
+}))
+`;
