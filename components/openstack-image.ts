@@ -12,8 +12,11 @@ import { shellQuote } from "./shell";
 export interface OpenStackImageArgs {
   /** Full image name, `<imageName>-<fingerprint prefix>`. */
   imageName: pulumi.Input<string>;
-  /** Build fingerprint, stored as the image property `dse_fingerprint`. */
-  fingerprint: pulumi.Input<string>;
+  /**
+   * Build fingerprint, stored as the image property `dse_fingerprint`. A plain value because its
+   * prefix is part of every child's name (see the constructor).
+   */
+  fingerprint: string;
   /**
    * Whether to launch a builder: false when an image with this fingerprint already exists
    * (see `findOpenStackImage`). A plain value because it decides which resources exist.
@@ -101,6 +104,10 @@ export class OpenStackImage extends pulumi.ComponentResource {
 
   constructor(name: string, args: OpenStackImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("dse-image:index:OpenStackImage", name, {}, opts);
+    // Every resource of one build carries the fingerprint in its name. A new fingerprint then
+    // makes new resources instead of replacing old ones: Pulumi would replace the image record
+    // with the *old* values of its ignored, builder-derived inputs (a builder long gone).
+    const base = `${name}-${args.fingerprint.slice(0, 12)}`;
     const osFlags = pulumi
       .all([args.insecure ?? false, args.cacertFile ?? ""])
       .apply(([insecure, cacert]) =>
@@ -119,14 +126,14 @@ export class OpenStackImage extends pulumi.ComponentResource {
     let builderEnv: Record<string, pulumi.Input<string>> = {};
     let dependsOn: pulumi.Resource[] = [];
     if (args.build ?? true) {
-      const chain = this.declareBuilder(name, args);
+      const chain = this.declareBuilder(base, args);
       builderEnv = chain.env;
       dependsOn = [chain.done];
       this.privateKey = chain.privateKey;
     }
 
     const record = imageRecord(
-      `${name}-image`,
+      `${base}-image`,
       {
         imageName: args.imageName,
         create: `bash ${shellQuote(SNAPSHOT_SCRIPT)}`,
@@ -149,9 +156,10 @@ export class OpenStackImage extends pulumi.ComponentResource {
   }
 
   private declareBuilder(name: string, args: OpenStackImageArgs) {
-    // Torn down by the snapshot step; Pulumi must never try to delete them again later.
-    const temp = { parent: this, retainOnDelete: true };
-    const res = temp;
+    // The snapshot step deletes these within the run. They are not retained: once no longer
+    // declared, Pulumi deletes them again, which the provider takes as done on a 404, and which
+    // cleans up after a failed build (whose snapshot step never ran) on the next `pulumi up`.
+    const res = { parent: this };
 
     const key = new tls.PrivateKey(
       `${name}-key`,
@@ -215,6 +223,8 @@ export class OpenStackImage extends pulumi.ComponentResource {
         availabilityZone: args.availabilityZone,
         userData: pulumi.output(args.builderTtlMinutes ?? 120).apply(ttlUserData),
         metadata: { dse_fingerprint: args.fingerprint, dse_role: "builder" },
+        // After a failed step powered the builder off, `pulumi up --refresh` starts it again.
+        powerState: "active",
       },
       { ...res, dependsOn: rules },
     );

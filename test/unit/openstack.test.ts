@@ -65,6 +65,11 @@ async function up(config: Record<string, string>, existingImage?: string): Promi
 
 const dev = stackFileConfig("dev");
 
+/** Child names carry the fingerprint prefix of their build. */
+function n(r: Run, suffix: string): string {
+  return `openstack-${r.images.openstack.fingerprint.slice(0, 12)}-${suffix}`;
+}
+
 describe("OpenStackImage on the dev stack (the old Packer template)", () => {
   let first: Run;
   beforeEach(async () => {
@@ -75,7 +80,7 @@ describe("OpenStackImage on the dev stack (the old Packer template)", () => {
     const builders = first.run.ofType(T.instance);
     expect(builders).toHaveLength(1);
     const builder = builders[0];
-    expect(builder.name).toBe("openstack-builder");
+    expect(builder.name).toBe(n(first, "builder"));
     expect(builder.inputs.imageId).toBe(SOURCE_IMAGE);
     expect(builder.inputs.imageName).toBeUndefined();
     expect(builder.inputs.flavorId).toBe("2");
@@ -87,21 +92,23 @@ describe("OpenStackImage on the dev stack (the old Packer template)", () => {
     expect(builder.inputs.userData).toBe(
       "#cloud-config\nbootcmd:\n  - [systemd-run, --unit=dse-builder-boot-ttl, --on-active=120m, /bin/systemctl, poweroff]\n",
     );
-    expect(builder.retainOnDelete).toBe(true);
   });
 
   it("configures the provider from openstack.insecure", () => {
     const provider = first.run.get("pulumi:providers:openstack", "openstack");
     expect(provider.inputs.insecure).toBe("true");
-    const builder = first.run.get(T.instance, "openstack-builder");
+    const builder = first.run.get(T.instance, n(first, "builder"));
     expect(builder.provider).toBe(`${provider.urn}::openstack-id`);
   });
 
   it("associates the template's floating IP and provisions through it", () => {
-    const assoc = first.run.get(T.fipAssoc, "openstack-fip-assoc");
-    expect(assoc.inputs).toEqual({ floatingIp: "192.168.0.2", instanceId: "openstack-builder-id" });
+    const assoc = first.run.get(T.fipAssoc, n(first, "fip-assoc"));
+    expect(assoc.inputs).toEqual({
+      floatingIp: "192.168.0.2",
+      instanceId: `${n(first, "builder")}-id`,
+    });
     expect(first.run.ofType(T.fip)).toHaveLength(0);
-    const install = first.run.get(T.remote, "openstack-provision-install");
+    const install = first.run.get(T.remote, n(first, "provision-install"));
     // The connection carries the private key, so the whole object is a secret.
     const { secret, value: connection } = secretInput(install.inputs.connection);
     expect(secret).toBe(true);
@@ -112,29 +119,29 @@ describe("OpenStackImage on the dev stack (the old Packer template)", () => {
     expect(install.inputs.create).toMatch(
       /^sudo env DSE_FINGERPRINT=[0-9a-f]{64} DSE_PYTHON_SOURCE=pip 'DSE_TOOLS=python scipy jupyter' bash \/var\/tmp\/dse-build\/provision\/install\.sh \|\| /,
     );
-    expect(install.dependencies).toContain(first.run.get(T.copy, "openstack-provision-upload").urn);
+    expect(install.dependencies).toContain(first.run.get(T.copy, n(first, "provision-upload")).urn);
   });
 
   it("runs the provisioning steps in order and snapshots only after the last one", () => {
     const urn = (type: string, name: string) => first.run.get(type, name).urn;
-    const prepare = first.run.get(T.remote, "openstack-provision-prepare");
-    const upload = first.run.get(T.copy, "openstack-provision-upload");
+    const prepare = first.run.get(T.remote, n(first, "provision-prepare"));
+    const upload = first.run.get(T.copy, n(first, "provision-upload"));
     expect(upload.dependencies).toContain(prepare.urn);
     expect(upload.inputs.remotePath).toBe("/var/tmp/dse-build");
-    expect(first.run.get(T.remote, "openstack-provision-verify").dependencies).toContain(
-      urn(T.remote, "openstack-provision-install"),
+    expect(first.run.get(T.remote, n(first, "provision-verify")).dependencies).toContain(
+      urn(T.remote, n(first, "provision-install")),
     );
-    expect(first.run.get(T.remote, "openstack-provision-cleanup").dependencies).toContain(
-      urn(T.remote, "openstack-provision-verify"),
+    expect(first.run.get(T.remote, n(first, "provision-cleanup")).dependencies).toContain(
+      urn(T.remote, n(first, "provision-verify")),
     );
-    const snapshot = first.run.get(T.local, "openstack-image");
-    expect(snapshot.dependencies).toContain(urn(T.remote, "openstack-provision-cleanup"));
+    const snapshot = first.run.get(T.local, n(first, "image"));
+    expect(snapshot.dependencies).toContain(urn(T.remote, n(first, "provision-cleanup")));
     expect(snapshot.inputs.create).toMatch(/^bash .*\/provision\/host\/openstack-snapshot\.sh$/);
     const env = snapshot.inputs.environment as Record<string, string>;
     expect(env).toMatchObject({
-      SERVER_ID: "openstack-builder-id",
+      SERVER_ID: `${n(first, "builder")}-id`,
       KEYPAIR: first.images.openstack.name + "-build",
-      SECGROUP_ID: "openstack-ssh-id",
+      SECGROUP_ID: `${n(first, "ssh")}-id`,
       FLOATING_IP_ID: "",
       MANIFEST,
       VISIBILITY: "private",
@@ -150,7 +157,7 @@ describe("OpenStackImage on the dev stack (the old Packer template)", () => {
     const rules = first.run.ofType(T.secGroupRule);
     expect(rules.map((r) => r.inputs)).toEqual([
       {
-        securityGroupId: "openstack-ssh-id",
+        securityGroupId: `${n(first, "ssh")}-id`,
         direction: "ingress",
         ethertype: "IPv4",
         protocol: "tcp",
@@ -176,11 +183,18 @@ describe("OpenStackImage on the dev stack (the old Packer template)", () => {
     });
   });
 
-  it("leaves nothing behind: every builder-side resource is torn down by the snapshot step", () => {
-    for (const type of [T.instance, T.keypair, T.secGroup, T.secGroupRule, T.fipAssoc, T.remote]) {
-      for (const r of first.run.ofType(type))
-        expect([type, r.name, r.retainOnDelete]).toEqual([type, r.name, true]);
+  it("lets Pulumi delete leftover cloud resources but never reconnect to a builder", () => {
+    // Cloud resources: deleted by the snapshot step, and by Pulumi (404 = done) when a failed
+    // build's leftovers are no longer declared. Remote steps: retained, no delete command.
+    for (const type of [T.instance, T.keypair, T.secGroup, T.secGroupRule, T.fipAssoc]) {
+      for (const r of first.run.ofType(type)) {
+        expect([type, r.name, r.retainOnDelete]).toEqual([type, r.name, false]);
+      }
     }
+    for (const r of [...first.run.ofType(T.remote), ...first.run.ofType(T.copy)]) {
+      expect([r.name, r.retainOnDelete, r.inputs.delete]).toEqual([r.name, true, undefined]);
+    }
+    expect(first.run.get(T.instance, n(first, "builder")).inputs.powerState).toBe("active");
   });
 
   it("keeps the private key out of every command and log", () => {
@@ -189,10 +203,10 @@ describe("OpenStackImage on the dev stack (the old Packer template)", () => {
       expect(JSON.stringify(rest)).not.toContain("secret-material");
     }
     for (const name of ["install", "cleanup", "prepare"]) {
-      const step = first.run.get(T.remote, `openstack-provision-${name}`);
+      const step = first.run.get(T.remote, n(first, `provision-${name}`));
       expect(step.inputs.logging ?? "stdoutAndStderr").toBe("stdoutAndStderr");
     }
-    expect(first.run.get(T.remote, "openstack-provision-verify").inputs.logging).toBe("stderr");
+    expect(first.run.get(T.remote, n(first, "provision-verify")).inputs.logging).toBe("stderr");
   });
 });
 
@@ -218,8 +232,8 @@ describe("lifecycle: two successive runs", () => {
     ]) {
       expect([type, second.run.ofType(type).length]).toEqual([type, 0]);
     }
-    const before = first.run.get(T.local, "openstack-image");
-    const after = second.run.get(T.local, "openstack-image");
+    const before = first.run.get(T.local, n(first, "image"));
+    const after = second.run.get(T.local, n(first, "image"));
     expect(after.inputs.triggers).toEqual([name]);
     expect(after.inputs.triggers).toEqual(before.inputs.triggers);
     expect(after.inputs.delete).toEqual(before.inputs.delete);
@@ -237,9 +251,12 @@ describe("lifecycle: two successive runs", () => {
     });
     expect(second.images.openstack.name).not.toBe(first.images.openstack.name);
     expect(second.run.ofType(T.instance)).toHaveLength(1);
-    expect(second.run.get(T.local, "openstack-image").inputs.triggers).toEqual([
+    // A new build is new resources (new names), never a replacement fed old builder inputs.
+    expect(second.run.get(T.local, n(second, "image")).inputs.triggers).toEqual([
       second.images.openstack.name,
     ]);
+    expect(second.run.ofType(T.local).map((r) => r.name)).toEqual([n(second, "image")]);
+    expect(n(second, "image")).not.toBe(n(first, "image"));
   });
 
   it("does not change the fingerprint for settings that do not change the image", async () => {
@@ -251,10 +268,10 @@ describe("lifecycle: two successive runs", () => {
 
 describe("image deletion", () => {
   it("deletes the image on destroy and replacement unless retainImages", async () => {
-    const { run } = await up(dev);
-    expect(run.get(T.local, "openstack-image").inputs.delete).toContain("image delete");
+    const first = await up(dev);
+    expect(first.run.get(T.local, n(first, "image")).inputs.delete).toContain("image delete");
     const retained = await up({ ...dev, "dse-image:retainImages": "true" });
-    expect(retained.run.get(T.local, "openstack-image").inputs.delete).toBe(
+    expect(retained.run.get(T.local, n(retained, "image")).inputs.delete).toBe(
       "echo 'dse-image: retainImages is set: keeping the image' >&2",
     );
   });
@@ -264,7 +281,7 @@ describe("floating IP from a pool", () => {
   it("allocates a temporary address, provisions through it and releases it in the snapshot step", async () => {
     const os = JSON.parse(dev["dse-image:openstack"]) as Record<string, unknown>;
     delete os.floatingIp;
-    const { run } = await up({
+    const pooled = await up({
       ...dev,
       "dse-image:openstack": JSON.stringify({
         ...os,
@@ -272,16 +289,21 @@ describe("floating IP from a pool", () => {
         sshAllowedCidrs: ["198.51.100.0/24", "2001:db8::/32"],
       }),
     });
-    const fip = run.get(T.fip, "openstack-fip");
+    const fip = pooled.run.get(T.fip, n(pooled, "fip"));
     expect(fip.inputs.pool).toBe("public");
-    expect(fip.retainOnDelete).toBe(true);
-    expect(run.get(T.fipAssoc, "openstack-fip-assoc").inputs.floatingIp).toBe("203.0.113.7");
-    const install = run.get(T.remote, "openstack-provision-install");
+    expect(fip.retainOnDelete).toBe(false);
+    expect(pooled.run.get(T.fipAssoc, n(pooled, "fip-assoc")).inputs.floatingIp).toBe(
+      "203.0.113.7",
+    );
+    const install = pooled.run.get(T.remote, n(pooled, "provision-install"));
     expect(secretInput(install.inputs.connection).value.host).toBe("203.0.113.7");
-    const env = run.get(T.local, "openstack-image").inputs.environment as Record<string, string>;
-    expect(env.FLOATING_IP_ID).toBe("openstack-fip-id");
+    const env = pooled.run.get(T.local, n(pooled, "image")).inputs.environment as Record<
+      string,
+      string
+    >;
+    expect(env.FLOATING_IP_ID).toBe(`${n(pooled, "fip")}-id`);
     expect(
-      run.ofType(T.secGroupRule).map((r) => [r.inputs.ethertype, r.inputs.remoteIpPrefix]),
+      pooled.run.ofType(T.secGroupRule).map((r) => [r.inputs.ethertype, r.inputs.remoteIpPrefix]),
     ).toEqual([
       ["IPv4", "198.51.100.0/24"],
       ["IPv6", "2001:db8::/32"],
