@@ -9,8 +9,8 @@ import { virtualBoxPlatform } from "./virtualbox";
 
 type PlatformBuilder = (config: StackConfig, hasCommand: HasCommand) => Promise<PlatformResult>;
 
-/** How each platform is built; keep in step with `PLATFORM_PARSERS` in config/stack.ts. */
-const BUILDERS: Partial<Record<Platform, PlatformBuilder>> = {
+/** How each platform is built; a complete record, so a platform without a builder is a type error. */
+const BUILDERS: Record<Platform, PlatformBuilder> = {
   openstack: openStackPlatform,
   aws: awsPlatform,
   qemu: qemuPlatform,
@@ -31,9 +31,7 @@ export async function buildImages(
 ): Promise<StackOutputs> {
   const results = await Promise.all(
     config.platforms.map(async (platform) => {
-      const build = BUILDERS[platform];
-      if (!build) throw new Error(`no builder registered for platform ${platform}`);
-      return [platform, await build(config, hasCommand)] as const;
+      return [platform, await BUILDERS[platform](config, hasCommand)] as const;
     }),
   );
   const outputs: StackOutputs = { imageIds: {}, images: {} };

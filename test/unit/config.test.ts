@@ -212,6 +212,12 @@ describe("openstack config", () => {
     expect(errorOf(raw)).toBe(message);
   });
 
+  it("checks the object of a platform that is not enabled: a typo there is a typo all the same", () => {
+    expect(errorOf({ ...base, qemu: { typo: 1 } })).toBe(
+      "dse-image:qemu.typo: unknown key; expected one of sourceImageUrl, sourceImageSha256, cacheDir, outputDir, diskSizeGb, memoryMb, cpus, accelerator, sshUser, kernel, initrd, append",
+    );
+  });
+
   it("accepts IPv6 CIDRs and a pool", () => {
     const config = parseStackConfig(
       withOs({ sshAllowedCidrs: ["2001:db8::/32"], floatingIpPool: "public" }),
