@@ -54,8 +54,11 @@ trap 'rm -rf "$tmp"' EXIT
   echo "ssh_pwauth: false"
   echo "disable_root: true"
   if [ -n "$ttl" ]; then
+    # --no-block: bootcmd runs inside cloud-init.service, which is ordered before
+    # sysinit.target; the timer's start job waits for sysinit.target, so a blocking
+    # systemd-run would deadlock the boot.
     echo "bootcmd:"
-    echo "  - [sh, -c, \"systemd-run --unit=dse-builder-ttl-boot --on-active=${ttl}m /bin/systemctl poweroff || shutdown -P +${ttl}\"]"
+    echo "  - [sh, -c, \"systemd-run --no-block --unit=dse-builder-ttl-boot --on-active=${ttl}m /bin/systemctl poweroff || shutdown -P +${ttl}\"]"
   fi
 } >"$tmp/user-data"
 
