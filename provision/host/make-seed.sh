@@ -9,7 +9,7 @@
 #   SSH_USER             login user, e.g. debian or ubuntu
 #   INSTANCE_ID          cloud-init instance id; a new id makes cloud-init run its per-instance
 #                        modules again
-#   BUILDER_TTL_MINUTES  optional; arms a poweroff at every boot of this seed (bootcmd) so the
+#   BUILDER_TTL_MINUTES  optional; arms a poweroff at first boot (cloud-init runcmd) so the
 #                        builder never outlives the TTL even if the host side dies
 # Needs genisoimage (or xorriso).
 set -euo pipefail
@@ -54,10 +54,9 @@ trap 'rm -rf "$tmp"' EXIT
   echo "ssh_pwauth: false"
   echo "disable_root: true"
   if [ -n "$ttl" ]; then
-    # --no-block: bootcmd runs inside cloud-init.service, which is ordered before
-    # sysinit.target; the timer's start job waits for sysinit.target, so a blocking
-    # systemd-run would deadlock the boot.
-    echo "bootcmd:"
+    # runcmd, not bootcmd: bootcmd runs inside cloud-init.service, ordered before
+    # sysinit.target, and arming a timer there hung the boot. runcmd runs once the system is up.
+    echo "runcmd:"
     echo "  - [sh, -c, \"systemd-run --no-block --unit=dse-builder-ttl-boot --on-active=${ttl}m /bin/systemctl poweroff || shutdown -P +${ttl}\"]"
   fi
 } >"$tmp/user-data"
