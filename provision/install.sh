@@ -88,7 +88,7 @@ if [ "$PYTHON_SOURCE" = apt ]; then
   selected scipy && add python3-numpy python3-scipy python3-pandas python3-sklearn \
     python3-matplotlib python3-seaborn python3-statsmodels
   # JupyterLab is not packaged by Debian/Ubuntu: the classic notebook is the apt flavour.
-  selected jupyter && add jupyter-core jupyter-notebook python3-ipykernel
+  selected jupyter && add jupyter-core jupyter-client jupyter-notebook python3-ipykernel
 fi
 selected r && add r-base-core r-cran-irkernel
 selected tools && add git build-essential curl ca-certificates
