@@ -70,8 +70,10 @@ export function onFailure(command: string, keepBuilder: boolean): string {
 export function ttlUserData(ttlMinutes: number): string {
   return [
     "#cloud-config",
-    "bootcmd:",
-    `  - [systemd-run, --unit=dse-builder-boot-ttl, --on-active=${ttlMinutes}m, /bin/systemctl, poweroff]`,
+    // runcmd, not bootcmd: bootcmd runs before sysinit.target, and arming a timer there hangs
+    // the boot (seen in the VM tests). The same line as provision/host/make-seed.sh writes.
+    "runcmd:",
+    `  - [sh, -c, "systemd-run --no-block --unit=dse-builder-ttl-boot --on-active=${ttlMinutes}m /bin/systemctl poweroff || shutdown -P +${ttlMinutes}"]`,
     "",
   ].join("\n");
 }

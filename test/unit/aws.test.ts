@@ -248,7 +248,7 @@ describe("AwsImage with every aws key set", () => {
       vpcSecurityGroupIds: [`${b.base}-ssh-id`],
       keyName: `${name}-build`,
       userData:
-        "#cloud-config\nbootcmd:\n  - [systemd-run, --unit=dse-builder-boot-ttl, --on-active=90m, /bin/systemctl, poweroff]\n",
+        '#cloud-config\nruncmd:\n  - [sh, -c, "systemd-run --no-block --unit=dse-builder-ttl-boot --on-active=90m /bin/systemctl poweroff || shutdown -P +90"]\n',
       instanceInitiatedShutdownBehavior: "terminate",
       metadataOptions: { httpTokens: "required", httpEndpoint: "enabled" },
       rootBlockDevice: {

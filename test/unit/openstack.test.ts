@@ -90,7 +90,7 @@ describe("OpenStackImage on the dev stack (the old Packer template)", () => {
     expect(builder.inputs.keyPair).toBe(first.images.openstack.name + "-build");
     expect(builder.inputs.securityGroups).toEqual([first.images.openstack.name + "-build"]);
     expect(builder.inputs.userData).toBe(
-      "#cloud-config\nbootcmd:\n  - [systemd-run, --unit=dse-builder-boot-ttl, --on-active=120m, /bin/systemctl, poweroff]\n",
+      '#cloud-config\nruncmd:\n  - [sh, -c, "systemd-run --no-block --unit=dse-builder-ttl-boot --on-active=120m /bin/systemctl poweroff || shutdown -P +120"]\n',
     );
   });
 
