@@ -108,9 +108,9 @@ fi
 
 if selected r; then
   check R Rscript -e 'stopifnot(sum(1:10) == 55, abs(solve(matrix(c(2, 0, 0, 2), 2))[1, 1] - 0.5) < 1e-9)
-cat(paste(R.version$major, R.version$minor, sep = "."), "\n")'
+cat(paste0(R.version$major, ".", R.version$minor), "\n", sep = "")'
   check IRkernel Rscript -e 'suppressMessages(library(IRkernel))
-cat(as.character(packageVersion("IRkernel")), "\n")'
+cat(as.character(packageVersion("IRkernel")), "\n", sep = "")'
   if selected jupyter; then
     check ir-kernelspec sh -c '"$1" kernelspec list | grep -qw ir && echo registered' sh "$JUPYTER"
   fi

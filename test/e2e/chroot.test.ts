@@ -63,7 +63,12 @@ describe("install.sh with every tool group in a Debian 12 chroot", () => {
   beforeAll(async () => {
     const base = await ensureDebianBase({ log });
     root = fs.mkdtempSync(path.join(os.tmpdir(), "dse-chroot-"));
-    sh("tar", ["--numeric-owner", "-xpf", base.rootfsTar, "-C", root]);
+    // Async: a long synchronous extraction would starve vitest's worker RPC.
+    await new Promise<void>((resolve, reject) => {
+      const tar = spawn("tar", ["--numeric-owner", "-xpf", base.rootfsTar, "-C", root]);
+      tar.on("error", reject);
+      tar.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`tar exited ${code}`))));
+    });
     mount(["-t", "proc", "proc"], path.join(root, "proc"));
     mount(["-t", "sysfs", "sysfs"], path.join(root, "sys"));
     mount(["--bind", "/dev"], path.join(root, "dev"));
