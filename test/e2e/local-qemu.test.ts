@@ -58,6 +58,8 @@ function run(
     });
     const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 20 * 60_000);
     child.on("error", reject);
+    // A command that exits without reading stdin (ssh to a refusing host) must not throw EPIPE.
+    child.stdin.on("error", () => undefined);
     child.on("close", (code) => {
       clearTimeout(timer);
       resolve({ code: code ?? -1, stdout, stderr });
