@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Shuts the QEMU builder down cleanly before the export: claims WORK_DIR (so the watchdog leaves
 # the overlay to qemu-export.sh), presses the ACPI power button through the QEMU monitor, waits
-# for qemu to exit, and after SHUTDOWN_TIMEOUT seconds quits it (QEMU flushes the overlay) and
-# finally kills it. On failure it removes WORK_DIR: nothing of the builder is left.
+# for qemu to exit. Guests that ignore the button (no logind/acpid, e.g. a minimal Debian) get
+# the kernel's SysRq sync, remount read-only and power off through the emulated keyboard; only
+# then is qemu quit (it flushes the overlay) and finally killed. On failure it removes WORK_DIR:
+# nothing of the builder is left.
 #
 # Env:
 #   WORK_DIR          builder folder from qemu-start.sh
@@ -27,6 +29,14 @@ s.sendall((sys.argv[2] + "\n").encode())
 time.sleep(0.5)
 s.close()
 PY
+}
+
+sysrq_poweroff() {
+  local key
+  for key in s u o; do
+    monitor_command "sendkey alt-sysrq-$key"
+    sleep 3
+  done
 }
 
 is_running() { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
@@ -67,7 +77,13 @@ main() {
     log "builder stopped"
     return 0
   fi
-  log "warning: no clean poweroff after ${timeout_s}s; quitting qemu"
+  log "no ACPI poweroff after ${timeout_s}s; SysRq sync, remount read-only, power off"
+  sysrq_poweroff
+  if wait_for_exit 60; then
+    log "builder stopped"
+    return 0
+  fi
+  log "warning: the guest did not power off; quitting qemu"
   monitor_command quit
   wait_for_exit 30 || { kill "$pid" 2>/dev/null || true; wait_for_exit 10 || kill -9 "$pid"; }
   log "builder stopped"
