@@ -47,11 +47,20 @@ export async function localImageExists(file: string): Promise<boolean> {
   return hash.digest("hex") === expected;
 }
 
+/**
+ * The builder's disk passes discards on (discard=unmap, detect-zeroes=unmap in qemu-start.sh),
+ * so cleanup.sh's fstrim already frees the deleted blocks: zero-filling would only cost minutes.
+ */
+export const QEMU_ZERO_FREE_SPACE = false;
+
 export interface QemuImageArgs {
   /** Full image name, `<imageName>-<fingerprint prefix>`: the output is `<outputDir>/<name>.qcow2`. */
   imageName: pulumi.Input<string>;
-  /** Build fingerprint. */
-  fingerprint: pulumi.Input<string>;
+  /**
+   * Build fingerprint. A plain value: its prefix is part of every child's name, so a rebuild is
+   * new resources; a replacement would reuse the old build's ignored inputs.
+   */
+  fingerprint: string;
   /**
    * Whether to run a builder: false when the output file already exists with a matching
    * `.sha256` (see `localImageExists`). A plain value: it decides which resources exist.
@@ -118,18 +127,20 @@ export class QemuImage extends pulumi.ComponentResource {
 
   constructor(name: string, args: QemuImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("dse-image:index:QemuImage", name, {}, opts);
+    // Children carry the fingerprint prefix: see `fingerprint`.
+    const base = `${name}-${args.fingerprint.slice(0, 12)}`;
 
     let builderEnv: Record<string, pulumi.Input<string>> = {};
     let dependsOn: pulumi.Resource[] = [];
     if (args.build ?? true) {
-      const chain = this.declareBuilder(name, args);
+      const chain = this.declareBuilder(base, args);
       builderEnv = { WORK_DIR: args.workDir, MANIFEST: chain.manifest };
       dependsOn = [chain.stopped];
       this.privateKey = chain.privateKey;
     }
 
     this.record = imageRecord(
-      `${name}-image`,
+      `${base}-image`,
       {
         imageName: args.imageName,
         create: hostScript("qemu-export.sh"),
@@ -223,8 +234,7 @@ export class QemuImage extends pulumi.ComponentResource {
         pythonSource: args.pythonSource,
         fingerprint: args.fingerprint,
         env: args.provisionEnv,
-        // The qcow2 is compressed: zeroed free blocks cost nothing in it.
-        zeroFreeSpace: true,
+        zeroFreeSpace: QEMU_ZERO_FREE_SPACE,
         builderTtlMinutes: args.builderTtlMinutes,
         keepBuilderOnFailure: args.keepBuilderOnFailure,
       },

@@ -6,7 +6,11 @@ import { hostScript, localDeleteCommand } from "./qemu-image";
 export interface VirtualBoxImageArgs {
   /** Full image name, `<imageName>-<fingerprint prefix>`: the output is `<outputDir>/<name>.ova`. */
   imageName: pulumi.Input<string>;
-  fingerprint: pulumi.Input<string>;
+  /**
+   * Build fingerprint. A plain value: its prefix is part of every child's name, so a rebuild is
+   * new resources; a replacement would reuse the old build's ignored inputs.
+   */
+  fingerprint: string;
   /**
    * The provisioned disk (a `QemuImage`'s qcow2) and the resource that writes it. Absent when
    * the OVA already exists with a matching `.sha256`: then only the record is declared.
@@ -44,11 +48,13 @@ export class VirtualBoxImage extends pulumi.ComponentResource {
 
   constructor(name: string, args: VirtualBoxImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("dse-image:index:VirtualBoxImage", name, {}, opts);
+    // Children carry the fingerprint prefix: see `fingerprint`.
+    const base = `${name}-${args.fingerprint.slice(0, 12)}`;
     const sourceEnv: Record<string, pulumi.Input<string>> = args.source
       ? { SOURCE_QCOW2: args.source.qcow2, MANIFEST: args.source.manifest }
       : {};
     const record = imageRecord(
-      `${name}-image`,
+      `${base}-image`,
       {
         imageName: args.imageName,
         create: hostScript("ova-export.sh"),

@@ -30,7 +30,10 @@ export type Accelerator = (typeof ACCELERATORS)[number];
 export interface QemuConfig {
   /** http(s) URL, `file://` URL or local path of the base cloud image (qcow2 or raw). */
   sourceImageUrl: string;
-  /** Expected sha256 of the base image: required for http(s), checked when set for files. */
+  /**
+   * Expected sha256 of the base image, or (as Packer's `iso_checksum`) `file:<URL>` of a
+   * SHA256SUMS file listing it: required for http(s), checked when set for files.
+   */
   sourceImageSha256?: string;
   /** Where downloaded base images and the builder's work folders live. */
   cacheDir: string;
@@ -60,6 +63,8 @@ export function defaultCacheDir(): string {
 }
 
 const SHA256 = /^[0-9a-f]{64}$/i;
+/** Packer's `file:` form: the checksum comes from the publisher's SHA256SUMS at that URL. */
+const CHECKSUM_FILE = /^file:(https?:\/\/|file:\/\/|\/)\S+$/;
 
 export function parseQemuConfig(value: unknown): QemuConfig {
   const p = "qemu";
@@ -77,8 +82,11 @@ export function parseQemuConfig(value: unknown): QemuConfig {
     );
   }
   const sha = optionalString(`${p}.sourceImageSha256`, raw.sourceImageSha256, "a sha256");
-  if (sha !== undefined && !SHA256.test(sha)) {
-    fail(`${p}.sourceImageSha256`, `expected 64 hex digits, got ${show(sha)}`);
+  if (sha !== undefined && !SHA256.test(sha) && !CHECKSUM_FILE.test(sha)) {
+    fail(
+      `${p}.sourceImageSha256`,
+      `expected 64 hex digits or file:<URL of a SHA256SUMS file>, got ${show(sha)}`,
+    );
   }
   if (sha === undefined && !isLocalSource(sourceImageUrl)) {
     const where =
@@ -87,7 +95,7 @@ export function parseQemuConfig(value: unknown): QemuConfig {
         : "the publisher's SHA256SUMS";
     fail(
       `${p}.sourceImageSha256`,
-      `required when qemu.sourceImageUrl is an http(s) URL (${sourceImageUrl}); set it to ${where}: pulumi config set --path 'qemu.sourceImageSha256' <sha256>`,
+      `required when qemu.sourceImageUrl is an http(s) URL (${sourceImageUrl}); set it to ${where}, or to file:<URL of that SHA256SUMS>: pulumi config set --path 'qemu.sourceImageSha256' <sha256>`,
     );
   }
   const kernel = optionalString(`${p}.kernel`, raw.kernel, "a kernel file path");
@@ -99,7 +107,7 @@ export function parseQemuConfig(value: unknown): QemuConfig {
   }
   return {
     sourceImageUrl,
-    sourceImageSha256: sha?.toLowerCase(),
+    sourceImageSha256: sha !== undefined && SHA256.test(sha) ? sha.toLowerCase() : sha,
     cacheDir: stringOr(`${p}.cacheDir`, raw.cacheDir, defaultCacheDir(), "a folder path"),
     outputDir: stringOr(`${p}.outputDir`, raw.outputDir, "./images", "a folder path"),
     diskSizeGb: integerOr(`${p}.diskSizeGb`, raw.diskSizeGb, 20, 2, 4096)!,

@@ -5,7 +5,9 @@
 #
 # Env:
 #   SOURCE_URL     http(s) URL, file:// URL or path of the base cloud image (qcow2 or raw)
-#   SOURCE_SHA256  expected sha256: required for http(s) URLs, checked when set for local files
+#   SOURCE_SHA256  expected sha256, or file:<URL> of a SHA256SUMS file that lists the image by
+#                  its file name (Packer's iso_checksum form): required for http(s) URLs,
+#                  checked when set for local files
 #   CACHE_DIR      cache folder; downloads land in <CACHE_DIR>/base/<sha256>/<file name>
 # Output: the base image's absolute path on stdout; progress on stderr.
 set -euo pipefail
@@ -18,9 +20,32 @@ die() {
 
 : "${SOURCE_URL:?SOURCE_URL is required}"
 : "${CACHE_DIR:?CACHE_DIR is required}"
-expected=$(printf '%s' "${SOURCE_SHA256:-}" | tr 'A-F' 'a-f')
-
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+fetch_text() {
+  case "$1" in
+    http://* | https://*) curl -fsSL --retry 5 --retry-delay 5 --retry-connrefused "$1" ;;
+    file://*) cat "${1#file://}" ;;
+    *) cat "$1" ;;
+  esac
+}
+
+# The image's line in a SHA256SUMS file ("<hash> *<name>" or "<hash>  <name>").
+checksum_from_file() {
+  local sums_url=${1#file:} name sums
+  name=$(basename "${SOURCE_URL%%\?*}")
+  sums=$(fetch_text "$sums_url") ||
+    die "could not read $sums_url (dse-image:qemu.sourceImageSha256)"
+  awk -v name="$name" '{ f = $2; sub(/^\*/, "", f) } f == name { print $1; exit }' <<<"$sums" |
+    grep -E '^[0-9a-fA-F]{64}$' ||
+    die "$sums_url lists no sha256 for $name (dse-image:qemu.sourceImageSha256)"
+}
+
+expected=${SOURCE_SHA256:-}
+case "$expected" in
+  file:*) expected=$(checksum_from_file "$expected") ;;
+esac
+expected=$(printf '%s' "$expected" | tr 'A-F' 'a-f')
 
 check_sha256() {
   local file=$1 actual

@@ -19,7 +19,7 @@ import {
   provisionCommand,
   type ProvisionSettings,
 } from "../../components/provision-commands";
-import { hostScript } from "../../components/qemu-image";
+import { QEMU_ZERO_FREE_SPACE, hostScript } from "../../components/qemu-image";
 import { REPO_ROOT, ensureDebianBase, startVm, type DebianBase, type Vm } from "../vm";
 
 const log = (line: string) => process.stderr.write(`[e2e local] ${line}\n`);
@@ -28,7 +28,7 @@ const SETTINGS: ProvisionSettings = {
   tools: ["python"],
   pythonSource: "apt",
   fingerprint: "e2elocal0123456789abcdef",
-  zeroFreeSpace: true,
+  zeroFreeSpace: QEMU_ZERO_FREE_SPACE,
 };
 const IMAGE_NAME = "dse_e2e-e2elocal0123";
 const OVA_NAME = "dse_e2e-e2eova012345";

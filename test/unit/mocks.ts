@@ -5,6 +5,8 @@ import { vi } from "vitest";
 export interface RecordedResource {
   type: string;
   name: string;
+  /** The name without its build's fingerprint prefix: `qemu-0123456789ab-start` -> `qemu-start`. */
+  logical: string;
   inputs: Record<string, unknown>;
   urn: string;
   /** Parent URN ("" for the stack itself). */
@@ -44,7 +46,7 @@ export type StateMocks = Record<
 export interface MockRun {
   resources: RecordedResource[];
   invokes: { token: string; inputs: Record<string, unknown> }[];
-  /** The recorded resource of this type and name; throws when absent. */
+  /** The recorded resource of this type and (full or logical) name; throws when absent. */
   get(type: string, name: string): RecordedResource;
   /** Recorded resources of a type, in creation order. */
   ofType(type: string): RecordedResource[];
@@ -60,7 +62,9 @@ export function installMocks(invokeMocks: InvokeMocks = {}, stateMocks: StateMoc
     resources: [],
     invokes: [],
     get(type, name) {
-      const found = run.resources.find((r) => r.type === type && r.name === name);
+      const found = run.resources.find(
+        (r) => r.type === type && (r.name === name || r.logical === name),
+      );
       if (!found) {
         const have = run.resources.map((r) => `${r.type} ${r.name}`).join("\n  ");
         throw new Error(`no ${type} named ${name}; recorded:\n  ${have}`);
@@ -98,6 +102,7 @@ export function installMocks(invokeMocks: InvokeMocks = {}, stateMocks: StateMoc
     run.resources.push({
       type: req.getType(),
       name: req.getName(),
+      logical: req.getName().replace(/-[0-9a-f]{12}(?=-)/, ""),
       inputs: {},
       urn: monitor.newUrn(req.getParent(), req.getType(), req.getName()),
       parent: req.getParent(),

@@ -44,7 +44,10 @@ describe("QemuImage: the first run builds", () => {
 
   it("runs the host scripts with exact commands, in the dependsOn order", () => {
     const local = first.run.ofType(T.local);
-    expect(local.map((r) => [r.name, r.inputs.create])).toEqual([
+    // Every child carries the build's fingerprint prefix: a rebuild is new resources.
+    const prefix = `qemu-${first.images.qemu.fingerprint.slice(0, 12)}-`;
+    for (const r of local) expect(r.name).toBe(prefix + r.logical.slice("qemu-".length));
+    expect(local.map((r) => [r.logical, r.inputs.create])).toEqual([
       ["qemu-fetch", `bash ${HOST}/qemu-fetch-base.sh`],
       ["qemu-seed", `bash ${HOST}/make-seed.sh`],
       ["qemu-start", `bash ${HOST}/qemu-start.sh`],
@@ -119,7 +122,7 @@ describe("QemuImage: the first run builds", () => {
       privateKey: PRIVATE_KEY,
     });
     const cleanup = first.run.get(T.remote, "qemu-provision-cleanup");
-    expect(cleanup.inputs.create).toContain("DSE_ZERO_FREE_SPACE=1");
+    expect(cleanup.inputs.create).toContain("DSE_ZERO_FREE_SPACE=0 ");
   });
 
   it("keeps builder steps out of later runs' deletes, and the record stable", () => {
@@ -171,7 +174,7 @@ describe("QemuImage lifecycle", () => {
     const first = await up(qemuStack());
     writeImage(first.images.qemu.id);
     const second = await up(qemuStack());
-    expect(second.run.ofType(T.local).map((r) => r.name)).toEqual(["qemu-image"]);
+    expect(second.run.ofType(T.local).map((r) => r.logical)).toEqual(["qemu-image"]);
     expect(second.run.ofType(T.key)).toHaveLength(0);
     expect(second.run.ofType(T.provisioner)).toHaveLength(0);
     expect(second.run.ofType(T.remote)).toHaveLength(0);
@@ -187,7 +190,7 @@ describe("QemuImage lifecycle", () => {
     writeImage(first.images.qemu.id);
     fs.writeFileSync(first.images.qemu.id, "half-written");
     const second = await up(qemuStack());
-    expect(second.run.ofType(T.local).map((r) => r.name)).toContain("qemu-start");
+    expect(second.run.ofType(T.local).map((r) => r.logical)).toContain("qemu-start");
   });
 
   it("a changed fingerprint builds a new file name (the old record's delete removes the old)", async () => {
@@ -195,7 +198,7 @@ describe("QemuImage lifecycle", () => {
     writeImage(first.images.qemu.id);
     const changed = await up(qemuStack({ diskSizeGb: 40 }));
     expect(changed.images.qemu.name).not.toBe(first.images.qemu.name);
-    expect(changed.run.ofType(T.local).map((r) => r.name)).toContain("qemu-start");
+    expect(changed.run.ofType(T.local).map((r) => r.logical)).toContain("qemu-start");
     expect(changed.run.get(T.local, "qemu-image").inputs.triggers).toEqual([
       changed.images.qemu.name,
     ]);
@@ -263,15 +266,15 @@ describe("qemu config", () => {
   it.each([
     [
       {},
-      "dse-image:qemu.sourceImageSha256: required when qemu.sourceImageUrl is an http(s) URL (https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.img); set it to the line for ubuntu-24.04-server-cloudimg-amd64.img in https://cloud-images.ubuntu.com/releases/noble/release/SHA256SUMS: pulumi config set --path 'qemu.sourceImageSha256' <sha256>",
+      "dse-image:qemu.sourceImageSha256: required when qemu.sourceImageUrl is an http(s) URL (https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.img); set it to the line for ubuntu-24.04-server-cloudimg-amd64.img in https://cloud-images.ubuntu.com/releases/noble/release/SHA256SUMS, or to file:<URL of that SHA256SUMS>: pulumi config set --path 'qemu.sourceImageSha256' <sha256>",
     ],
     [
       { sourceImageUrl: "https://example.org/x.img" },
-      "dse-image:qemu.sourceImageSha256: required when qemu.sourceImageUrl is an http(s) URL (https://example.org/x.img); set it to the publisher's SHA256SUMS: pulumi config set --path 'qemu.sourceImageSha256' <sha256>",
+      "dse-image:qemu.sourceImageSha256: required when qemu.sourceImageUrl is an http(s) URL (https://example.org/x.img); set it to the publisher's SHA256SUMS, or to file:<URL of that SHA256SUMS>: pulumi config set --path 'qemu.sourceImageSha256' <sha256>",
     ],
     [
       { sourceImageSha256: "abc" },
-      'dse-image:qemu.sourceImageSha256: expected 64 hex digits, got "abc"',
+      'dse-image:qemu.sourceImageSha256: expected 64 hex digits or file:<URL of a SHA256SUMS file>, got "abc"',
     ],
     [
       { sourceImageUrl: "ftp://example.org/x.img" },
@@ -303,10 +306,17 @@ describe("qemu config", () => {
 });
 
 describe("the local stack (Pulumi.local.yaml)", () => {
-  it("builds qemu only, and asks for the Ubuntu image's sha256 by key", async () => {
+  it("builds qemu only, verifying the Ubuntu image against Ubuntu's SHA256SUMS", async () => {
     const local = stackFileConfig("local");
     expect(JSON.parse(local["dse-image:platforms"])).toEqual(["qemu"]);
-    await expect(up(local)).rejects.toThrow("dse-image:qemu.sourceImageSha256: required when");
+    const q = JSON.parse(local["dse-image:qemu"]) as Record<string, unknown>;
+    local["dse-image:qemu"] = JSON.stringify({ ...q, cacheDir: path.join(tmp, "cache") });
+    const run = await up(local);
+    expect(run.run.get(T.local, "qemu-fetch").inputs.environment).toMatchObject({
+      SOURCE_URL:
+        "https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.img",
+      SOURCE_SHA256: "file:https://cloud-images.ubuntu.com/releases/noble/release/SHA256SUMS",
+    });
   });
 
   it("with the sha256 set, it builds the Ubuntu 24.04 image into ./images", async () => {

@@ -29,7 +29,7 @@ const stack = (
   });
 
 const localNames = (run: Awaited<ReturnType<typeof up>>) =>
-  run.run.ofType(T.local).map((r) => r.name);
+  run.run.ofType(T.local).map((r) => r.logical);
 
 describe("VirtualBoxImage", () => {
   it("with qemu enabled too: provisions once and packs the OVA from the same qcow2", async () => {
