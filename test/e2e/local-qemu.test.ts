@@ -6,21 +6,30 @@
  * ~35-60 s and dpkg work minutes. Everything made lives in one temp dir removed in afterAll;
  * the builder's qemu is killed there too if a step failed.
  */
-import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   REMOTE_DIR,
-  onFailure,
   prepareCommand,
   provisionCommand,
   type ProvisionSettings,
 } from "../../components/provision-commands";
 import { QEMU_ZERO_FREE_SPACE, hostScript } from "../../components/qemu-image";
 import { REPO_ROOT, ensureDebianBase, startVm, type DebianBase, type Vm } from "../vm";
+import {
+  buildLocalImage,
+  isAlive,
+  mustRun,
+  run,
+  sha256File,
+  sshOptions,
+  tail,
+  waitForWatchdogs,
+  type ImageRecord,
+  type LocalBuild,
+} from "./helpers/local-pipeline";
 
 const log = (line: string) => process.stderr.write(`[e2e local] ${line}\n`);
 
@@ -33,216 +42,37 @@ const SETTINGS: ProvisionSettings = {
 const IMAGE_NAME = "dse_e2e-e2elocal0123";
 const OVA_NAME = "dse_e2e-e2eova012345";
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(
-  cmd: string,
-  args: string[],
-  opts: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {},
-): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      env: { ...process.env, ...opts.env },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-      if (process.env.DSE_E2E_VERBOSE) process.stderr.write(d);
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 20 * 60_000);
-    child.on("error", reject);
-    // A command that exits without reading stdin (ssh to a refusing host) must not throw EPIPE.
-    child.stdin.on("error", () => undefined);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(opts.input ?? "");
-  });
-}
-
-const tail = (text: string, n = 25) => text.trim().split("\n").slice(-n).join("\n");
-
-async function mustRun(cmd: string, args: string[], env?: Record<string, string>) {
-  const r = await run(cmd, args, { env });
-  if (r.code !== 0)
-    throw new Error(`${cmd} ${args.join(" ")} exited ${r.code}:\n${tail(r.stderr)}`);
-  return r.stdout;
-}
-
 /** Runs a host step exactly as its command.local.Command does: `sh -c <create>` with env. */
 async function hostStep(script: string, env: Record<string, string>): Promise<string> {
-  const started = Date.now();
   const r = await run("sh", ["-c", hostScript(script)], { env });
-  log(`${script}: exit ${r.code} after ${Math.round((Date.now() - started) / 1000)} s`);
   if (r.code !== 0) throw new Error(`${script} exited ${r.code}:\n${tail(r.stderr + r.stdout)}`);
   return r.stdout.trim();
-}
-
-function sha256File(file: string): string {
-  return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe("local QEMU and VirtualBox images, built for real", () => {
   let tmp = "";
   let base: DebianBase;
-  let workDir = "";
-  let keyPath = "";
-  let port = 0;
-  let builderPid = 0;
-  let buildMachineId = "";
-  let record: { id: string; name: string; sha256: string; manifest: Record<string, unknown> };
+  let build: LocalBuild | undefined;
+  let record: ImageRecord;
   let vm: Vm | undefined;
-
-  const sshArgs = () => [
-    "-p",
-    String(port),
-    "-i",
-    keyPath,
-    "-o",
-    "IdentitiesOnly=yes",
-    "-o",
-    "IdentityAgent=none",
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    "UserKnownHostsFile=/dev/null",
-    "-o",
-    "LogLevel=ERROR",
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    "ConnectTimeout=20",
-  ];
-
-  /** One Provisioner step on the builder (the remote.Command's create, over plain SSH). */
-  async function remote(cmd: string, what: string): Promise<string> {
-    const started = Date.now();
-    const r = await run("ssh", [...sshArgs(), `${base.user}@127.0.0.1`, cmd]);
-    log(`${what}: exit ${r.code} after ${Math.round((Date.now() - started) / 1000)} s`);
-    if (r.code !== 0) throw new Error(`${what} exited ${r.code}:\n${tail(r.stderr + r.stdout)}`);
-    return r.stdout;
-  }
-
-  async function waitForSsh(deadlineMs: number) {
-    const until = Date.now() + deadlineMs;
-    for (;;) {
-      const r = await run("ssh", [...sshArgs(), `${base.user}@127.0.0.1`, "true"], {
-        timeoutMs: 60_000,
-      });
-      if (r.code === 0) return;
-      if (!isAlive(builderPid)) throw new Error("the builder stopped before SSH came up");
-      if (Date.now() > until) throw new Error(`no SSH in time: ${r.stderr.trim()}`);
-      await new Promise((resolve) => setTimeout(resolve, 3000));
-    }
-  }
 
   beforeAll(async () => {
     base = await ensureDebianBase({ log });
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "dse-local-e2e-"));
-    const cacheDir = path.join(tmp, "cache");
-    workDir = path.join(cacheDir, "builds", IMAGE_NAME);
-    keyPath = path.join(tmp, "build_key");
-    await mustRun("ssh-keygen", [
-      "-q",
-      "-t",
-      "ed25519",
-      "-N",
-      "",
-      "-C",
-      "dse-image-build",
-      "-f",
-      keyPath,
-    ]);
-    const publicKey = fs.readFileSync(`${keyPath}.pub`, "utf8").trim();
-
-    // 1. fetch (a local file: used in place, checked against its sha256)
-    const baseSha = sha256File(base.disk);
-    const cached = await hostStep("qemu-fetch-base.sh", {
-      SOURCE_URL: `file://${base.disk}`,
-      SOURCE_SHA256: baseSha,
-      CACHE_DIR: cacheDir,
+    build = await buildLocalImage({
+      base,
+      settings: SETTINGS,
+      imageName: IMAGE_NAME,
+      root: tmp,
+      log,
     });
-    expect(cached).toBe(fs.realpathSync(base.disk));
-    // 2. seed
-    const seedPath = path.join(workDir, "seed.iso");
-    await hostStep("make-seed.sh", {
-      SEED_PATH: seedPath,
-      SSH_PUBLIC_KEY: publicKey,
-      SSH_USER: base.user,
-      INSTANCE_ID: `${IMAGE_NAME}-build`,
-      BUILDER_TTL_MINUTES: "60",
-    });
-    // 3. start
-    port = Number(
-      await hostStep("qemu-start.sh", {
-        BASE_IMAGE: cached,
-        WORK_DIR: workDir,
-        SEED_PATH: seedPath,
-        DISK_SIZE_GB: "6",
-        MEMORY_MB: "2048",
-        CPUS: "2",
-        DSE_ACCEL: process.env.DSE_ACCEL ?? "auto",
-        KERNEL: base.kernel,
-        INITRD: base.initrd,
-        APPEND: base.append,
-        BUILDER_TTL_MINUTES: "60",
-      }),
-    );
-    expect(port).toBeGreaterThan(0);
-    builderPid = Number(fs.readFileSync(path.join(workDir, "qemu.pid"), "utf8").trim());
-    expect(isAlive(builderPid)).toBe(true);
-    await waitForSsh(8 * 60_000);
-    // 4. the Provisioner: prepare, upload provision/ into REMOTE_DIR, install, verify, cleanup
-    await remote(prepareCommand(60), "prepare");
-    await mustRun("scp", [
-      "-q",
-      "-r",
-      ...sshArgs().map((a) => (a === "-p" ? "-P" : a)),
-      path.join(REPO_ROOT, "provision"),
-      `${base.user}@127.0.0.1:${REMOTE_DIR}`,
-    ]);
-    await remote(onFailure(provisionCommand("install", SETTINGS), false), "install");
-    const manifest = await remote(onFailure(provisionCommand("verify", SETTINGS), false), "verify");
-    buildMachineId = (await remote("cat /etc/machine-id", "machine-id")).trim();
-    await remote(onFailure(provisionCommand("cleanup", SETTINGS), false), "cleanup");
-    // 5. stop (the minimal Debian base ignores the ACPI button: this also proves the SysRq
-    //    fallback keeps the guest's writes), 6. export (the image record's create)
-    await hostStep("qemu-stop.sh", { WORK_DIR: workDir, SHUTDOWN_TIMEOUT: "45" });
-    const line = await hostStep("qemu-export.sh", {
-      WORK_DIR: workDir,
-      OUTPUT_DIR: path.join(tmp, "images"),
-      IMAGE_NAME,
-      FINGERPRINT: SETTINGS.fingerprint,
-      SOURCE_IMAGE: `file://${base.disk}`,
-      MANIFEST: manifest,
-    });
-    record = JSON.parse(line.split("\n").pop()!) as typeof record;
+    record = build.record;
   });
 
   afterAll(async () => {
     await vm?.stop();
-    if (builderPid && isAlive(builderPid)) process.kill(builderPid, "SIGKILL");
-    // The watchdog notices qemu is gone within seconds and exits; wait for it before removing.
-    for (let i = 0; i < 20 && (await run("pgrep", ["-f", "qemu-watchdog.sh"])).code === 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
+    if (build && isAlive(build.builderPid)) process.kill(build.builderPid, "SIGKILL");
+    await waitForWatchdogs();
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -257,8 +87,8 @@ describe("local QEMU and VirtualBox images, built for real", () => {
     expect(stored).toEqual(record);
     expect(JSON.stringify(record.manifest)).toMatch(/python/i);
     // overlay, seed, pidfile, monitor socket: all gone; qemu too
-    expect(fs.existsSync(workDir)).toBe(false);
-    expect(isAlive(builderPid)).toBe(false);
+    expect(fs.existsSync(build!.workDir)).toBe(false);
+    expect(isAlive(build!.builderPid)).toBe(false);
   });
 
   it("the qcow2 stands alone (no backing file) and its machine-id is empty", async () => {
@@ -289,15 +119,18 @@ describe("local QEMU and VirtualBox images, built for real", () => {
     await vm.copyIn(path.join(REPO_ROOT, "provision"), REMOTE_DIR);
     const verify = await vm.run(provisionCommand("verify", SETTINGS), { check: true });
     expect(JSON.stringify(JSON.parse(verify.stdout))).toMatch(/python/i);
-    port = vm.sshPort;
-    const refused = await run("ssh", [...sshArgs(), `${base.user}@127.0.0.1`, "true"], {
-      timeoutMs: 60_000,
-    });
+    const refused = await run(
+      "ssh",
+      [...sshOptions(vm.sshPort, build!.keyPath), `${base.user}@127.0.0.1`, "true"],
+      {
+        timeoutMs: 60_000,
+      },
+    );
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/Permission denied/i);
     const machineId = (await vm.run("cat /etc/machine-id", { check: true })).stdout.trim();
     expect(machineId).toMatch(/^[0-9a-f]{32}$/);
-    expect(machineId).not.toBe(buildMachineId);
+    expect(machineId).not.toBe(build!.buildMachineId);
     await vm.stop();
     vm = undefined;
   });
