@@ -6,7 +6,7 @@ import { ConfigError, fullKey } from "../config/errors";
 import { PROVISION_DIR, fingerprint, imageNameFor } from "../fingerprint";
 import { HasCommand } from "../host-tools";
 import { AwsImage, findAwsImage } from "../aws-image";
-import type { PlatformResult } from "./types";
+import { type PlatformResult, buildSettings, imageInfo } from "./types";
 
 /**
  * The teardown (terminate the builder, delete its key pair and security group) runs the `aws` CLI
@@ -95,24 +95,12 @@ export async function awsPlatform(
       tags: cfg.tags,
       spot: cfg.spot,
       awsProfile: profile,
-      tools: config.tools,
-      pythonSource: config.pythonSource,
-      provisionEnv: config.provisionEnv,
-      retainImages: config.retainImages,
-      keepBuilderOnFailure: config.keepBuilderOnFailure,
-      builderTtlMinutes: config.builderTtlMinutes,
+      ...buildSettings(config),
     },
     { providers: { aws: provider } },
   );
   return {
     imageId: image.imageIds,
-    image: image.image.apply((record) => ({
-      name: record.name,
-      id: record.id,
-      fingerprint: fp,
-      createdAt: record.createdAt,
-      sourceImage: sourceAmi,
-      manifest: record.manifest,
-    })),
+    image: imageInfo(image.image, fp, sourceAmi),
   };
 }

@@ -5,7 +5,7 @@ import { ConfigError, fullKey } from "../config/errors";
 import { PROVISION_DIR, fingerprint, imageNameFor } from "../fingerprint";
 import { HasCommand } from "../host-tools";
 import { OpenStackImage, findOpenStackImage } from "../openstack-image";
-import type { PlatformResult } from "./types";
+import { type PlatformResult, buildSettings, imageInfo } from "./types";
 
 /**
  * The snapshot and the teardown run the `openstack` CLI on the operator's machine (Nova snapshots
@@ -49,24 +49,12 @@ export async function openStackPlatform(
       fingerprint: fp,
       build: existing === undefined,
       ...os,
-      tools: config.tools,
-      pythonSource: config.pythonSource,
-      provisionEnv: config.provisionEnv,
-      retainImages: config.retainImages,
-      keepBuilderOnFailure: config.keepBuilderOnFailure,
-      builderTtlMinutes: config.builderTtlMinutes,
+      ...buildSettings(config),
     },
     { providers: { openstack: provider } },
   );
   return {
     imageId: image.imageId,
-    image: image.image.apply((record) => ({
-      name: record.name,
-      id: record.id,
-      fingerprint: fp,
-      createdAt: record.createdAt,
-      sourceImage: os.sourceImage,
-      manifest: record.manifest,
-    })),
+    image: imageInfo(image.image, fp, os.sourceImage),
   };
 }

@@ -6,7 +6,7 @@ import { ConfigError, fullKey } from "../config/errors";
 import { PROVISION_DIR, fingerprint, imageNameFor } from "../fingerprint";
 import { HasCommand } from "../host-tools";
 import { QemuImage, localImageExists } from "../qemu-image";
-import type { PlatformResult } from "./types";
+import { type PlatformResult, buildSettings, imageInfo } from "./types";
 
 /** Settings that change the qcow2's content (memory and CPUs of the builder do not). */
 export function qemuSettings(q: QemuConfig): Record<string, unknown> {
@@ -108,12 +108,7 @@ async function declareQemuBuild(config: StackConfig, hasCommand: HasCommand): Pr
     kernel: q.kernel,
     initrd: q.initrd,
     append: q.append,
-    tools: config.tools,
-    pythonSource: config.pythonSource,
-    provisionEnv: config.provisionEnv,
-    retainImages: config.retainImages,
-    keepBuilderOnFailure: config.keepBuilderOnFailure,
-    builderTtlMinutes: config.builderTtlMinutes,
+    ...buildSettings(config),
   });
   return { config: q, fingerprint: fp, name, file, image };
 }
@@ -125,14 +120,6 @@ export async function qemuPlatform(
   const build = await qemuBuild(config, hasCommand);
   return {
     imageId: build.image.imageId,
-    image: build.image.image.apply((record) => ({
-      name: record.name,
-      id: record.id,
-      fingerprint: build.fingerprint,
-      createdAt: record.createdAt,
-      sourceImage: build.config.sourceImageUrl,
-      manifest: record.manifest,
-      sha256: record.sha256,
-    })),
+    image: imageInfo(build.image.image, build.fingerprint, build.config.sourceImageUrl),
   };
 }

@@ -8,7 +8,7 @@ import { HasCommand } from "../host-tools";
 import { localImageExists } from "../qemu-image";
 import { VirtualBoxImage } from "../virtualbox-image";
 import { qemuBuild, qemuConfigOf, qemuFingerprint, requireQemuTools } from "./qemu";
-import type { PlatformResult } from "./types";
+import { type PlatformResult, imageInfo } from "./types";
 
 /** The `vboxmanage` builder drives VirtualBox's own exporter: VBoxManage must be installed. */
 export function requireVBoxManage(hasCommand: HasCommand): void {
@@ -71,14 +71,6 @@ export async function virtualBoxPlatform(
   });
   return {
     imageId: image.imageId,
-    image: image.image.apply((record) => ({
-      name: record.name,
-      id: record.id,
-      fingerprint: fp,
-      createdAt: record.createdAt,
-      sourceImage: q.sourceImageUrl,
-      manifest: record.manifest,
-      sha256: record.sha256,
-    })),
+    image: imageInfo(image.image, fp, q.sourceImageUrl),
   };
 }
