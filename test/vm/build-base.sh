@@ -16,7 +16,9 @@ DISK_SIZE="${DISK_SIZE:-6G}"
 SUITE=bookworm
 # debootstrap does not resolve virtual packages: python3-cffi-backend provides what
 # python3-cryptography (a cloud-init dependency) needs.
-PACKAGES=linux-image-amd64,initramfs-tools,cloud-init,python3-cffi-backend,openssh-server,sudo,ca-certificates,systemd-sysv,udev,iproute2,netbase,python3,gpg
+# dbus lets systemd-logind run, which turns the ACPI power button into a clean poweroff, as on
+# a cloud image (without it qemu-stop.sh waits for its SysRq fallback).
+PACKAGES=linux-image-amd64,initramfs-tools,cloud-init,python3-cffi-backend,openssh-server,sudo,ca-certificates,systemd-sysv,udev,dbus,iproute2,netbase,python3,gpg
 
 if [ -e "$OUT_DIR" ]; then
   echo "build-base: $OUT_DIR already exists" >&2
