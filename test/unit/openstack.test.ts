@@ -116,6 +116,8 @@ describe("OpenStackImage on the dev stack (the old Packer template)", () => {
     expect(connection.host).toBe("192.168.0.2");
     expect(connection.user).toBe("ubuntu");
     expect(connection.port).toBe(22);
+    // Builders take minutes to boot: SSH is retried for ~10 minutes, not the default 10 dials.
+    expect([connection.dialErrorLimit, connection.perDialTimeout]).toEqual([40, 15]);
     expect(install.inputs.create).toMatch(
       /^sudo env DSE_FINGERPRINT=[0-9a-f]{64} DSE_PYTHON_SOURCE=pip 'DSE_TOOLS=python scipy jupyter' bash \/var\/tmp\/dse-build\/provision\/install\.sh \|\| /,
     );
