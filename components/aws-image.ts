@@ -3,10 +3,10 @@ import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as tls from "@pulumi/tls";
-import type { ProvisionEnv, PythonSource, ToolGroup } from "./config/stack";
 import { PROVISION_DIR } from "./fingerprint";
 import { ttlUserData } from "./provision-commands";
 import { Provisioner } from "./provisioner";
+import type { ProvisioningArgs } from "./provisioning-args";
 import { shellQuote } from "./shell";
 
 /** Tags dse-image sets; user tags may not start with `dse-image:`. */
@@ -32,7 +32,7 @@ export interface ExistingAmi {
   tags: Record<string, string>;
 }
 
-export interface AwsImageArgs {
+export interface AwsImageArgs extends ProvisioningArgs {
   /** Full AMI name, `<imageName>-<fingerprint prefix>`. */
   imageName: string;
   /** Build fingerprint: tagged on the AMI and part of every resource name of this build. */
@@ -78,16 +78,8 @@ export interface AwsImageArgs {
   spot?: boolean;
   /** Named AWS profile for the teardown CLI (the providers get it separately). Default: none. */
   awsProfile?: string;
-  /** Tool groups to install. */
-  tools: pulumi.Input<ToolGroup[]>;
-  /** `pip` or `apt`. Default `pip`. */
-  pythonSource?: pulumi.Input<PythonSource>;
-  /** Mirror, index and proxy variables for install.sh. Default: none. */
-  provisionEnv?: pulumi.Input<ProvisionEnv>;
   /** Keep the AMI, its copies and their launch permissions on destroy and rebuilds. Default false. */
   retainImages?: boolean;
-  /** Keep the builder running when provisioning fails. Default false. */
-  keepBuilderOnFailure?: pulumi.Input<boolean>;
   /** Power the builder off (so terminate it) after this many minutes whatever happens. Default 120. */
   builderTtlMinutes?: number;
 }

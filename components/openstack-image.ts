@@ -2,14 +2,14 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as openstack from "@pulumi/openstack";
 import * as tls from "@pulumi/tls";
-import type { ProvisionEnv, PythonSource, ToolGroup } from "./config/stack";
 import { PROVISION_DIR } from "./fingerprint";
 import { ImageRecordOutput, imageRecord, parseImageRecord } from "./image-record";
 import { ttlUserData } from "./provision-commands";
 import { Provisioner } from "./provisioner";
+import type { ProvisioningArgs } from "./provisioning-args";
 import { shellQuote } from "./shell";
 
-export interface OpenStackImageArgs {
+export interface OpenStackImageArgs extends ProvisioningArgs {
   /** Full image name, `<imageName>-<fingerprint prefix>`. */
   imageName: pulumi.Input<string>;
   /**
@@ -55,16 +55,8 @@ export interface OpenStackImageArgs {
   imageVisibility?: pulumi.Input<string>;
   /** Extra image properties. Default: none. */
   imageProperties?: pulumi.Input<Record<string, string>>;
-  /** Tool groups to install. */
-  tools: pulumi.Input<ToolGroup[]>;
-  /** `pip` or `apt`. Default `pip`. */
-  pythonSource?: pulumi.Input<PythonSource>;
-  /** Mirror, index and proxy variables for install.sh. Default: none. */
-  provisionEnv?: pulumi.Input<ProvisionEnv>;
   /** Keep the image on `pulumi destroy` and on rebuilds. Default false. */
   retainImages?: pulumi.Input<boolean>;
-  /** Keep the builder running when provisioning fails. Default false. */
-  keepBuilderOnFailure?: pulumi.Input<boolean>;
   /** Power the builder off after this many minutes whatever happens. Default 120. */
   builderTtlMinutes?: pulumi.Input<number>;
 }

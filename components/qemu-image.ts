@@ -4,11 +4,11 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as tls from "@pulumi/tls";
-import type { ProvisionEnv, PythonSource, ToolGroup } from "./config/stack";
 import type { Accelerator } from "./config/qemu";
 import { PROVISION_DIR } from "./fingerprint";
 import { ImageRecordOutput, imageRecord, parseImageRecord } from "./image-record";
 import { Provisioner } from "./provisioner";
+import type { ProvisioningArgs } from "./provisioning-args";
 import { shellQuote } from "./shell";
 
 /** Host-side scripts of the local platforms. */
@@ -53,7 +53,7 @@ export async function localImageExists(file: string): Promise<boolean> {
  */
 export const QEMU_ZERO_FREE_SPACE = false;
 
-export interface QemuImageArgs {
+export interface QemuImageArgs extends ProvisioningArgs {
   /** Full image name, `<imageName>-<fingerprint prefix>`: the output is `<outputDir>/<name>.qcow2`. */
   imageName: pulumi.Input<string>;
   /**
@@ -93,16 +93,8 @@ export interface QemuImageArgs {
   append?: pulumi.Input<string>;
   /** Seconds the guest gets to power off before qemu is quit. Default 300. */
   shutdownTimeoutSeconds?: pulumi.Input<number>;
-  /** Tool groups to install. */
-  tools: pulumi.Input<ToolGroup[]>;
-  /** `pip` or `apt`. Default `pip`. */
-  pythonSource?: pulumi.Input<PythonSource>;
-  /** Mirror, index and proxy variables for install.sh. Default: none. */
-  provisionEnv?: pulumi.Input<ProvisionEnv>;
   /** Keep the image file on `pulumi destroy` and rebuilds. Default false. */
   retainImages?: pulumi.Input<boolean>;
-  /** Keep the builder running when provisioning fails. Default false. */
-  keepBuilderOnFailure?: pulumi.Input<boolean>;
   /** Guest and host-side watchdog TTL. Default 120. */
   builderTtlMinutes?: pulumi.Input<number>;
   /**
