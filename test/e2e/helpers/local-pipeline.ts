@@ -221,15 +221,21 @@ export async function buildLocalImage(o: LocalBuildOptions): Promise<LocalBuild>
       }
     });
     await timed("prepare", () => remote(prepareCommand(60), "prepare"));
-    await timed("upload", () =>
+    // Like the Provisioner's dial retries: sshd may restart once while cloud-init finishes.
+    const upload = async (attempt = 1): Promise<string> =>
       mustRun("scp", [
         "-q",
         "-r",
         ...sshOptions(port, keyPath).map((a) => (a === "-p" ? "-P" : a)),
         path.join(REPO_ROOT, "provision"),
         `${user}@127.0.0.1:${REMOTE_DIR}`,
-      ]),
-    );
+      ]).catch(async (e: unknown) => {
+        if (attempt >= 4 || !isAlive(builderPid)) throw e;
+        o.log(`upload failed (attempt ${attempt}), retrying: ${String(e).split("\n").pop()}`);
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        return upload(attempt + 1);
+      });
+    await timed("upload", () => upload());
     const step = (name: "install" | "verify" | "cleanup") =>
       timed(name, () => remote(onFailure(provisionCommand(name, o.settings), false), name));
     await step("install");
