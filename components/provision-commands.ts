@@ -41,14 +41,17 @@ export function provisionCommand(step: ProvisionStep, s: ProvisionSettings): str
 
 /**
  * Runs first, before the upload: makes the upload target a directory (so provision/ is copied
- * into it) and arms the guest-side dead-man switch that powers the builder off after the TTL
- * even if the operator's machine dies mid-build.
+ * into it), arms the guest-side dead-man switch that powers the builder off after the TTL even
+ * if the operator's machine dies mid-build, and waits for cloud-init to finish.
  */
 export function prepareCommand(ttlMinutes: number): string {
   const arm =
     `sudo systemd-run --unit=dse-builder-ttl --on-active=${ttlMinutes}m /bin/systemctl poweroff` +
     ` || sudo shutdown -P +${ttlMinutes}`;
-  return `sudo rm -rf ${REMOTE_DIR} && mkdir -p ${REMOTE_DIR} && { ${arm}; } >/dev/null 2>&1 || true; test -d ${REMOTE_DIR}`;
+  // cloud-init may restart sshd when it finishes, which drops the upload's fresh connection:
+  // let it finish while this session (which survives the restart) holds the builder.
+  const settle = "if command -v cloud-init >/dev/null; then sudo cloud-init status --wait; fi";
+  return `sudo rm -rf ${REMOTE_DIR} && mkdir -p ${REMOTE_DIR} && { ${arm}; } >/dev/null 2>&1 || true; { ${settle}; } >/dev/null 2>&1; test -d ${REMOTE_DIR}`;
 }
 
 /**
