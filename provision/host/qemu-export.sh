@@ -47,7 +47,9 @@ export_overlay() {
     die "the builder (pid $pid) is still running; qemu-stop.sh runs first"
   fi
   log "converting $work/overlay.qcow2 to $out (compressed)"
-  qemu-img convert -c -O qcow2 "$work/overlay.qcow2" "$out.tmp"
+  # -W: out-of-order writes let the compression run on every core (about twice as fast on two,
+  # same size and content; `qemu-img compare` finds the images identical).
+  qemu-img convert -c -W -O qcow2 "$work/overlay.qcow2" "$out.tmp"
   mv "$out.tmp" "$out"
   local sum
   sum=$(write_sha256 "$out")
