@@ -50,7 +50,9 @@ export function prepareCommand(ttlMinutes: number): string {
     ` || sudo shutdown -P +${ttlMinutes}`;
   // cloud-init may restart sshd when it finishes, which drops the upload's fresh connection:
   // let it finish while this session (which survives the restart) holds the builder.
-  const settle = "if command -v cloud-init >/dev/null; then sudo cloud-init status --wait; fi";
+  // Its exit status (degraded, errors) is install.sh's to judge; under `sh -e` it must not abort.
+  const settle =
+    "if command -v cloud-init >/dev/null; then sudo cloud-init status --wait || true; fi";
   return `sudo rm -rf ${REMOTE_DIR} && mkdir -p ${REMOTE_DIR} && { ${arm}; } >/dev/null 2>&1 || true; { ${settle}; } >/dev/null 2>&1; test -d ${REMOTE_DIR}`;
 }
 
