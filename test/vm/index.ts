@@ -265,6 +265,32 @@ function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** ssh options for a throwaway guest on a loopback port: only this key, no host key records. */
+export function sshOptions(port: number, keyPath: string): string[] {
+  return [
+    "-p",
+    String(port),
+    "-i",
+    keyPath,
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    "IdentityAgent=none",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "GlobalKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "ConnectTimeout=20",
+  ];
+}
+
 export async function startVm(opts: VmOptions): Promise<Vm> {
   const log = opts.log ?? defaultLog;
   const user = opts.user ?? "debian";
@@ -315,26 +341,7 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
     const qemuLog = path.join(workDir, "qemu.log");
 
     const sshBaseFor = (port: number) => [
-      "-p",
-      String(port),
-      "-i",
-      keyPath,
-      "-o",
-      "IdentitiesOnly=yes",
-      "-o",
-      "IdentityAgent=none",
-      "-o",
-      "StrictHostKeyChecking=no",
-      "-o",
-      "UserKnownHostsFile=/dev/null",
-      "-o",
-      "GlobalKnownHostsFile=/dev/null",
-      "-o",
-      "LogLevel=ERROR",
-      "-o",
-      "BatchMode=yes",
-      "-o",
-      "ConnectTimeout=20",
+      ...sshOptions(port, keyPath),
       "-o",
       "ServerAliveInterval=15",
       "-o",

@@ -16,7 +16,9 @@ import {
   type ProvisionSettings,
 } from "../../../components/provision-commands";
 import { hostScript } from "../../../components/qemu-image";
-import { REPO_ROOT, type DebianBase } from "../../vm";
+import { REPO_ROOT, sshOptions, type DebianBase } from "../../vm";
+
+export { sshOptions };
 
 export interface Result {
   code: number;
@@ -74,30 +76,6 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-/** SSH options for the builder's forwarded port: loopback only, throwaway host keys. */
-export function sshOptions(port: number, keyPath: string): string[] {
-  return [
-    "-p",
-    String(port),
-    "-i",
-    keyPath,
-    "-o",
-    "IdentitiesOnly=yes",
-    "-o",
-    "IdentityAgent=none",
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    "UserKnownHostsFile=/dev/null",
-    "-o",
-    "LogLevel=ERROR",
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    "ConnectTimeout=20",
-  ];
 }
 
 export interface ImageRecord {
