@@ -11,9 +11,9 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { PROVISION_DIR, fingerprint, imageNameFor } from "../components/fingerprint";
+import { PROVISION_DIR, fingerprint, imageNameFor } from "../components/lifecycle/fingerprint";
 import type { ProvisionSettings } from "../components/provision-commands";
-import { QEMU_ZERO_FREE_SPACE, localImageExists } from "../components/qemu-image";
+import { QEMU_ZERO_FREE_SPACE, localImageExists } from "../components/qemu/image";
 import {
   buildLocalImage,
   mustRun,

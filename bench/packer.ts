@@ -14,7 +14,7 @@ import {
   prepareCommand,
   provisionCommand,
 } from "../components/provision-commands";
-import { PROVISION_DIR } from "../components/fingerprint";
+import { PROVISION_DIR } from "../components/lifecycle/fingerprint";
 
 export interface PackerBuild {
   disk: string;
@@ -163,7 +163,7 @@ export async function packerBuild(b: PackerBuild): Promise<PackerResult> {
   );
   await run(
     "bash",
-    [path.join(PROVISION_DIR, "host", "make-seed.sh")],
+    [path.join(PROVISION_DIR, "..", "components", "qemu", "make-seed.sh")],
     {
       ...process.env,
       SEED_PATH: seed,

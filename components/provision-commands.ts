@@ -76,7 +76,7 @@ export function ttlUserData(ttlMinutes: number): string {
   return [
     "#cloud-config",
     // runcmd, not bootcmd: bootcmd runs before sysinit.target, and arming a timer there hangs
-    // the boot (seen in the VM tests). The same line as provision/host/make-seed.sh writes.
+    // the boot (seen in the VM tests). The same line as components/qemu/make-seed.sh writes.
     "runcmd:",
     `  - [sh, -c, "systemd-run --no-block --unit=dse-builder-ttl-boot --on-active=${ttlMinutes}m /bin/systemctl poweroff || shutdown -P +${ttlMinutes}"]`,
     "",

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import type { ProvisionEnv, PythonSource, ToolGroup } from "./config/stack";
-import { PROVISION_DIR } from "./fingerprint";
+import { PROVISION_DIR } from "./lifecycle/fingerprint";
 import {
   PROVISION_STEPS,
   REMOTE_DIR,

@@ -1,8 +1,8 @@
-import { AwsConfig, parseAwsConfig } from "./aws";
+import { AwsConfig, parseAwsConfig } from "../aws/config";
 import { fail, show } from "./errors";
-import { OpenStackConfig, parseOpenStackConfig } from "./openstack";
-import { parseQemuConfig } from "./qemu";
-import { parseVirtualBoxConfig } from "./virtualbox";
+import { OpenStackConfig, parseOpenStackConfig } from "../openstack/config";
+import { parseQemuConfig } from "../qemu/config";
+import { parseVirtualBoxConfig } from "../virtualbox/config";
 import {
   RawObject,
   booleanOr,

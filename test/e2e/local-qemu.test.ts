@@ -16,7 +16,7 @@ import {
   provisionCommand,
   type ProvisionSettings,
 } from "../../components/provision-commands";
-import { QEMU_ZERO_FREE_SPACE, hostScript } from "../../components/qemu-image";
+import { QEMU_ZERO_FREE_SPACE, hostScript } from "../../components/qemu/image";
 import { REPO_ROOT, ensureDebianBase, startVm, type DebianBase, type Vm } from "../vm";
 import {
   buildLocalImage,

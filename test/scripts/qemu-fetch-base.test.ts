@@ -4,9 +4,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { PROVISION_DIR } from "../../components/fingerprint";
 
-const SCRIPT = path.join(PROVISION_DIR, "host", "qemu-fetch-base.sh");
+const SCRIPT = path.resolve(__dirname, "..", "..", "components", "qemu", "fetch-base.sh");
 
 let dir: string;
 let image: string;

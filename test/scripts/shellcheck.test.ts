@@ -20,7 +20,7 @@ function scripts(...dirs: string[]): string[] {
 }
 
 describe("shell scripts", () => {
-  const files = scripts("provision", "test/vm");
+  const files = scripts("provision", "components", "test/vm");
 
   it("finds the provision scripts", () => {
     expect(files).toEqual(
@@ -29,8 +29,8 @@ describe("shell scripts", () => {
         "provision/verify.sh",
         "provision/cleanup.sh",
         "provision/audit.sh",
-        "provision/host/detect-accel.sh",
-        "provision/host/make-seed.sh",
+        "components/qemu/detect-accel.sh",
+        "components/qemu/make-seed.sh",
       ]),
     );
   });

@@ -27,7 +27,7 @@ const args = {
 
 describe("AwsImage", () => {
   it("keeps the build key secret", async () => {
-    const { AwsImage } = await import("../../components/aws-image");
+    const { AwsImage } = await import("../../components/aws/image");
     const image = new AwsImage("k", { ...args, sshAllowedCidrs: ["203.0.113.7/32"] });
     expect(image.privateKey).toBeDefined();
     expect(await pulumi.isSecret(image.privateKey!)).toBe(true);
@@ -36,7 +36,7 @@ describe("AwsImage", () => {
   });
 
   it("has no key and no builder when the AMI exists", async () => {
-    const { AwsImage } = await import("../../components/aws-image");
+    const { AwsImage } = await import("../../components/aws/image");
     const image = new AwsImage("e", {
       ...args,
       existing: {
@@ -54,7 +54,7 @@ describe("AwsImage", () => {
   });
 
   it("refuses a public builder without sshAllowedCidrs", async () => {
-    const { AwsImage } = await import("../../components/aws-image");
+    const { AwsImage } = await import("../../components/aws/image");
     expect(() => new AwsImage("p", args)).toThrow(
       "aws: sshAllowedCidrs is required while the builder has a public IP",
     );

@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
-const SCRIPT = path.resolve(__dirname, "..", "..", "provision", "host", "aws-teardown.sh");
+const SCRIPT = path.resolve(__dirname, "..", "..", "components", "aws", "teardown.sh");
 
 /** A fake `aws` on PATH that logs its arguments and fails the calls listed in FAIL_CALLS. */
 const FAKE_AWS = `#!/usr/bin/env bash

@@ -106,7 +106,7 @@ async function up(
     return register(req, cb);
   };
   const { loadConfig } = await import("../../components/config");
-  const { buildImages } = await import("../../components/platforms");
+  const { buildImages } = await import("../../components");
   const values = Object.fromEntries(
     Object.entries(config).map(([k, v]) => [
       `dse-image:${k}`,
@@ -376,7 +376,7 @@ describe("AwsImage with every aws key set", () => {
     const { run, images } = await up(full, newCloud());
     const b = build(run, images.aws.fingerprint);
     const teardown = b.get(T.local, "teardown");
-    expect(teardown.inputs.create).toMatch(/^bash \/\S+\/provision\/host\/aws-teardown\.sh$/);
+    expect(teardown.inputs.create).toMatch(/^bash \/\S+\/components\/aws\/teardown\.sh$/);
     expect(teardown.inputs.environment).toEqual({
       REGION: "eu-central-1",
       INSTANCE_ID: `${b.base}-builder-id`,
@@ -580,7 +580,7 @@ describe("OpenStack and AWS in one stack", () => {
       },
     );
     const { loadConfig } = await import("../../components/config");
-    const { buildImages } = await import("../../components/platforms");
+    const { buildImages } = await import("../../components");
     const outputs = await buildImages(
       loadConfig(
         Object.fromEntries(
@@ -626,7 +626,7 @@ describe("OpenStack and AWS in one stack", () => {
 
 describe("manifest tags", () => {
   it("splits a long manifest into 256-character tag values and joins it back", async () => {
-    const { manifestTags, manifestFromTags } = await import("../../components/aws-image");
+    const { manifestTags, manifestFromTags } = await import("../../components/aws/image");
     const manifest = JSON.stringify(
       Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`package-${i}`, `1.${i}.0`])),
     );
@@ -646,7 +646,7 @@ describe("manifest tags", () => {
 
 describe("aws CLI check", () => {
   it("names the missing tool and how to install it", async () => {
-    const { requireAwsCli } = await import("../../components/platforms/aws");
+    const { requireAwsCli } = await import("../../components/aws/platform");
     expect(() => requireAwsCli((name) => name !== "aws")).toThrow(
       "dse-image:platforms: platform aws needs the AWS CLI on this machine to tear the builder down; install it with `pip install awscli` or from https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html",
     );

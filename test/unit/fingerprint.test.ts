@@ -2,7 +2,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { PROVISION_DIR, fingerprint, imageNameFor, listFiles } from "../../components/fingerprint";
+import {
+  PROVISION_DIR,
+  fingerprint,
+  imageNameFor,
+  listFiles,
+} from "../../components/lifecycle/fingerprint";
 
 let dir: string;
 beforeEach(() => {

@@ -56,7 +56,7 @@ async function up(config: Record<string, string>, existingImage?: string): Promi
     },
   );
   const { loadConfig } = await import("../../components/config");
-  const { buildImages } = await import("../../components/platforms");
+  const { buildImages } = await import("../../components");
   const outputs = await buildImages(loadConfig(config), () => true);
   const imageIds = await valueOf(pulumi.output(outputs.imageIds));
   const images = (await valueOf(pulumi.output(outputs.images))) as Run["images"];
@@ -138,7 +138,7 @@ describe("OpenStackImage on the dev stack (the old Packer template)", () => {
     );
     const snapshot = first.run.get(T.local, n(first, "image"));
     expect(snapshot.dependencies).toContain(urn(T.remote, n(first, "provision-cleanup")));
-    expect(snapshot.inputs.create).toMatch(/^bash .*\/provision\/host\/openstack-snapshot\.sh$/);
+    expect(snapshot.inputs.create).toMatch(/^bash .*\/components\/openstack\/snapshot\.sh$/);
     const env = snapshot.inputs.environment as Record<string, string>;
     expect(env).toMatchObject({
       SERVER_ID: `${n(first, "builder")}-id`,

@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { MockRun, freshProgram, installMocks, valueOf } from "./mocks";
 
 /** Simulated `pulumi up` runs of the local platforms (qemu, virtualbox) for the unit tests. */
-export const HOST = path.resolve(__dirname, "..", "..", "provision", "host");
+export const HOST = path.resolve(__dirname, "..", "..", "components", "qemu");
 export const SHA = "a".repeat(64);
 export const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-material\n";
 export const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA build\n";
@@ -60,7 +60,7 @@ export async function up(
     },
   );
   const { loadConfig } = await import("../../components/config");
-  const { buildImages } = await import("../../components/platforms");
+  const { buildImages } = await import("../../components");
   const outputs = await buildImages(loadConfig(config), hasCommand);
   const imageIds = await valueOf(pulumi.output(outputs.imageIds));
   const images = (await valueOf(pulumi.output(outputs.images))) as Run["images"];

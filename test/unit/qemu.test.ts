@@ -48,11 +48,11 @@ describe("QemuImage: the first run builds", () => {
     const prefix = `qemu-${first.images.qemu.fingerprint.slice(0, 12)}-`;
     for (const r of local) expect(r.name).toBe(prefix + r.logical.slice("qemu-".length));
     expect(local.map((r) => [r.logical, r.inputs.create])).toEqual([
-      ["qemu-fetch", `bash ${HOST}/qemu-fetch-base.sh`],
+      ["qemu-fetch", `bash ${HOST}/fetch-base.sh`],
       ["qemu-seed", `bash ${HOST}/make-seed.sh`],
-      ["qemu-start", `bash ${HOST}/qemu-start.sh`],
-      ["qemu-stop", `bash ${HOST}/qemu-stop.sh`],
-      ["qemu-image", `bash ${HOST}/qemu-export.sh`],
+      ["qemu-start", `bash ${HOST}/start.sh`],
+      ["qemu-stop", `bash ${HOST}/stop.sh`],
+      ["qemu-image", `bash ${HOST}/export.sh`],
     ]);
     const urn = (type: string, name: string) => first.run.get(type, name).urn;
     const deps = (name: string) => first.run.get(T.local, name).dependencies;
@@ -133,7 +133,7 @@ describe("QemuImage: the first run builds", () => {
     expect(record.retainOnDelete).toBe(false);
     expect(record.ignoreChanges).toEqual(["create", "environment"]);
     expect(record.inputs.triggers).toEqual([first.images.qemu.name]);
-    expect(record.inputs.delete).toBe(`bash ${HOST}/qemu-delete-output.sh`);
+    expect(record.inputs.delete).toBe(`bash ${HOST}/delete-output.sh`);
   });
 
   it("exports the qcow2 path and the record", () => {

@@ -45,7 +45,9 @@ describe("VirtualBoxImage", () => {
       "virtualbox-image",
     ]);
     const ova = both.run.get(T.local, "virtualbox-image");
-    expect(ova.inputs.create).toBe(`bash ${HOST}/ova-export.sh`);
+    expect(ova.inputs.create).toBe(
+      `bash ${path.resolve(HOST, "..", "virtualbox", "ova-export.sh")}`,
+    );
     expect(ova.dependencies).toContain(both.run.get(T.local, "qemu-image").urn);
     expect(ova.inputs.environment).toEqual({
       SOURCE_QCOW2: both.imageIds.qemu,
@@ -61,7 +63,7 @@ describe("VirtualBoxImage", () => {
         "https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.img",
     });
     expect(ova.ignoreChanges).toEqual(["create", "environment"]);
-    expect(ova.inputs.delete).toBe(`bash ${HOST}/qemu-delete-output.sh`);
+    expect(ova.inputs.delete).toBe(`bash ${HOST}/delete-output.sh`);
     expect(both.imageIds.virtualbox).toBe(
       path.join(tmp, "ova", `${both.images.virtualbox.name}.ova`),
     );

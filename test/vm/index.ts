@@ -10,7 +10,7 @@ import * as path from "node:path";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 const VM_DIR = __dirname;
-const HOST_DIR = path.join(REPO_ROOT, "provision", "host");
+const HOST_DIR = path.join(REPO_ROOT, "components", "qemu");
 export const CACHE_DIR = path.join(REPO_ROOT, ".cache", "vm");
 
 type Log = (line: string) => void;

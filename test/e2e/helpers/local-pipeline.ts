@@ -15,7 +15,7 @@ import {
   provisionCommand,
   type ProvisionSettings,
 } from "../../../components/provision-commands";
-import { hostScript } from "../../../components/qemu-image";
+import { hostScript } from "../../../components/qemu/image";
 import { REPO_ROOT, sshOptions, type DebianBase } from "../../vm";
 
 export { sshOptions };
@@ -154,7 +154,7 @@ export async function buildLocalImage(o: LocalBuildOptions): Promise<LocalBuild>
     ]);
     const publicKey = fs.readFileSync(`${keyPath}.pub`, "utf8").trim();
     const cached = await timed("fetch", () =>
-      hostStep("qemu-fetch-base.sh", {
+      hostStep("fetch-base.sh", {
         SOURCE_URL: `file://${o.base.disk}`,
         SOURCE_SHA256: sha256File(o.base.disk),
         CACHE_DIR: cacheDir,
@@ -172,7 +172,7 @@ export async function buildLocalImage(o: LocalBuildOptions): Promise<LocalBuild>
     );
     port = Number(
       await timed("start", () =>
-        hostStep("qemu-start.sh", {
+        hostStep("start.sh", {
           BASE_IMAGE: cached,
           WORK_DIR: workDir,
           SEED_PATH: seedPath,
@@ -220,11 +220,9 @@ export async function buildLocalImage(o: LocalBuildOptions): Promise<LocalBuild>
     const manifest = await step("verify");
     const buildMachineId = (await remote("cat /etc/machine-id", "machine-id")).trim();
     await step("cleanup");
-    await timed("stop", () =>
-      hostStep("qemu-stop.sh", { WORK_DIR: workDir, SHUTDOWN_TIMEOUT: "45" }),
-    );
+    await timed("stop", () => hostStep("stop.sh", { WORK_DIR: workDir, SHUTDOWN_TIMEOUT: "45" }));
     const line = await timed("export", () =>
-      hostStep("qemu-export.sh", {
+      hostStep("export.sh", {
         WORK_DIR: workDir,
         OUTPUT_DIR: path.join(o.root, "images"),
         IMAGE_NAME: o.imageName,
@@ -251,7 +249,7 @@ export async function buildLocalImage(o: LocalBuildOptions): Promise<LocalBuild>
 
 /** Waits for the builder's watchdog to exit once qemu is gone, so its folder can be removed. */
 export async function waitForWatchdogs(): Promise<void> {
-  for (let i = 0; i < 20 && (await run("pgrep", ["-f", "qemu-watchdog.sh"])).code === 0; i++) {
+  for (let i = 0; i < 20 && (await run("pgrep", ["-f", "qemu/watchdog.sh"])).code === 0; i++) {
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }

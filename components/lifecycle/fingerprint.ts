@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 
 /** The folder uploaded to every builder. */
-export const PROVISION_DIR = path.resolve(__dirname, "..", "provision");
+export const PROVISION_DIR = path.resolve(__dirname, "..", "..", "provision");
 
 export interface FingerprintInputs {
   /** Folder whose every file is sent to the builder. */

@@ -4,17 +4,16 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as tls from "@pulumi/tls";
-import type { Accelerator } from "./config/qemu";
-import { PROVISION_DIR } from "./fingerprint";
-import { ImageRecordOutput, imageRecord, parseImageRecord } from "./image-record";
-import { Provisioner } from "./provisioner";
-import type { ProvisioningArgs } from "./provisioning-args";
-import { shellQuote } from "./shell";
+import type { Accelerator } from "./config";
+import { ImageRecordOutput, imageRecord, parseImageRecord } from "../lifecycle/image-record";
+import { Provisioner } from "../provisioner";
+import type { ProvisioningArgs } from "../provisioning-args";
+import { shellQuote } from "../shell";
 
 /** Host-side scripts of the local platforms. */
-export const HOST_DIR = path.join(PROVISION_DIR, "host");
+export const HOST_DIR = __dirname;
 
-/** `bash <provision/host/script>`: the exact create command of a host step. */
+/** `bash <components/qemu/script>`: the exact create command of a host step. */
 export function hostScript(script: string): string {
   return `bash ${shellQuote(path.join(HOST_DIR, script))}`;
 }
@@ -23,7 +22,7 @@ export function hostScript(script: string): string {
 export function localDeleteCommand(retain: boolean): string {
   return retain
     ? "echo 'dse-image: retainImages is set: keeping the image file' >&2"
-    : hostScript("qemu-delete-output.sh");
+    : hostScript("delete-output.sh");
 }
 
 /**
@@ -48,7 +47,7 @@ export async function localImageExists(file: string): Promise<boolean> {
 }
 
 /**
- * The builder's disk passes discards on (discard=unmap, detect-zeroes=unmap in qemu-start.sh),
+ * The builder's disk passes discards on (discard=unmap, detect-zeroes=unmap in start.sh),
  * so cleanup.sh's fstrim already frees the deleted blocks: zero-filling would only cost minutes.
  */
 export const QEMU_ZERO_FREE_SPACE = false;
@@ -135,7 +134,7 @@ export class QemuImage extends pulumi.ComponentResource {
       `${base}-image`,
       {
         imageName: args.imageName,
-        create: hostScript("qemu-export.sh"),
+        create: hostScript("export.sh"),
         environment: {
           ...builderEnv,
           OUTPUT_DIR: args.outputDir,
@@ -166,7 +165,7 @@ export class QemuImage extends pulumi.ComponentResource {
     const fetch = new command.local.Command(
       `${name}-fetch`,
       {
-        create: hostScript("qemu-fetch-base.sh"),
+        create: hostScript("fetch-base.sh"),
         environment: {
           SOURCE_URL: args.sourceImageUrl,
           SOURCE_SHA256: args.sourceImageSha256 ?? "",
@@ -195,7 +194,7 @@ export class QemuImage extends pulumi.ComponentResource {
     const start = new command.local.Command(
       `${name}-start`,
       {
-        create: hostScript("qemu-start.sh"),
+        create: hostScript("start.sh"),
         environment: {
           BASE_IMAGE: fetch.stdout.apply((s) => s.trim()),
           WORK_DIR: args.workDir,
@@ -236,7 +235,7 @@ export class QemuImage extends pulumi.ComponentResource {
     const stopped = new command.local.Command(
       `${name}-stop`,
       {
-        create: hostScript("qemu-stop.sh"),
+        create: hostScript("stop.sh"),
         environment: {
           WORK_DIR: args.workDir,
           SHUTDOWN_TIMEOUT: pulumi.output(args.shutdownTimeoutSeconds ?? 300).apply(String),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Functions shared by qemu-export.sh and ova-export.sh (sourced, not run): the local image
+# Functions shared by export.sh and ova-export.sh (sourced, not run): the local image
 # record beside each output file and the check that an output is whole.
 
 # True when $1 exists and its $1.sha256 (sha256sum format) matches it.

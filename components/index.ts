@@ -1,11 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { Platform, StackConfig } from "../config/stack";
-import { HasCommand, hasCommand as realHasCommand } from "../host-tools";
-import { awsPlatform } from "./aws";
-import { openStackPlatform } from "./openstack";
-import { qemuPlatform } from "./qemu";
-import type { ImageInfo, PlatformResult } from "./types";
-import { virtualBoxPlatform } from "./virtualbox";
+import type { Platform, StackConfig } from "./config/stack";
+import { HasCommand, hasCommand as realHasCommand } from "./host-tools";
+import { awsPlatform } from "./aws/platform";
+import { openStackPlatform } from "./openstack/platform";
+import { qemuPlatform } from "./qemu/platform";
+import type { ImageInfo, PlatformResult } from "./lifecycle/outputs";
+import { virtualBoxPlatform } from "./virtualbox/platform";
 
 type PlatformBuilder = (config: StackConfig, hasCommand: HasCommand) => Promise<PlatformResult>;
 

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Shuts the QEMU builder down cleanly before the export: claims WORK_DIR (so the watchdog leaves
-# the overlay to qemu-export.sh), presses the ACPI power button through the QEMU monitor, waits
+# the overlay to export.sh), presses the ACPI power button through the QEMU monitor, waits
 # for qemu to exit. Guests that ignore the button (no logind/acpid, e.g. a minimal Debian) get
 # the kernel's SysRq sync, remount read-only and power off through the emulated keyboard; only
 # then is qemu quit (it flushes the overlay) and finally killed. On failure it removes WORK_DIR:
 # nothing of the builder is left.
 #
 # Env:
-#   WORK_DIR          builder folder from qemu-start.sh
+#   WORK_DIR          builder folder from start.sh
 #   SHUTDOWN_TIMEOUT  seconds to wait for the guest's poweroff (default 300)
 set -euo pipefail
 

@@ -1,5 +1,5 @@
-import { fail, show } from "./errors";
-import { RawObject, integerOr, object, oneOf, optionalString, stringOr } from "./validate";
+import { fail, show } from "../config/errors";
+import { RawObject, integerOr, object, oneOf, optionalString, stringOr } from "../config/validate";
 
 const KEYS = ["outputDir", "builder", "vmName", "memoryMb", "cpus"] as const;
 

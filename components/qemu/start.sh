@@ -2,11 +2,11 @@
 # Starts the QEMU builder in the background: an overlay qcow2 on the cached base (the base is
 # never written), the NoCloud seed as a second disk, SSH forwarded from a free 127.0.0.1 port,
 # -no-reboot so a guest poweroff (onFailure, TTL) ends qemu. Arms a host-side watchdog
-# (qemu-watchdog.sh) that kills qemu after the TTL and removes WORK_DIR once qemu is gone,
-# unless qemu-stop.sh claimed it for the export.
+# (watchdog.sh) that kills qemu after the TTL and removes WORK_DIR once qemu is gone,
+# unless stop.sh claimed it for the export.
 #
 # Env:
-#   BASE_IMAGE           base image (qcow2 or raw), from qemu-fetch-base.sh
+#   BASE_IMAGE           base image (qcow2 or raw), from fetch-base.sh
 #   WORK_DIR             builder folder: overlay.qcow2, qemu.pid, monitor.sock, serial.log
 #   SEED_PATH            NoCloud seed ISO from make-seed.sh
 #   DISK_SIZE_GB         overlay size (never smaller than the base)
@@ -118,7 +118,7 @@ arm_watchdog() {
   local pid=$1 deadline
   deadline=$(($(date +%s) + (BUILDER_TTL_MINUTES + 5) * 60))
   WORK_DIR="$WORK_DIR" QEMU_PID="$pid" DEADLINE="$deadline" \
-    setsid -f bash "$here/qemu-watchdog.sh" </dev/null >/dev/null 2>&1
+    setsid -f bash "$here/watchdog.sh" </dev/null >/dev/null 2>&1
 }
 
 remove_work_dir_on_failure() {

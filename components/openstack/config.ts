@@ -11,8 +11,8 @@ import {
   stringArray,
   stringMap,
   stringOr,
-} from "./validate";
-import { fail, show } from "./errors";
+} from "../config/validate";
+import { fail, show } from "../config/errors";
 
 const KEYS = [
   "sourceImage",

@@ -1,12 +1,12 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config/stack";
-import { QemuConfig, parseQemuConfig } from "../config/qemu";
+import { QemuConfig, parseQemuConfig } from "./config";
 import { ConfigError, fullKey } from "../config/errors";
-import { PROVISION_DIR, fingerprint, imageNameFor } from "../fingerprint";
+import { PROVISION_DIR, fingerprint, imageNameFor } from "../lifecycle/fingerprint";
 import { HasCommand } from "../host-tools";
-import { QemuImage, localImageExists } from "../qemu-image";
-import { type PlatformResult, buildSettings, imageInfo } from "./types";
+import { QemuImage, localImageExists } from "./image";
+import { type PlatformResult, buildSettings, imageInfo } from "../lifecycle/outputs";
 
 /** Settings that change the qcow2's content (memory and CPUs of the builder do not). */
 export function qemuSettings(q: QemuConfig): Record<string, unknown> {

@@ -3,11 +3,10 @@ import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as tls from "@pulumi/tls";
-import { PROVISION_DIR } from "./fingerprint";
-import { ttlUserData } from "./provision-commands";
-import { Provisioner } from "./provisioner";
-import type { ProvisioningArgs } from "./provisioning-args";
-import { shellQuote } from "./shell";
+import { ttlUserData } from "../provision-commands";
+import { Provisioner } from "../provisioner";
+import type { ProvisioningArgs } from "../provisioning-args";
+import { shellQuote } from "../shell";
 
 /** Tags dse-image sets; user tags may not start with `dse-image:`. */
 export const TAG = {
@@ -148,7 +147,7 @@ export async function findAwsImage(
   return { id, tags: ami.tags };
 }
 
-const TEARDOWN_SCRIPT = path.join(PROVISION_DIR, "host", "aws-teardown.sh");
+const TEARDOWN_SCRIPT = path.join(__dirname, "teardown.sh");
 
 /**
  * Bakes the DSE image on AWS EC2: a temporary builder from `sourceAmi`, provisioned over SSH,

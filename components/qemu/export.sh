@@ -6,7 +6,7 @@
 # already there (state lost, same outputDir), it prints that image's record instead.
 #
 # Env:
-#   WORK_DIR      builder folder (after qemu-stop.sh); empty when no builder was declared
+#   WORK_DIR      builder folder (after stop.sh); empty when no builder was declared
 #   OUTPUT_DIR    output folder
 #   IMAGE_NAME    <imageName>-<fingerprint prefix>
 #   FINGERPRINT   full build fingerprint
@@ -15,8 +15,8 @@
 # Output: one JSON line {id, name, createdAt, manifest, sha256, fingerprint, sourceImage}.
 set -euo pipefail
 
-# shellcheck source=provision/host/qemu-lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/qemu-lib.sh"
+# shellcheck source=components/qemu/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 log() { printf '==> qemu: %s\n' "$*" >&2; }
 die() {
@@ -44,7 +44,7 @@ export_overlay() {
   local out=$1 pid
   pid=$(cat "$work/qemu.pid" 2>/dev/null || true)
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    die "the builder (pid $pid) is still running; qemu-stop.sh runs first"
+    die "the builder (pid $pid) is still running; stop.sh runs first"
   fi
   log "converting $work/overlay.qcow2 to $out (compressed)"
   # -W: out-of-order writes let the compression run on every core (about twice as fast on two,

@@ -1,4 +1,4 @@
-import { fail, fullKey, show } from "./errors";
+import { fail, fullKey, show } from "../config/errors";
 import {
   RawObject,
   booleanOr,
@@ -12,7 +12,7 @@ import {
   stringArray,
   stringMap,
   stringOr,
-} from "./validate";
+} from "../config/validate";
 
 const KEYS = [
   "region",

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Host-side dead-man switch of the QEMU builder, started detached by qemu-start.sh: kills qemu
+# Host-side dead-man switch of the QEMU builder, started detached by start.sh: kills qemu
 # once DEADLINE passes, and when qemu is gone (powered off after a failed step, killed, or
-# stopped) removes WORK_DIR unless qemu-stop.sh claimed it for the export (export.claim).
+# stopped) removes WORK_DIR unless stop.sh claimed it for the export (export.claim).
 #
 # Env:
-#   WORK_DIR   builder folder (must hold the .dse-builder marker qemu-start.sh writes)
+#   WORK_DIR   builder folder (must hold the .dse-builder marker start.sh writes)
 #   QEMU_PID   qemu's pid
 #   DEADLINE   epoch seconds after which qemu is killed
 set -euo pipefail

@@ -2,10 +2,10 @@ import * as pulumi from "@pulumi/pulumi";
 import * as openstack from "@pulumi/openstack";
 import type { StackConfig } from "../config/stack";
 import { ConfigError, fullKey } from "../config/errors";
-import { PROVISION_DIR, fingerprint, imageNameFor } from "../fingerprint";
+import { PROVISION_DIR, fingerprint, imageNameFor } from "../lifecycle/fingerprint";
 import { HasCommand } from "../host-tools";
-import { OpenStackImage, findOpenStackImage } from "../openstack-image";
-import { type PlatformResult, buildSettings, imageInfo } from "./types";
+import { OpenStackImage, findOpenStackImage } from "./image";
+import { type PlatformResult, buildSettings, imageInfo } from "../lifecycle/outputs";
 
 /**
  * The snapshot and the teardown run the `openstack` CLI on the operator's machine (Nova snapshots

@@ -2,12 +2,11 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as openstack from "@pulumi/openstack";
 import * as tls from "@pulumi/tls";
-import { PROVISION_DIR } from "./fingerprint";
-import { ImageRecordOutput, imageRecord, parseImageRecord } from "./image-record";
-import { ttlUserData } from "./provision-commands";
-import { Provisioner } from "./provisioner";
-import type { ProvisioningArgs } from "./provisioning-args";
-import { shellQuote } from "./shell";
+import { ImageRecordOutput, imageRecord, parseImageRecord } from "../lifecycle/image-record";
+import { ttlUserData } from "../provision-commands";
+import { Provisioner } from "../provisioner";
+import type { ProvisioningArgs } from "../provisioning-args";
+import { shellQuote } from "../shell";
 
 export interface OpenStackImageArgs extends ProvisioningArgs {
   /** Full image name, `<imageName>-<fingerprint prefix>`. */
@@ -82,7 +81,7 @@ export async function findOpenStackImage(
   return found.ids[0];
 }
 
-const SNAPSHOT_SCRIPT = path.join(PROVISION_DIR, "host", "openstack-snapshot.sh");
+const SNAPSHOT_SCRIPT = path.join(__dirname, "snapshot.sh");
 
 /**
  * Bakes the DSE image on OpenStack: a temporary builder from `sourceImage`, provisioned over SSH,

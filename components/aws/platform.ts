@@ -1,12 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
-import type { AwsConfig } from "../config/aws";
+import type { AwsConfig } from "./config";
 import type { StackConfig } from "../config/stack";
 import { ConfigError, fullKey } from "../config/errors";
-import { PROVISION_DIR, fingerprint, imageNameFor } from "../fingerprint";
+import { PROVISION_DIR, fingerprint, imageNameFor } from "../lifecycle/fingerprint";
 import { HasCommand } from "../host-tools";
-import { AwsImage, findAwsImage } from "../aws-image";
-import { type PlatformResult, buildSettings, imageInfo } from "./types";
+import { AwsImage, findAwsImage } from "./image";
+import { type PlatformResult, buildSettings, imageInfo } from "../lifecycle/outputs";
 
 /**
  * The teardown (terminate the builder, delete its key pair and security group) runs the `aws` CLI

@@ -1,7 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { VirtualBoxBuilder } from "./config/virtualbox";
-import { ImageRecordOutput, imageRecord, parseImageRecord } from "./image-record";
-import { hostScript, localDeleteCommand } from "./qemu-image";
+import type { VirtualBoxBuilder } from "./config";
+import { ImageRecordOutput, imageRecord, parseImageRecord } from "../lifecycle/image-record";
+import * as path from "node:path";
+import { localDeleteCommand } from "../qemu/image";
+import { shellQuote } from "../shell";
 
 export interface VirtualBoxImageArgs {
   /** Full image name, `<imageName>-<fingerprint prefix>`: the output is `<outputDir>/<name>.ova`. */
@@ -57,7 +59,7 @@ export class VirtualBoxImage extends pulumi.ComponentResource {
       `${base}-image`,
       {
         imageName: args.imageName,
-        create: hostScript("ova-export.sh"),
+        create: `bash ${shellQuote(path.join(__dirname, "ova-export.sh"))}`,
         environment: {
           ...sourceEnv,
           OUTPUT_DIR: args.outputDir,

@@ -1,14 +1,14 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config/stack";
-import { parseVirtualBoxConfig } from "../config/virtualbox";
+import { parseVirtualBoxConfig } from "./config";
 import { ConfigError, fullKey } from "../config/errors";
-import { PROVISION_DIR, fingerprint, imageNameFor } from "../fingerprint";
+import { PROVISION_DIR, fingerprint, imageNameFor } from "../lifecycle/fingerprint";
 import { HasCommand } from "../host-tools";
-import { localImageExists } from "../qemu-image";
-import { VirtualBoxImage } from "../virtualbox-image";
-import { qemuBuild, qemuConfigOf, qemuFingerprint, requireQemuTools } from "./qemu";
-import { type PlatformResult, imageInfo } from "./types";
+import { localImageExists } from "../qemu/image";
+import { VirtualBoxImage } from "./image";
+import { qemuBuild, qemuConfigOf, qemuFingerprint, requireQemuTools } from "../qemu/platform";
+import { type PlatformResult, imageInfo } from "../lifecycle/outputs";
 
 /** The `vboxmanage` builder drives VirtualBox's own exporter: VBoxManage must be installed. */
 export function requireVBoxManage(hasCommand: HasCommand): void {

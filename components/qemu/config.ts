@@ -1,7 +1,7 @@
 import * as os from "node:os";
 import * as path from "node:path";
-import { fail, show } from "./errors";
-import { RawObject, integerOr, object, oneOf, optionalString, stringOr } from "./validate";
+import { fail, show } from "../config/errors";
+import { RawObject, integerOr, object, oneOf, optionalString, stringOr } from "../config/validate";
 
 const KEYS = [
   "sourceImageUrl",
@@ -42,7 +42,7 @@ export interface QemuConfig {
   diskSizeGb: number;
   memoryMb: number;
   cpus: number;
-  /** `auto`: KVM only when it really works (provision/host/detect-accel.sh), else TCG. */
+  /** `auto`: KVM only when it really works (components/qemu/detect-accel.sh), else TCG. */
   accelerator: Accelerator;
   /** Login user of the base image (cloud-init creates it with the build key). */
   sshUser: string;

@@ -21,8 +21,8 @@
 # Output: one JSON line {id, name, createdAt, manifest, sha256, fingerprint, sourceImage}.
 set -euo pipefail
 
-# shellcheck source=provision/host/qemu-lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/qemu-lib.sh"
+# shellcheck source=components/qemu/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../qemu/lib.sh"
 
 log() { printf '==> virtualbox: %s\n' "$*" >&2; }
 die() {

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config/stack";
-import type { ImageRecordOutput } from "../image-record";
+import type { ImageRecordOutput } from "./image-record";
 
 /** One platform's entry in the `images` stack output. */
 export interface ImageInfo {
