@@ -12,6 +12,15 @@ export default defineConfig({
       },
       {
         test: {
+          // The engine model: several simulated `pulumi up` runs per test, real host scripts.
+          name: "engine",
+          include: ["test/engine/**/*.test.ts"],
+          testTimeout: 180_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
           // Real VMs under TCG: boots take ~35 s and dpkg work minutes.

@@ -13,6 +13,8 @@ export interface Ratios {
   "unchanged-rebuild/full": number;
   "install/naive": number;
   "size/uncleaned": number;
+  /** The boot test's share of a build (with it). */
+  "boot-test/build": number;
 }
 
 /** Targets: each ratio must stay at or below its bound. */
@@ -21,6 +23,7 @@ export const TARGETS: Ratios = {
   "unchanged-rebuild/full": 0.02,
   "install/naive": 0.6,
   "size/uncleaned": 0.6,
+  "boot-test/build": 0.15,
 };
 
 export function ratio(numerator: number, denominator: number): number {

@@ -1,13 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { Platform, StackConfig } from "./config/stack";
-import { HasCommand, hasCommand as realHasCommand } from "./host-tools";
+import { Host, realHost } from "./lifecycle/host";
 import { awsPlatform } from "./aws/platform";
 import { openStackPlatform } from "./openstack/platform";
 import { qemuPlatform } from "./qemu/platform";
 import type { ImageInfo, PlatformResult } from "./lifecycle/outputs";
 import { virtualBoxPlatform } from "./virtualbox/platform";
 
-type PlatformBuilder = (config: StackConfig, hasCommand: HasCommand) => Promise<PlatformResult>;
+type PlatformBuilder = (config: StackConfig, host: Host) => Promise<PlatformResult>;
 
 /** How each platform is built; a complete record, so a platform without a builder is a type error. */
 const BUILDERS: Record<Platform, PlatformBuilder> = {
@@ -24,14 +24,17 @@ export interface StackOutputs {
 
 /**
  * Declares every enabled platform. They share no resources, so Pulumi builds them in parallel.
+ * `host` answers what the program reads before declaring anything (tools on PATH, existing
+ * images and builders, the clock, the stack's identity): tests pass their own.
  */
 export async function buildImages(
   config: StackConfig,
-  hasCommand: HasCommand = realHasCommand,
+  host: Partial<Host> = {},
 ): Promise<StackOutputs> {
+  const facts = realHost(host);
   const results = await Promise.all(
     config.platforms.map(async (platform) => {
-      return [platform, await BUILDERS[platform](config, hasCommand)] as const;
+      return [platform, await BUILDERS[platform](config, facts)] as const;
     }),
   );
   const outputs: StackOutputs = { imageIds: {}, images: {} };

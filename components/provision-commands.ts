@@ -5,8 +5,20 @@ import type { ProvisionEnv, PythonSource, ToolGroup } from "./config/stack";
 export const REMOTE_DIR = "/var/tmp/dse-build";
 export const REMOTE_PROVISION_DIR = `${REMOTE_DIR}/provision`;
 
-export type ProvisionStep = "install" | "verify" | "cleanup";
-export const PROVISION_STEPS: readonly ProvisionStep[] = ["install", "verify", "cleanup"];
+export type ProvisionStep = "install" | "verify" | "inventory" | "cleanup";
+/**
+ * In order. verify.sh prints the manifest, inventory.sh every installed package (the SBOM's
+ * source); cleanup.sh seals the builder for its snapshot and runs last.
+ */
+export const PROVISION_STEPS: readonly ProvisionStep[] = [
+  "install",
+  "verify",
+  "inventory",
+  "cleanup",
+];
+
+/** Steps whose stdout is data (a JSON document), not progress. */
+export const DATA_STEPS: readonly ProvisionStep[] = ["verify", "inventory"];
 
 export interface ProvisionSettings {
   tools: readonly ToolGroup[];
@@ -65,20 +77,4 @@ export function onFailure(command: string, keepBuilder: boolean): string {
     ? "echo 'dse-image: keepBuilderOnFailure is set: the builder is kept running for debugging' >&2"
     : "sudo systemd-run --on-active=30s /bin/systemctl poweroff >/dev/null 2>&1 || sudo shutdown -P +1 >/dev/null 2>&1; echo 'dse-image: the builder powers off in a minute (set keepBuilderOnFailure to keep it)' >&2";
   return `${command} || { rc=$?; ${kept}; exit $rc; }`;
-}
-
-/**
- * Cloud-config user data arming the dead-man switch at every boot, before anyone reaches the
- * builder: it powers off after the TTL even if the operator's machine dies mid-build (where the
- * cloud terminates on shutdown, that ends the builder for good).
- */
-export function ttlUserData(ttlMinutes: number): string {
-  return [
-    "#cloud-config",
-    // runcmd, not bootcmd: bootcmd runs before sysinit.target, and arming a timer there hangs
-    // the boot (seen in the VM tests). The same line as components/qemu/make-seed.sh writes.
-    "runcmd:",
-    `  - [sh, -c, "systemd-run --no-block --unit=dse-builder-ttl-boot --on-active=${ttlMinutes}m /bin/systemctl poweroff || shutdown -P +${ttlMinutes}"]`,
-    "",
-  ].join("\n");
 }

@@ -3,6 +3,7 @@ import * as command from "@pulumi/command";
 import type { ProvisionEnv, PythonSource, ToolGroup } from "./config/stack";
 import { PROVISION_DIR } from "./lifecycle/fingerprint";
 import {
+  DATA_STEPS,
   PROVISION_STEPS,
   REMOTE_DIR,
   onFailure,
@@ -19,8 +20,16 @@ export interface ProvisionerArgs {
   user: pulumi.Input<string>;
   /** The temporary build key (OpenSSH PEM). Kept secret. */
   privateKey: pulumi.Input<string>;
-  /** Expected SSH host key; unchecked when unknown. Default: unchecked. */
+  /**
+   * The builder's SSH host key (public line), pinned on every step (rule C10: unset means any
+   * key is accepted). Default: unchecked, for callers that cannot know it.
+   */
   hostKey?: pulumi.Input<string>;
+  /**
+   * The builder's identity (server ID, instance ID, QEMU run ID). Part of every step's
+   * triggers, so a new builder re-runs prepare, upload and every step on it.
+   */
+  builderId: pulumi.Input<string>;
   /** Tool groups for install.sh (`DSE_TOOLS`). */
   tools: pulumi.Input<ToolGroup[]>;
   /** `pip` or `apt` (`DSE_PYTHON_SOURCE`). Default `pip`. */
@@ -37,6 +46,11 @@ export interface ProvisionerArgs {
   keepBuilderOnFailure?: pulumi.Input<boolean>;
   /** Folder to upload. Default: this project's provision/. */
   provisionDir?: string;
+  /**
+   * Resources the first step waits for (e.g. the SSH wait). A component's own `dependsOn` is not
+   * inherited by its children, so it must be passed down here. Default: none.
+   */
+  after?: pulumi.Resource[];
 }
 
 /**
@@ -46,6 +60,8 @@ export interface ProvisionerArgs {
 export class Provisioner extends pulumi.ComponentResource {
   /** JSON printed by verify.sh: each tool and its version. */
   public readonly manifest: pulumi.Output<string>;
+  /** JSON printed by inventory.sh: every installed package (dpkg, pip, R). */
+  public readonly inventory: pulumi.Output<string>;
   /** The last step; depend on it before snapshotting. */
   public readonly done: command.remote.Command;
 
@@ -58,11 +74,15 @@ export class Provisioner extends pulumi.ComponentResource {
       user: args.user,
       privateKey: pulumi.secret(args.privateKey),
       hostKey: args.hostKey,
-      // Builders take a while to boot: keep dialling (each dial up to 15 s) for about 10 minutes.
-      dialErrorLimit: 40,
+      // The lifecycle's wait-ssh step has already waited (by time, not by dial count: rule C9)
+      // until the builder's SSH answers; these retries only ride out a restarting sshd.
+      dialErrorLimit: 20,
       perDialTimeout: 15,
     };
-    const triggers = [args.fingerprint];
+    // Rule C1: triggers replace. A new builder (C7 alone would re-run only the changed steps,
+    // and C8 would copy nothing to a new host) re-runs everything; a resumed builder re-runs
+    // only the steps that have not completed on it.
+    const triggers = [args.fingerprint, args.builderId];
     const settings = pulumi
       .all([
         args.tools,
@@ -76,7 +96,8 @@ export class Provisioner extends pulumi.ComponentResource {
         settings: { tools, pythonSource, fingerprint, env, zeroFreeSpace },
         keep,
       }));
-    // Never reused: a builder is gone once its image exists, so nothing may reconnect later.
+    // Rule E4: retained, so a step that leaves the program (its builder is gone) is only dropped
+    // from the state; nothing ever reconnects to a builder to "delete" a step.
     const step = { parent: this, retainOnDelete: true };
 
     const prepare = new command.remote.Command(
@@ -86,7 +107,7 @@ export class Provisioner extends pulumi.ComponentResource {
         create: pulumi.output(args.builderTtlMinutes ?? 120).apply(prepareCommand),
         triggers,
       },
-      step,
+      { ...step, dependsOn: args.after },
     );
     const upload = new command.remote.CopyToRemote(
       `${name}-upload`,
@@ -110,14 +131,15 @@ export class Provisioner extends pulumi.ComponentResource {
           ),
           triggers,
           // Progress of long installs streams to the Pulumi log; stdout of verify is the manifest.
-          logging: stepName === "verify" ? "stderr" : "stdoutAndStderr",
+          logging: DATA_STEPS.includes(stepName) ? "stderr" : "stdoutAndStderr",
         },
         { ...step, dependsOn: [previous] },
       );
       previous = commands[stepName];
     }
     this.manifest = commands.verify!.stdout;
+    this.inventory = commands.inventory!.stdout;
     this.done = commands.cleanup!;
-    this.registerOutputs({ manifest: this.manifest });
+    this.registerOutputs({ manifest: this.manifest, inventory: this.inventory });
   }
 }

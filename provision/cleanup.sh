@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Makes the builder safe and small to snapshot; the last step before the image is taken.
-# Runs as root via sudo, then audit.sh's checks: it fails if anything it should remove is left.
+# Runs as root via sudo, in an order that keeps a failure resumable: first the image's content
+# (histories, caches, apt lists, temporary files) and audit.sh's content audit; only then the
+# builder's identity (build key, host keys, cloud-init state with the dead-man switch,
+# machine-id), its audit, and last the build folder this script lives in. A failure before the
+# identity goes leaves a builder that SSH still reaches and that still holds these scripts.
 #
 # Build key: the login user (SUDO_USER) got its authorized_keys from cloud-init for THIS build
 # (the seed's or the cloud's temporary key pair), and an instance of the image gets its keys
@@ -11,7 +15,7 @@
 # Also removed: SSH host keys (cloud-init, or a boot-time unit added here when cloud-init is
 # absent, makes new ones per instance), cloud-init instance state and logs, machine-id (emptied,
 # not deleted: systemd fills it at first boot), shell histories, apt lists and caches, pip
-# caches, /tmp and /var/tmp (including the build directory this script came from).
+# caches, /tmp and /var/tmp (the build directory this script came from last of all).
 #
 # Env:
 #   DSE_ZERO_FREE_SPACE  1: also zero-fill free space, for disks that ignore discards, so a
@@ -27,6 +31,29 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=audit.sh
 . "$HERE/audit.sh"
 dse_init
+
+dse_step "remove histories and caches"
+while IFS= read -r home; do
+  for file in "${DSE_HISTORY_FILES[@]}"; do
+    rm -f "${home:?}/$file"
+  done
+  rm -rf "${home:?}/.cache/pip"
+done < <(dse_homes)
+rm -rf /root/.cache/pip /opt/dse/.cache
+
+dse_step "remove apt lists and caches"
+apt-get clean >&2 || true
+rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
+mkdir -p /var/lib/apt/lists/partial
+
+dse_step "remove temporary files"
+# Everything but the build folder, which holds this script: it goes last, after the audits, so
+# a cleanup that fails before then can run again on the same builder.
+find /tmp /var/tmp -mindepth 1 -maxdepth 1 ! -path "$DSE_BUILD_DIR" -exec rm -rf {} + 2>/dev/null || true
+
+dse_step "audit the image's content"
+# Before the builder's identity goes: if this fails, SSH still works and cleanup can run again.
+dse_audit_content
 
 dse_step "remove the build key"
 login_home=""
@@ -92,22 +119,11 @@ if [ -e /var/lib/dbus/machine-id ] && [ ! -L /var/lib/dbus/machine-id ]; then
   ln -s /etc/machine-id /var/lib/dbus/machine-id
 fi
 
-dse_step "remove histories and caches"
-while IFS= read -r home; do
-  for file in "${DSE_HISTORY_FILES[@]}"; do
-    rm -f "${home:?}/$file"
-  done
-  rm -rf "${home:?}/.cache/pip"
-done < <(dse_homes)
-rm -rf /root/.cache/pip /opt/dse/.cache
+dse_step "audit the builder's identity"
+DSE_AUDIT_KEYS="$build_keys" dse_audit_identity
 
-dse_step "remove apt lists and caches"
-apt-get clean >&2 || true
-rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
-mkdir -p /var/lib/apt/lists/partial
-
-dse_step "remove temporary files"
-find /tmp /var/tmp -mindepth 1 -maxdepth 1 -exec rm -rf {} + 2>/dev/null || true
+dse_step "remove the build folder"
+rm -rf "$DSE_BUILD_DIR"
 
 dse_step "discard free blocks"
 # Cheap, and on a thin disk that passes discards on (QEMU discard=unmap, most clouds' volumes)
@@ -123,7 +139,4 @@ if [ "${DSE_ZERO_FREE_SPACE:-0}" = 1 ]; then
   rm -f "$zero"
   sync
 fi
-
-dse_step "audit"
-DSE_AUDIT_KEYS="$build_keys" dse_audit
 DSE_STEP="done"

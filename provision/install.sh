@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the selected data-science tool groups on the builder. Runs as root (the Provisioner
 # uses `sudo env VAR=... bash install.sh`), from any working directory, on Ubuntu 22.04/24.04
-# and Debian 12. Idempotent: a second run succeeds and installs nothing.
+# and Debian 12. First applies the distribution's pending updates (security suite included) from
+# a fresh package index, counted in /etc/dse-image/updates with the UTC date for verify.sh's
+# manifest. Idempotent: a second run succeeds and installs nothing.
 #
 # Env (all optional):
 #   DSE_TOOLS          space-separated tool groups: python scipy jupyter r tools
@@ -100,11 +102,39 @@ for p in "${APT_PACKAGES[@]}"; do
   dse_pkg_installed "$p" || missing+=("$p")
 done
 
-if [ "${#missing[@]}" -gt 0 ]; then
-  dse_step "apt-get update"
-  dse_wait_for_locks
-  dse_retry 4 dse_apt_get update
+# Every run: pending updates can only be seen in a fresh index.
+dse_step "apt-get update"
+dse_wait_for_locks
+dse_retry 4 dse_apt_get update
 
+# `upgrade --with-new-pkgs` rather than `dist-upgrade`: both take an update that needs a new
+# package (a kernel ABI bump brings a new linux-image-<abi>), but dist-upgrade may also remove
+# installed packages to resolve a conflict, and a build must never drop part of the base.
+# Updates apt holds back (Ubuntu's phased updates) stay back, as with `apt upgrade`.
+dse_step "apply pending updates"
+dse_wait_for_locks
+pending=$(dse_pending_upgrades) || dse_die "apt-get cannot work out the pending updates"
+updates=0
+if [ -n "$pending" ]; then
+  updates=$(wc -l <<<"$pending")
+  dse_log "pending updates ($updates): $(awk '{ printf "%s%s", sep, $1; sep = " " }' <<<"$pending")"
+  # Services restart on the next boot of the image; restarting them under the build is no use.
+  NEEDRESTART_MODE=l dse_retry 3 dse_apt_get upgrade --with-new-pkgs
+else
+  dse_log "no pending updates"
+fi
+# Counted over every run, so a run after a failed one still reports what the first applied; the
+# date is the last run's (UTC). Rewritten only when it changes.
+mkdir -p /etc/dse-image
+previous=$(sed -n 's/^updates_applied=\(0\|[1-9][0-9]*\)$/\1/p' "$DSE_UPDATES_RECORD" 2>/dev/null || true)
+record="updates_applied=$((${previous:-0} + updates))
+build_date=$(date -u +%Y-%m-%d)"
+if [ "$(cat "$DSE_UPDATES_RECORD" 2>/dev/null || true)" != "$record" ]; then
+  printf '%s\n' "$record" >"$DSE_UPDATES_RECORD.new"
+  mv "$DSE_UPDATES_RECORD.new" "$DSE_UPDATES_RECORD"
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
   dse_step "install distribution packages: ${missing[*]}"
   dse_wait_for_locks
   dse_retry 3 dse_apt_get install "${missing[@]}"

@@ -10,6 +10,8 @@ DSE_SCRIPT="${DSE_SCRIPT:-$(basename "${BASH_SOURCE[-1]}")}"
 DSE_STEP="startup"
 DSE_STATE_DIR=/var/lib/dse-image
 DSE_BUILD_DIR=/var/tmp/dse-build
+# install.sh's count of applied updates and the build date (UTC), for verify.sh's manifest.
+DSE_UPDATES_RECORD=/etc/dse-image/updates
 
 # Every apt/dpkg lock a concurrent cloud-init, unattended-upgrades or apt-daily run may hold.
 DSE_LOCKS=(
@@ -155,6 +157,18 @@ dse_apt_get() {
     -o APT::Install-Recommends=false \
     -o APT::Install-Suggests=false \
     "$@"
+}
+
+# The updates `apt-get upgrade --with-new-pkgs` would apply from the current index (install.sh's
+# choice), one "name installed-version new-version" line each; new packages they pull in are not
+# listed. A simulation: no lock taken, nothing changed. Fails when apt-get does.
+dse_pending_upgrades() {
+  local sim
+  sim=$(dse_apt_get -s -o Debug::NoLocking=true upgrade --with-new-pkgs) || return 1
+  awk '$1 == "Inst" && $3 ~ /^\[/ {
+    old = substr($3, 2, length($3) - 2); new = $4; sub(/^\(/, "", new)
+    print $2, old, new
+  }' <<<"$sim"
 }
 
 dse_pkg_installed() {

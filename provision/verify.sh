@@ -4,10 +4,13 @@
 # stdout is what the Provisioner stores as the manifest; all progress goes to stderr.
 #
 # Manifest: tool -> version, plus "os", "kernel", "fingerprint", "time" (UTC, ISO 8601),
-# "python_source" and, for the pip source, every locked package of the selected groups.
+# "python_source", "updates_applied" (a number: the pending updates install.sh applied) and
+# "build_date" (UTC, YYYY-MM-DD; both from /etc/dse-image/updates) and, for the pip source, every
+# locked package of the selected groups.
 #
 # Env: DSE_TOOLS, DSE_PYTHON_SOURCE, DSE_FINGERPRINT, DSE_PIP_LOCK as for install.sh.
-# Exits non-zero naming every tool that failed (and prints no manifest then).
+# Exits non-zero naming every tool that failed, or every package still upgradable from the
+# package index install.sh fetched (and prints no manifest then).
 # shellcheck source-path=SCRIPTDIR disable=SC2016 # inner shells and R/Python expand their own $
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -34,7 +37,8 @@ fi
 # Plots must not look for a display on a headless builder.
 export MPLBACKEND=Agg
 TMPD=$(mktemp -d)
-trap 'rm -rf "$TMPD"; dse_on_exit' EXIT
+# dse_on_exit reports the step that failed from $?, which must survive the rm.
+trap 'rc=$?; rm -rf "$TMPD"; (exit "$rc") || dse_on_exit' EXIT
 cd "$TMPD"
 
 KEYS=()
@@ -149,6 +153,19 @@ if [ "${#FAILED[@]}" -gt 0 ]; then
   dse_die "these tools do not work: ${FAILED[*]}"
 fi
 
+# Against the index install.sh fetched (verify changes nothing, so no apt-get update here); what
+# install.sh would upgrade, so held-back phased updates on Ubuntu do not count.
+dse_step "check that no update is pending"
+pending=$(dse_pending_upgrades) || dse_die "apt-get cannot work out the pending updates"
+if [ -n "$pending" ]; then
+  dse_die "pending updates not applied (install.sh applies them): $(awk '{ printf "%s%s %s -> %s", sep, $1, $2, $3; sep = ", " }' <<<"$pending")"
+fi
+updates_applied=$(sed -n 's/^updates_applied=\(0\|[1-9][0-9]*\)$/\1/p' "$DSE_UPDATES_RECORD" 2>/dev/null || true)
+build_date=$(sed -n 's/^build_date=\([0-9]\{4\}-[0-9][0-9]-[0-9][0-9]\)$/\1/p' "$DSE_UPDATES_RECORD" 2>/dev/null || true)
+if [ -z "$updates_applied" ] || [ -z "$build_date" ]; then
+  dse_die "$DSE_UPDATES_RECORD has no updates_applied and build_date: install.sh did not finish applying the pending updates"
+fi
+
 {
   printf '{'
   for k in "${KEYS[@]}"; do
@@ -158,6 +175,8 @@ fi
   printf '"os":%s,' "$(dse_json_string "$(dse_os_pretty)")"
   printf '"kernel":%s,' "$(dse_json_string "$(uname -r)")"
   printf '"fingerprint":%s,' "$(dse_json_string "${DSE_FINGERPRINT:-}")"
+  printf '"updates_applied":%d,' "$updates_applied"
+  printf '"build_date":%s,' "$(dse_json_string "$build_date")"
   printf '"time":%s' "$(dse_json_string "$(date -u +%Y-%m-%dT%H:%M:%SZ)")"
   printf '}\n'
 }

@@ -4,6 +4,7 @@ import {
   booleanOr,
   cidrArray,
   exclusive,
+  idArray,
   integerOr,
   isPresent,
   object,
@@ -94,8 +95,21 @@ function matching(
   return value;
 }
 
-function matchingArray(path: string, value: unknown, pattern: RegExp, what: string): string[] {
-  const items = stringArray(path, value, [], what);
+/**
+ * A list of strings matching `pattern`. With `digits`, items may be numbers (account IDs as
+ * `pulumi config set --path` stores them): see `idString`.
+ */
+function matchingArray(
+  path: string,
+  value: unknown,
+  pattern: RegExp,
+  what: string,
+  digits?: number,
+): string[] {
+  const items =
+    digits === undefined
+      ? stringArray(path, value, [], what)
+      : idArray(path, value, [], what, digits);
   items.forEach((item, i) => matching(`${path}[${i}]`, item, pattern, `one of ${what}`));
   const dup = items.find((item, i) => items.indexOf(item) !== i);
   if (dup !== undefined) fail(path, `lists ${show(dup)} twice`);
@@ -110,6 +124,7 @@ function parseFilter(path: string, value: unknown): AwsConfig["sourceAmiFilter"]
     raw.owners,
     OWNER,
     "account IDs (12 digits) or owner aliases (self, amazon, aws-marketplace)",
+    12,
   );
   if (owners.length === 0) {
     fail(`${path}.owners`, "expected at least one owner, e.g. 099720109477 for Canonical");
@@ -122,7 +137,7 @@ export function parseAwsConfig(value: unknown): AwsConfig {
   const raw: RawObject = object(p, value, KEYS);
   const region = requireString(`${p}.region`, raw.region, "a region like eu-west-1");
   matching(`${p}.region`, region, REGION, "a region like eu-west-1");
-  exclusive(p, raw, "sourceAmi", "sourceAmiFilter");
+  // Each value first, so that an empty one is named as such rather than as a conflict.
   const sourceAmi = matching(
     `${p}.sourceAmi`,
     optionalString(`${p}.sourceAmi`, raw.sourceAmi, "an AMI ID"),
@@ -130,6 +145,7 @@ export function parseAwsConfig(value: unknown): AwsConfig {
     "an AMI ID like ami-0123456789abcdef0",
   );
   const sourceAmiFilter = parseFilter(`${p}.sourceAmiFilter`, raw.sourceAmiFilter);
+  exclusive(p, raw, "sourceAmi", "sourceAmiFilter");
   if (sourceAmi === undefined && sourceAmiFilter === undefined) {
     fail(
       `${p}.sourceAmi`,
@@ -164,6 +180,7 @@ export function parseAwsConfig(value: unknown): AwsConfig {
     raw.shareWithAccounts,
     ACCOUNT,
     "12-digit account IDs",
+    12,
   );
   if (shareWithAccounts.length > 0 && encrypted && kmsKeyId === undefined) {
     fail(

@@ -1,59 +1,45 @@
-import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
-import * as command from "@pulumi/command";
-import * as tls from "@pulumi/tls";
-import { ttlUserData } from "../provision-commands";
-import { Provisioner } from "../provisioner";
-import type { ProvisioningArgs } from "../provisioning-args";
-import { shellQuote } from "../shell";
+import {
+  BuildSettings,
+  Builder,
+  LaunchRequest,
+  PlatformDriver,
+  declareChain,
+} from "../lifecycle/chain";
+import { ImageRecordOutput, imageRecord, parseImageRecord } from "../lifecycle/image-record";
+import type { Plan } from "../lifecycle/plan";
+import type { StoreRef } from "../lifecycle/store";
 
-/** Tags dse-image sets; user tags may not start with `dse-image:`. */
-export const TAG = {
-  fingerprint: "dse-image:fingerprint",
-  sourceAmi: "dse-image:source-ami",
-  builder: "dse-image:builder",
-  role: "dse-image:role",
-  /** `dse-image:manifest-0`, `-1`, ...: verify.sh's JSON in pieces. */
-  manifestPrefix: "dse-image:manifest-",
-} as const;
-
-/** EC2 caps tag values at 256 characters and a resource at 50 tags. */
-const TAG_VALUE_MAX = 256;
-const TAGS_MAX = 50;
+/** Tag key prefix of everything dse-image tags; user tags may not use it. */
+export const TAG_PREFIX = "dse-image:";
 
 /** Private ranges: the default SSH sources of a builder without a public IP. */
 export const PRIVATE_CIDRS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
 
-/** The AMI of a previous build with this fingerprint, as found by `findAwsImage`. */
-export interface ExistingAmi {
-  id: string;
-  tags: Record<string, string>;
-}
-
-export interface AwsImageArgs extends ProvisioningArgs {
-  /** Full AMI name, `<imageName>-<fingerprint prefix>`. */
-  imageName: string;
-  /** Build fingerprint: tagged on the AMI and part of every resource name of this build. */
+export interface AwsImageArgs {
+  /** What this run declares (components/lifecycle/plan.ts). A plain value: it decides which resources exist. */
+  plan: Plan;
+  /** Build fingerprint (tagged on the AMI). */
   fingerprint: string;
-  /**
-   * The AMI with this name, when it already exists (see `findAwsImage`): then no builder is
-   * declared and the AMI resource adopts it. A plain value because it decides which resources
-   * exist. Default: none, so build.
-   */
-  existing?: ExistingAmi;
+  /** Base name of the image (`imageName`). */
+  imageName: string;
+  /** `<org>/<project>/<stack>` and its tag: whose claims and builders these are. */
+  stackId: string;
+  stackTag: string;
+  settings: BuildSettings;
   /** Home region: where the builder runs and the AMI is made. */
   region: string;
   /** Source AMI ID (a filter is resolved to an ID before, so that the ID is fingerprinted). */
   sourceAmi: string;
   /** Builder instance type. Default `t3.medium`. */
-  instanceType?: pulumi.Input<string>;
+  instanceType?: string;
   /** Builder subnet. Default: a default subnet of the default VPC. */
-  subnetId?: pulumi.Input<string>;
-  /** VPC of `subnetId`, for the security group. Default: the default VPC. */
-  vpcId?: pulumi.Input<string>;
+  subnetId?: string;
+  /** VPC of `subnetId`, for the security groups. Default: the default VPC. */
+  vpcId?: string;
   /** Login user of the source AMI. Default `ubuntu`. */
-  sshUser?: pulumi.Input<string>;
+  sshUser?: string;
   /**
    * Sources allowed on port 22. Default: the private ranges, allowed only without a public IP.
    * A plain list because it decides the rule.
@@ -71,252 +57,148 @@ export interface AwsImageArgs extends ProvisioningArgs {
   copyToRegions?: string[];
   /** Accounts allowed to launch the AMI and its copies. Default: none. */
   shareWithAccounts?: string[];
-  /** Extra tags on the AMI, its copies and the builder. Default: none. */
+  /** Extra tags on the builder (and its volumes). Default: none. */
   tags?: Record<string, string>;
   /** Build on a one-time spot instance. Default false. */
   spot?: boolean;
-  /** Named AWS profile for the teardown CLI (the providers get it separately). Default: none. */
+  /** Named AWS profile for the CLI (the providers get it separately). Default: none. */
   awsProfile?: string;
-  /** Keep the AMI, its copies and their launch permissions on destroy and rebuilds. Default false. */
-  retainImages?: boolean;
-  /** Power the builder off (so terminate it) after this many minutes whatever happens. Default 120. */
-  builderTtlMinutes?: number;
 }
 
-/** The AMI as the stack exports it. */
-export interface AwsImageRecord {
-  id: string;
-  name: string;
-  createdAt: string;
-  manifest: Record<string, unknown>;
+/** The image store of this account's AMIs in the home region (and their copies). */
+export function awsStore(a: {
+  region: string;
+  copyToRegions?: string[];
+  shareWithAccounts?: string[];
+  encrypted?: boolean;
+  kmsKeyId?: string;
+  awsProfile?: string;
+}): StoreRef {
+  return {
+    store: "aws",
+    config: {
+      region: a.region,
+      copyToRegions: a.copyToRegions ?? [],
+      shareWithAccounts: a.shareWithAccounts ?? [],
+      encrypted: a.encrypted ?? true,
+      kmsKeyId: a.kmsKeyId ?? "",
+    },
+    env: a.awsProfile ? { AWS_PROFILE: a.awsProfile } : {},
+  };
 }
 
-/** The manifest JSON in tag-sized pieces, at most `room` of them (with a warning past that). */
-export function manifestTags(manifest: string, room: number): Record<string, string> {
-  const text = manifest.trim();
-  const tags: Record<string, string> = {};
-  const pieces = Math.ceil(text.length / TAG_VALUE_MAX);
-  if (pieces > room) {
-    void pulumi.log.warn(
-      `aws: the manifest (${text.length} characters) does not fit in ${room} tags; it is stored truncated`,
-    );
-  }
-  for (let i = 0; i < Math.min(pieces, room); i++) {
-    tags[`${TAG.manifestPrefix}${i}`] = text.slice(i * TAG_VALUE_MAX, (i + 1) * TAG_VALUE_MAX);
-  }
-  return tags;
-}
-
-/** The manifest text back from the AMI's tags ("" when it has none). */
-export function manifestText(tags: Record<string, string> | undefined): string {
-  let text = "";
-  for (let i = 0; tags?.[`${TAG.manifestPrefix}${i}`] !== undefined; i++) {
-    text += tags[`${TAG.manifestPrefix}${i}`];
-  }
-  return text;
-}
-
-/** The manifest object from the AMI's tags; `{ truncated: true }` when it did not fit. */
-export function manifestFromTags(
-  tags: Record<string, string> | undefined,
-): Record<string, unknown> {
-  const text = manifestText(tags);
-  if (text === "") return {};
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    return { truncated: true };
-  }
-}
-
-/** The ID of an AMI of this account with exactly this name, and its tags, if any. */
-export async function findAwsImage(
-  imageName: string,
-  opts?: pulumi.InvokeOptions,
-): Promise<ExistingAmi | undefined> {
-  const found = await aws.ec2.getAmiIds(
-    { owners: ["self"], filters: [{ name: "name", values: [imageName] }] },
-    opts,
+/** `dse_stack` -> `dse-image:stack`: the lifecycle's labels as EC2 tags. */
+export function labelTags(labels: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(labels).map(([k, v]) => [`${TAG_PREFIX}${k.replace(/^dse_/, "")}`, v]),
   );
-  const id = found.ids[0];
-  if (id === undefined) return undefined;
-  const ami = await aws.ec2.getAmi(
-    { owners: ["self"], filters: [{ name: "image-id", values: [id] }] },
-    opts,
-  );
-  return { id, tags: ami.tags };
 }
-
-const TEARDOWN_SCRIPT = path.join(__dirname, "teardown.sh");
 
 /**
  * Bakes the DSE image on AWS EC2: a temporary builder from `sourceAmi`, provisioned over SSH,
- * turned into an AMI, then terminated with its key pair and security group in the same
- * `pulumi up`. The AMI is copied to `copyToRegions` and shared with `shareWithAccounts`.
+ * turned into a pending AMI, terminated, boot-tested and published within the same `pulumi up`
+ * (components/lifecycle/chain.ts). The record copies the AMI to `copyToRegions` and shares it
+ * with `shareWithAccounts`; this class only says how to launch a builder.
  */
 export class AwsImage extends pulumi.ComponentResource {
   /** Home-region AMI ID. */
   public readonly imageId: pulumi.Output<string>;
   /** Region -> AMI ID, for the home region and every copy. */
   public readonly imageIds: pulumi.Output<Record<string, string>>;
-  public readonly image: pulumi.Output<AwsImageRecord>;
-  /** The temporary build key, while a builder exists. Secret. */
-  public readonly privateKey?: pulumi.Output<string>;
+  public readonly image: pulumi.Output<ImageRecordOutput>;
+  /** Path of the image's CycloneDX SBOM on this machine, when there is one. */
+  public readonly sbom: pulumi.Output<string | undefined>;
 
   constructor(name: string, args: AwsImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("dse-image:index:AwsImage", name, {}, opts);
-    // Every resource of one build carries the fingerprint in its name: a rebuild creates new
-    // resources instead of replacing old ones (a replacement would reuse ignored, stale inputs
-    // such as the gone builder's ID), and state left by an earlier build is never reused.
-    const base = `${name}-${args.fingerprint.slice(0, 12)}`;
-    const retain = args.retainImages ?? false;
-
-    let builderId: pulumi.Input<string>;
-    let manifest: pulumi.Input<string>;
-    let dependsOn: pulumi.Resource[] = [];
-    let chain: ReturnType<AwsImage["declareBuilder"]> | undefined;
-    if (args.existing === undefined) {
-      chain = this.declareBuilder(base, args);
-      builderId = chain.instance.id;
-      manifest = chain.provisioner.manifest;
-      dependsOn = [chain.provisioner.done];
-      this.privateKey = chain.privateKey;
-    } else {
-      // Recovered from the AMI, so that its inputs are what the build gave it: no diff.
-      builderId = args.existing.tags[TAG.builder] ?? "";
-      manifest = manifestText(args.existing.tags);
-    }
-
-    const fixed: Record<string, string> = {
-      ...args.tags,
-      Name: args.imageName,
-      [TAG.fingerprint]: args.fingerprint,
-      [TAG.sourceAmi]: args.sourceAmi,
-    };
-    const tags = pulumi.all([builderId, manifest]).apply(([builder, text]) => {
-      const known = { ...fixed, [TAG.builder]: builder };
-      return { ...known, ...manifestTags(text, TAGS_MAX - Object.keys(known).length) };
-    });
-
-    const ami = new aws.ec2.AmiFromInstance(
-      `${base}-ami`,
-      {
-        name: args.imageName,
-        description: `dse-image ${args.imageName} (fingerprint ${args.fingerprint})`,
-        sourceInstanceId: builderId,
-        tags,
-      },
-      {
-        parent: this,
-        dependsOn,
-        // The builder is gone after the first run; its ID must never update or replace the AMI.
-        ignoreChanges: ["sourceInstanceId"],
-        retainOnDelete: retain,
-        // Adopts an AMI this stack's state lacks (a no-op when the state has it already).
-        import: args.existing?.id,
-      },
-    );
-
-    if (chain !== undefined) {
-      new command.local.Command(
-        `${base}-teardown`,
-        {
-          create: `bash ${shellQuote(TEARDOWN_SCRIPT)}`,
-          environment: {
-            REGION: args.region,
-            INSTANCE_ID: chain.instance.id,
-            KEY_NAME: chain.keyPair.keyName,
-            SECURITY_GROUP_ID: chain.securityGroup.id,
-            ...(args.awsProfile ? { AWS_PROFILE: args.awsProfile } : {}),
-          },
-          logging: "stderr",
-        },
-        // Runs once, right after the AMI exists; nothing to undo later.
-        { parent: this, dependsOn: [ami], retainOnDelete: true },
-      );
-    }
-
-    const ids: Record<string, pulumi.Output<string>> = { [args.region]: ami.id };
-    const shared = (imageId: pulumi.Output<string>, suffix: string, provider?: aws.Provider) =>
-      (args.shareWithAccounts ?? []).map(
-        (accountId) =>
-          new aws.ec2.AmiLaunchPermission(
-            `${base}-share-${accountId}${suffix}`,
-            { imageId, accountId },
-            { parent: this, provider, retainOnDelete: retain },
-          ),
-      );
-    shared(ami.id, "");
-    for (const region of args.copyToRegions ?? []) {
-      const provider = new aws.Provider(
-        `${name}-${region}`,
-        { region, ...(args.awsProfile ? { profile: args.awsProfile } : {}) },
-        { parent: this },
-      );
-      const copy = new aws.ec2.AmiCopy(
-        `${base}-copy-${region}`,
-        {
-          name: args.imageName,
-          description: `dse-image ${args.imageName} (fingerprint ${args.fingerprint}), copied from ${args.region}`,
-          sourceAmiId: ami.id,
-          sourceAmiRegion: args.region,
-          encrypted: args.encrypted ?? true,
-          tags,
-        },
-        { parent: this, provider, retainOnDelete: retain },
-      );
-      ids[region] = copy.id;
-      shared(copy.id, `-${region}`, provider);
-    }
-
-    const described = aws.ec2.getAmiOutput(
-      { owners: ["self"], filters: [{ name: "image-id", values: [ami.id] }] },
-      { parent: this },
-    );
-    this.imageId = ami.id;
-    this.imageIds = pulumi.all(ids);
-    this.image = pulumi.all([ami.id, described]).apply(([id, found]) => ({
-      id,
-      name: found.name,
-      createdAt: found.creationDate,
-      manifest: manifestFromTags(found.tags),
-    }));
-    this.registerOutputs({ imageId: this.imageId, imageIds: this.imageIds, image: this.image });
-  }
-
-  private declareBuilder(base: string, args: AwsImageArgs) {
-    // Torn down by the teardown step; Pulumi must never try to delete them again later.
-    const temp = { parent: this, retainOnDelete: true };
-    const buildName = `${args.imageName}-build`;
-    const tags = {
-      ...args.tags,
-      Name: buildName,
-      [TAG.role]: "builder",
-      [TAG.fingerprint]: args.fingerprint,
-    };
-
-    const key = new tls.PrivateKey(`${base}-key`, { algorithm: "ED25519" }, { parent: this });
-    const privateKey = pulumi.secret(key.privateKeyOpenssh);
-    const keyPair = new aws.ec2.KeyPair(
-      `${base}-keypair`,
-      { keyName: buildName, publicKey: key.publicKeyOpenssh, tags },
-      temp,
-    );
-
+    const store = awsStore(args);
     const publicIp = args.associatePublicIp ?? true;
     let cidrs = args.sshAllowedCidrs ?? [];
     if (cidrs.length === 0) {
       if (publicIp) {
-        throw new Error("aws: sshAllowedCidrs is required while the builder has a public IP");
+        throw new pulumi.RunError(
+          "dse-image:aws.sshAllowedCidrs: required while the builder has a public IP",
+        );
       }
       cidrs = PRIVATE_CIDRS;
     }
+    const env: Record<string, string> = {
+      REGION: args.region,
+      ...(args.awsProfile ? { AWS_PROFILE: args.awsProfile } : {}),
+    };
+    const driver: PlatformDriver = {
+      platform: "aws",
+      scripts: __dirname,
+      env,
+      store,
+      sshUser: args.sshUser ?? "ubuntu",
+      // EBS snapshots store only written blocks: zero-filling would make the AMI bigger.
+      zeroFreeSpace: false,
+      userInUserData: false,
+      launch: (request) => this.launchBuilder(request, args, cidrs, publicIp),
+      bootTestEnv: {
+        INSTANCE_TYPE: args.instanceType ?? "t3.medium",
+        SUBNET_ID: args.subnetId ?? "",
+        VPC_ID: args.vpcId ?? "",
+        ASSOCIATE_PUBLIC_IP: String(publicIp),
+        SSH_ALLOWED_CIDRS: cidrs.join(" "),
+      },
+    };
+    const chain = declareChain(
+      this,
+      name,
+      {
+        plan: args.plan,
+        fingerprint: args.fingerprint,
+        imageName: args.imageName,
+        sourceImage: args.sourceAmi,
+        stackId: args.stackId,
+        stackTag: args.stackTag,
+        settings: args.settings,
+      },
+      driver,
+    );
+    const record = imageRecord(
+      `${name}-${args.plan.name}-image`,
+      {
+        imageId: chain.imageId,
+        store,
+        stackId: args.stackId,
+        stackTag: args.stackTag,
+        retainImages: args.settings.retainImages,
+        keep: args.settings.keep,
+        dependsOn: chain.dependsOn,
+      },
+      this,
+    );
+    this.image = record.stdout.apply(parseImageRecord);
+    this.sbom = pulumi.output(chain.sbom);
+    this.imageId = this.image.id;
+    this.imageIds = this.image.apply((r) => r.regions ?? { [args.region]: r.id });
+    this.registerOutputs({ imageId: this.imageId, imageIds: this.imageIds, image: this.image });
+  }
+
+  private launchBuilder(
+    request: LaunchRequest,
+    args: AwsImageArgs,
+    cidrs: string[],
+    publicIp: boolean,
+  ): Builder {
+    // Not retained: when a generation leaves the program Pulumi deletes them, which EC2 takes as
+    // done when the teardown already did (a terminated instance, a missing key pair or group).
+    const res = { parent: this, dependsOn: request.after };
+    const tags = { ...args.tags, Name: request.cloudName, ...labelTags(request.labels) };
+    const keyPair = new aws.ec2.KeyPair(
+      `${request.base}-keypair`,
+      { keyName: request.cloudName, publicKey: request.publicKey, tags },
+      res,
+    );
     const v4 = cidrs.filter((c) => !c.includes(":"));
     const v6 = cidrs.filter((c) => c.includes(":"));
     const securityGroup = new aws.ec2.SecurityGroup(
-      `${base}-ssh`,
+      `${request.base}-ssh`,
       {
-        name: buildName,
+        name: request.cloudName,
         description: "dse-image builder: SSH from sshAllowedCidrs",
         vpcId: args.vpcId,
         ingress: [
@@ -341,11 +223,10 @@ export class AwsImage extends pulumi.ComponentResource {
         ],
         tags,
       },
-      temp,
+      res,
     );
-
     const instance = new aws.ec2.Instance(
-      `${base}-builder`,
+      `${request.base}-builder`,
       {
         ami: args.sourceAmi,
         instanceType: args.instanceType ?? "t3.medium",
@@ -353,8 +234,8 @@ export class AwsImage extends pulumi.ComponentResource {
         associatePublicIpAddress: publicIp,
         vpcSecurityGroupIds: [securityGroup.id],
         keyName: keyPair.keyName,
-        // The dead-man switch: the guest powers off after the TTL, and a power-off terminates.
-        userData: ttlUserData(args.builderTtlMinutes ?? 120),
+        // The dead-man switch powers the guest off after the TTL, and a power-off terminates.
+        userData: request.userData,
         instanceInitiatedShutdownBehavior: "terminate",
         metadataOptions: { httpTokens: "required", httpEndpoint: "enabled" },
         rootBlockDevice: {
@@ -376,26 +257,14 @@ export class AwsImage extends pulumi.ComponentResource {
         tags,
         volumeTags: tags,
       },
-      temp,
+      res,
     );
-
-    const provisioner = new Provisioner(
-      `${base}-provision`,
-      {
-        host: publicIp ? instance.publicIp : instance.privateIp,
-        user: args.sshUser ?? "ubuntu",
-        privateKey,
-        tools: args.tools,
-        pythonSource: args.pythonSource,
-        fingerprint: args.fingerprint,
-        env: args.provisionEnv,
-        // EBS snapshots store only written blocks: zero-filling would make the AMI bigger.
-        zeroFreeSpace: false,
-        builderTtlMinutes: args.builderTtlMinutes,
-        keepBuilderOnFailure: args.keepBuilderOnFailure,
-      },
-      { parent: this },
-    );
-    return { instance, keyPair, securityGroup, provisioner, privateKey };
+    return {
+      id: instance.id,
+      host: publicIp ? instance.publicIp : instance.privateIp,
+      port: 22,
+      ready: [instance],
+      env: { INSTANCE_ID: instance.id },
+    };
   }
 }

@@ -3,20 +3,22 @@ import * as aws from "@pulumi/aws";
 import type { AwsConfig } from "./config";
 import type { StackConfig } from "../config/stack";
 import { ConfigError, fullKey } from "../config/errors";
-import { PROVISION_DIR, fingerprint, imageNameFor } from "../lifecycle/fingerprint";
-import { HasCommand } from "../host-tools";
-import { AwsImage, findAwsImage } from "./image";
+import type { HasCommand } from "../host-tools";
+import { stackFingerprint } from "../lifecycle/fingerprint";
+import type { Host } from "../lifecycle/host";
 import { type PlatformResult, buildSettings, imageInfo } from "../lifecycle/outputs";
+import { resolvePlan } from "../lifecycle/resolve";
+import { AwsImage, awsStore } from "./image";
 
 /**
- * The teardown (terminate the builder, delete its key pair and security group) runs the `aws` CLI
- * on the operator's machine, so its absence is reported before a build creates anything.
+ * The lookup, snapshot, teardown and boot test run the `aws` CLI on the operator's machine, so its
+ * absence is reported before anything else.
  */
 export function requireAwsCli(hasCommand: HasCommand): void {
   if (!hasCommand("aws")) {
     throw new ConfigError(
       fullKey("platforms"),
-      "platform aws needs the AWS CLI on this machine to tear the builder down; install it with `pip install awscli` or from https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html",
+      "platform aws needs the AWS CLI on this machine to look up, snapshot and tear down builds; install it with `pip install awscli` or from https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html",
     );
   }
 }
@@ -39,46 +41,41 @@ export async function resolveSourceAmi(
   return ami.id;
 }
 
-export async function awsPlatform(
-  config: StackConfig,
-  hasCommand: HasCommand,
-): Promise<PlatformResult> {
+export async function awsPlatform(config: StackConfig, host: Host): Promise<PlatformResult> {
   const cfg = config.aws!;
+  // The lookup, snapshot, teardown and boot test run the AWS CLI.
+  requireAwsCli(host.hasCommand);
   // Explicit providers do not read the stack's aws:* config, so hand the profile over.
   const profile = new pulumi.Config("aws").get("profile");
   const provider = new aws.Provider("aws", { region: cfg.region, ...(profile ? { profile } : {}) });
   const sourceAmi = await resolveSourceAmi(cfg, { provider });
-  const fp = fingerprint({
-    provisionDir: PROVISION_DIR,
-    tools: config.tools,
-    pythonSource: config.pythonSource,
-    sourceImage: sourceAmi,
-    settings: {
-      platform: "aws",
-      rootVolumeSizeGb: cfg.rootVolumeSizeGb,
-      encrypted: cfg.encrypted,
-      kmsKeyId: cfg.kmsKeyId,
-    },
+  const fp = stackFingerprint(config, sourceAmi, {
+    platform: "aws",
+    rootVolumeSizeGb: cfg.rootVolumeSizeGb,
+    encrypted: cfg.encrypted,
+    kmsKeyId: cfg.kmsKeyId,
   });
-  const name = imageNameFor(config.imageName, fp);
-  const existing = await findAwsImage(name, { provider });
-  if (existing) {
-    void pulumi.log.info(`aws: AMI ${name} (${existing.id}) is up to date; no builder needed`);
-  } else {
-    // Checked after the read-only lookups, before anything is created: only a build needs it.
-    requireAwsCli(hasCommand);
-  }
-  // The security group must live in the subnet's VPC; only a build needs it.
+  const plan = await resolvePlan(
+    "aws",
+    host,
+    awsStore({ ...cfg, awsProfile: profile }),
+    config,
+    fp,
+  );
+  // The security groups must live in the subnet's VPC; only a build needs it.
   const vpcId =
-    existing === undefined && cfg.subnetId
+    plan.phase !== "published" && cfg.subnetId
       ? (await aws.ec2.getSubnet({ id: cfg.subnetId }, { provider })).vpcId
       : undefined;
   const image = new AwsImage(
     "aws",
     {
-      imageName: name,
+      plan,
       fingerprint: fp,
-      existing,
+      imageName: config.imageName,
+      stackId: host.stackId,
+      stackTag: host.stackTag,
+      settings: buildSettings(config),
       region: cfg.region,
       sourceAmi,
       instanceType: cfg.instanceType,
@@ -95,12 +92,11 @@ export async function awsPlatform(
       tags: cfg.tags,
       spot: cfg.spot,
       awsProfile: profile,
-      ...buildSettings(config),
     },
     { providers: { aws: provider } },
   );
   return {
     imageId: image.imageIds,
-    image: imageInfo(image.image, fp, sourceAmi),
+    image: imageInfo(image.image, plan, sourceAmi, image.sbom),
   };
 }

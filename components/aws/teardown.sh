@@ -1,76 +1,71 @@
 #!/usr/bin/env bash
-# Tears down what an AWS build made once its AMI exists, within the same `pulumi up`: terminates
-# the builder instance, waits until it is gone, then deletes the temporary key pair and security
-# group (EC2 refuses to delete a group while an instance still uses it). Runs on the operator's
-# machine with the AWS CLI and the same credentials as the Pulumi AWS provider.
+# Deletes every builder-side object of one stack on AWS: instances tagged dse-image:stack=
+# STACK_TAG (builders and boot-test instances: terminated, then waited for), key pairs and
+# security groups whose name starts with PREFIX (dse-<stack tag>-aws-). The lifecycle runs it
+# before a new builder generation (so a failed or abandoned build is cleaned up first) and right
+# after the snapshot. Never touches AMIs.
 #
-# Inputs (environment):
-#   REGION             home region of the build, e.g. eu-west-1
-#   INSTANCE_ID        builder instance ID
-#   KEY_NAME           temporary key pair name
-#   SECURITY_GROUP_ID  temporary security group ID
-#   AWS_PROFILE        optional: named profile (the stack's aws:profile)
-#   RETRY_SECONDS      optional: pause between security group deletion attempts (default 10)
-# Output: one JSON line on stdout: {"terminated", "keyPair", "securityGroup"}; progress on stderr.
-# Exits non-zero, naming what is left and how to remove it, when a step fails.
+# Env:
+#   REGION          home region
+#   PREFIX          name prefix of this stack's builder-side objects
+#   STACK_TAG       the stack's tag
+#   AWS_PROFILE     optional named profile
+#   RETRY_SECONDS   pause between security group deletion attempts (default 10)
+# Exits 1 naming what is left and how to remove it when something could not be deleted.
 set -euo pipefail
 
-: "${REGION:?}" "${INSTANCE_ID:?}" "${KEY_NAME:?}" "${SECURITY_GROUP_ID:?}"
-
+: "${REGION:?}" "${PREFIX:?}" "${STACK_TAG:?}"
 log() { printf '==> aws: %s\n' "$*" >&2; }
-
-ec2() {
-  aws --region "$REGION" --output text ec2 "$@"
-}
+ec2() { aws --region "$REGION" --output text ec2 "$@"; }
 
 left=()
 
-terminate_builder() {
-  log "Terminating the builder: $INSTANCE_ID ..."
-  if ! ec2 terminate-instances --instance-ids "$INSTANCE_ID" >/dev/null; then
-    left+=("instance $INSTANCE_ID: aws --region $REGION ec2 terminate-instances --instance-ids $INSTANCE_ID")
-    return 1
-  fi
-  # The waiter polls every 15 s, 40 times; an instance normally terminates within two minutes.
-  if ! ec2 wait instance-terminated --instance-ids "$INSTANCE_ID"; then
-    left+=("instance $INSTANCE_ID (still shutting down): aws --region $REGION ec2 wait instance-terminated --instance-ids $INSTANCE_ID")
-    return 1
+terminate_instances() {
+  local ids
+  ids=$(ec2 describe-instances --filters "Name=tag:dse-image:stack,Values=$STACK_TAG" \
+    "Name=instance-state-name,Values=pending,running,stopping,stopped,shutting-down" \
+    --query 'Reservations[].Instances[].InstanceId')
+  [ -n "${ids// /}" ] || return 0
+  log "Terminating ${ids//[[:space:]]/ } ..."
+  # shellcheck disable=SC2086 # one word per instance ID
+  if ! ec2 terminate-instances --instance-ids $ids >/dev/null ||
+    ! ec2 wait instance-terminated --instance-ids $ids; then
+    left+=("instances $ids: aws --region $REGION ec2 terminate-instances --instance-ids $ids")
   fi
 }
 
-delete_key_pair() {
-  log "Deleting temporary key pair: $KEY_NAME ..."
-  ec2 delete-key-pair --key-name "$KEY_NAME" >/dev/null ||
-    left+=("key pair $KEY_NAME: aws --region $REGION ec2 delete-key-pair --key-name $KEY_NAME")
-}
-
-delete_security_group() {
-  log "Deleting temporary security group: $SECURITY_GROUP_ID ..."
-  # The builder's network interface can linger for a little while after termination.
-  for _ in 1 2 3 4 5 6 7 8 9 10 11 12; do
-    ec2 delete-security-group --group-id "$SECURITY_GROUP_ID" >/dev/null 2>&1 && return 0
-    sleep "${RETRY_SECONDS:-10}"
+delete_key_pairs() {
+  local name
+  for name in $(ec2 describe-key-pairs --filters "Name=key-name,Values=$PREFIX*" --query 'KeyPairs[].KeyName'); do
+    log "Deleting key pair $name ..."
+    ec2 delete-key-pair --key-name "$name" >/dev/null ||
+      left+=("key pair $name: aws --region $REGION ec2 delete-key-pair --key-name $name")
   done
-  ec2 delete-security-group --group-id "$SECURITY_GROUP_ID" >/dev/null ||
-    left+=("security group $SECURITY_GROUP_ID: aws --region $REGION ec2 delete-security-group --group-id $SECURITY_GROUP_ID")
+}
+
+delete_security_groups() {
+  local id
+  for id in $(ec2 describe-security-groups --filters "Name=group-name,Values=$PREFIX*" --query 'SecurityGroups[].GroupId'); do
+    log "Deleting security group $id ..."
+    # A terminated instance's network interface can hold the group for a little while.
+    for _ in 1 2 3 4 5 6 7 8 9 10 11 12; do
+      ec2 delete-security-group --group-id "$id" >/dev/null 2>&1 && continue 2
+      sleep "${RETRY_SECONDS:-10}"
+    done
+    ec2 delete-security-group --group-id "$id" >/dev/null ||
+      left+=("security group $id: aws --region $REGION ec2 delete-security-group --group-id $id")
+  done
 }
 
 main() {
-  local terminated=true
-  terminate_builder || terminated=false
-  delete_key_pair
-  if $terminated; then
-    delete_security_group
-  else
-    left+=("security group $SECURITY_GROUP_ID (in use until the builder is gone): aws --region $REGION ec2 delete-security-group --group-id $SECURITY_GROUP_ID")
-  fi
+  terminate_instances
+  delete_key_pairs
+  delete_security_groups
   if [ "${#left[@]}" -gt 0 ]; then
-    log "teardown incomplete; the builder still powers itself off after builderTtlMinutes. Left behind:"
+    log "teardown incomplete; a builder still powers itself off after builderTtlMinutes. Left behind:"
     printf '  %s\n' "${left[@]}" >&2
     exit 1
   fi
-  printf '{"terminated":"%s","keyPair":"%s","securityGroup":"%s"}\n' \
-    "$INSTANCE_ID" "$KEY_NAME" "$SECURITY_GROUP_ID"
 }
 
 main "$@"

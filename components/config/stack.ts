@@ -7,9 +7,12 @@ import {
   RawObject,
   booleanOr,
   enumArray,
+  httpUrl,
   integerOr,
+  noProxyList,
+  object,
   oneOf,
-  optionalString,
+  proxyUrl,
   stringOr,
 } from "./validate";
 
@@ -50,6 +53,16 @@ export interface StackConfig extends PlatformConfigs {
   retainImages: boolean;
   keepBuilderOnFailure: boolean;
   builderTtlMinutes: number;
+  /** Minutes to wait for a builder's (or test instance's) SSH before failing with its console. */
+  sshTimeoutMinutes: number;
+  /** Boot a test instance from every new image and check it before publishing. */
+  bootTest: boolean;
+  /** An image older than this counts as missing and is rebuilt; 0 turns the rule off. */
+  maxImageAgeDays: number;
+  /** Previous images of this stack kept (and marked superseded) after a rebuild. */
+  retention: { keep: number };
+  /** Where each image's CycloneDX SBOM is written: `<sbomDir>/<image name>.cdx.json`. */
+  sbomDir: string;
   provisionEnv: ProvisionEnv;
   openstack?: OpenStackConfig;
   aws?: AwsConfig;
@@ -63,6 +76,11 @@ const SCALAR_KEYS = [
   "retainImages",
   "keepBuilderOnFailure",
   "builderTtlMinutes",
+  "sshTimeoutMinutes",
+  "bootTest",
+  "maxImageAgeDays",
+  "retention",
+  "sbomDir",
   "aptMirror",
   "pipIndexUrl",
   "httpProxy",
@@ -101,13 +119,12 @@ export function parseStackConfig(raw: RawObject): StackConfig {
     retainImages: booleanOr("retainImages", raw.retainImages, false),
     keepBuilderOnFailure: booleanOr("keepBuilderOnFailure", raw.keepBuilderOnFailure, false),
     builderTtlMinutes: integerOr("builderTtlMinutes", raw.builderTtlMinutes, 120, 10, 1440)!,
-    provisionEnv: dropUnset({
-      APT_MIRROR: optionalString("aptMirror", raw.aptMirror, "a mirror URL"),
-      PIP_INDEX_URL: optionalString("pipIndexUrl", raw.pipIndexUrl, "an index URL"),
-      http_proxy: optionalString("httpProxy", raw.httpProxy, "a proxy URL"),
-      https_proxy: optionalString("httpsProxy", raw.httpsProxy, "a proxy URL"),
-      no_proxy: optionalString("noProxy", raw.noProxy, "a list of hosts"),
-    }),
+    sshTimeoutMinutes: integerOr("sshTimeoutMinutes", raw.sshTimeoutMinutes, 10, 1, 120)!,
+    bootTest: booleanOr("bootTest", raw.bootTest, true),
+    maxImageAgeDays: integerOr("maxImageAgeDays", raw.maxImageAgeDays, 30, 0, 3650)!,
+    retention: parseRetention(raw.retention),
+    sbomDir: stringOr("sbomDir", raw.sbomDir, "./images", "a folder path"),
+    provisionEnv: parseProvisionEnv(raw),
   };
   if (config.tools.length === 0)
     fail("tools", `expected at least one of ${TOOL_GROUPS.join(", ")}`);
@@ -119,6 +136,26 @@ export function parseStackConfig(raw: RawObject): StackConfig {
     }
   }
   return config;
+}
+
+/** `retention: {keep: N}`: how many previous images of this stack stay after a rebuild. */
+export function parseRetention(value: unknown): { keep: number } {
+  const raw = object("retention", value, ["keep"]);
+  return { keep: integerOr("retention.keep", raw.keep, 0, 0, 100)! };
+}
+
+/**
+ * Mirror, index and proxies for install.sh, checked here: a malformed one would otherwise fail
+ * only on the builder, after the cloud resources exist.
+ */
+export function parseProvisionEnv(raw: RawObject): ProvisionEnv {
+  return dropUnset({
+    APT_MIRROR: httpUrl("aptMirror", raw.aptMirror, "http://deb.debian.org/debian"),
+    PIP_INDEX_URL: httpUrl("pipIndexUrl", raw.pipIndexUrl, "https://pypi.org/simple/"),
+    http_proxy: proxyUrl("httpProxy", raw.httpProxy),
+    https_proxy: proxyUrl("httpsProxy", raw.httpsProxy),
+    no_proxy: noProxyList("noProxy", raw.noProxy),
+  });
 }
 
 function dropUnset<T extends object>(value: T): T {

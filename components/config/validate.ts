@@ -1,10 +1,15 @@
-import { fail, show } from "./errors";
+import { fail, fullKey, show } from "./errors";
 
 /** A config object as read from the stack: plain JSON values keyed by name. */
 export type RawObject = Record<string, unknown>;
 
+/**
+ * Whether a key is set. Unset (absent or null) means "use the default"; an empty string is a
+ * value like any other, so every parser rejects it where it expects something: a stray
+ * `pulumi config set key ""` must not silently turn into the default.
+ */
 export function isPresent(value: unknown): boolean {
-  return value !== undefined && value !== null && value !== "";
+  return value !== undefined && value !== null;
 }
 
 export function requireString(path: string, value: unknown, what = "a non-empty string"): string {
@@ -20,6 +25,46 @@ export function optionalString(path: string, value: unknown, what?: string): str
 
 export function stringOr(path: string, value: unknown, fallback: string, what?: string): string {
   return optionalString(path, value, what) ?? fallback;
+}
+
+/**
+ * An ID that may be all digits (an OpenStack flavor `2`, an AWS account ID). `pulumi config set
+ * --path` stores such a value as a number, so a whole non-negative number is taken as its decimal
+ * string. With `digits`, numeric IDs have exactly that many digits (AWS accounts: 12): a shorter
+ * number has lost its leading zeros, which cannot be told from a typo, so it is rejected with the
+ * command that stores it as a string. Other values must be non-empty strings.
+ */
+export function idString(path: string, value: unknown, what: string, digits?: number): string {
+  if (typeof value !== "number") return requireString(path, value, what);
+  if (!Number.isInteger(value) || value < 0) fail(path, `expected ${what}, got ${show(value)}`);
+  const setAsString = `pulumi config set --path --type string '${fullKey(path)}'`;
+  if (!Number.isSafeInteger(value)) {
+    fail(
+      path,
+      `the number ${show(value)} is too large to be read exactly; set it as a string: ${setAsString} <ID>`,
+    );
+  }
+  const text = String(value);
+  if (digits !== undefined && text.length < digits) {
+    fail(
+      path,
+      `the number ${text} has lost its leading zeros (${digits} digits expected); set it as a string: ${setAsString} ${text.padStart(digits, "0")}`,
+    );
+  }
+  return text;
+}
+
+/** A list of `idString`s. */
+export function idArray(
+  path: string,
+  value: unknown,
+  fallback: string[],
+  what: string,
+  digits?: number,
+): string[] {
+  if (!isPresent(value)) return fallback;
+  if (!Array.isArray(value)) fail(path, `expected a list of ${what}, got ${show(value)}`);
+  return value.map((item, i) => idString(`${path}[${i}]`, item, `one of ${what}`, digits));
 }
 
 /** Accepts real booleans and the strings `pulumi config set` stores. */
@@ -143,4 +188,100 @@ export function cidrArray(path: string, value: unknown, fallback: string[]): str
     }
   });
   return items;
+}
+
+/** The URL `http://<text>` when `text` lacks a scheme (`proxy:3128`) and that passes `ok`. */
+function schemeFix(text: string, ok: (candidate: string) => boolean): string | undefined {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) return undefined;
+  const candidate = `http://${text}`;
+  return ok(candidate) ? candidate : undefined;
+}
+
+/**
+ * Parses `text` as an http(s) URL with a host. WHATWG `URL` is lenient with special schemes
+ * (`http:proxy`, `http:\\proxy`, surrounding spaces), which apt, pip and curl are not, so the
+ * scheme, the `//` and the host are checked on the text itself too.
+ */
+function httpUrlOf(text: string): URL | undefined {
+  if (/\s/.test(text) || !/^https?:\/\/[^/?#\\]/i.test(text)) return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return undefined;
+  }
+  const httpScheme = url.protocol === "http:" || url.protocol === "https:";
+  return httpScheme && url.hostname !== "" ? url : undefined;
+}
+
+function checkedUrl(
+  path: string,
+  value: unknown,
+  expected: string,
+  ok: (text: string) => boolean,
+): string | undefined {
+  if (!isPresent(value)) return undefined;
+  if (typeof value === "string" && ok(value)) return value;
+  const fix = typeof value === "string" ? schemeFix(value, ok) : undefined;
+  return fail(path, `expected ${expected}, got ${show(value)}${fix ? `; write it as ${fix}` : ""}`);
+}
+
+/** An http(s) URL with a host (a mirror, a package index), e.g. http://deb.debian.org/debian. */
+export function httpUrl(path: string, value: unknown, example: string): string | undefined {
+  return checkedUrl(
+    path,
+    value,
+    `an http(s) URL like ${example}`,
+    (text) => httpUrlOf(text) !== undefined,
+  );
+}
+
+/** A proxy for apt, pip and curl: `http(s)://host[:port]`, optionally with credentials and `/`. */
+export function proxyUrl(path: string, value: unknown): string | undefined {
+  return checkedUrl(
+    path,
+    value,
+    "an http(s) URL with a host and an optional port like http://proxy.example:3128",
+    (text) => httpUrlOf(text) !== undefined && /^https?:\/\/[^/?#]+\/?$/i.test(text),
+  );
+}
+
+function isIpv6(text: string): boolean {
+  if (!/^[0-9a-fA-F:.]+$/.test(text) || !text.includes(":")) return false;
+  try {
+    new URL(`http://[${text}]/`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const LABEL = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+/** `localhost`, `example.com`, `.example.com` (its subdomains), `*.example.com`. */
+const DOMAIN = new RegExp(`^(\\*?\\.)?${LABEL}(\\.${LABEL})*$`);
+
+/** One `no_proxy` entry: `*`, a host or domain, an IPv4/IPv6 address or a CIDR block. */
+export function isNoProxyEntry(entry: string): boolean {
+  if (entry === "*" || isIpv4(entry) || isCidr(entry) || isIpv6(entry)) return true;
+  // All digits and dots but not an address: a mistyped IP, not a host name.
+  if (/^[\d.]+$/.test(entry)) return false;
+  return entry.length <= 253 && DOMAIN.test(entry);
+}
+
+/** `no_proxy` as apt, pip and curl read it: entries separated by commas, no spaces. */
+export function noProxyList(path: string, value: unknown): string | undefined {
+  if (!isPresent(value)) return undefined;
+  const expected =
+    "expected hosts, domains, IPs or CIDR blocks separated by commas without spaces, like .example.com,10.0.0.0/8,localhost";
+  if (typeof value !== "string" || value === "") fail(path, `${expected}, got ${show(value)}`);
+  for (const entry of value.split(",")) {
+    if (isNoProxyEntry(entry)) continue;
+    const why = /\s/.test(entry)
+      ? "remove the spaces"
+      : entry === ""
+        ? "an entry is empty"
+        : `${show(entry)} is none of them`;
+    fail(path, `${expected}, got ${show(value)}: ${why}`);
+  }
+  return value;
 }

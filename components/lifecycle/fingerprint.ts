@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { StackConfig } from "../config/stack";
 
 /** The folder uploaded to every builder. */
 export const PROVISION_DIR = path.resolve(__dirname, "..", "..", "provision");
@@ -12,8 +13,34 @@ export interface FingerprintInputs {
   pythonSource: string;
   /** Source image ID, name, URL or checksum: whatever pins the base. */
   sourceImage: string;
-  /** Platform settings that change the image's content (disk size, mirror, ...). */
+  /** apt mirror written into the image's sources. Default: none. */
+  aptMirror?: string;
+  /** Platform settings that change the image's content (disk size, flavor, ...). */
   settings?: Record<string, unknown>;
+}
+
+/**
+ * Stack config keys that change what ends up in the image, and so are fingerprinted (besides
+ * every file under provision/, the source image and each platform's own content settings). The
+ * others (proxies, the pip index of pinned versions, builder size, TTLs, retention, boot test)
+ * change how the image is built or kept, not what it holds.
+ */
+export const CONTENT_KEYS = ["tools", "pythonSource", "aptMirror"] as const;
+
+/** The fingerprint of a platform's image from the stack config. */
+export function stackFingerprint(
+  config: StackConfig,
+  sourceImage: string,
+  settings: Record<string, unknown>,
+): string {
+  return fingerprint({
+    provisionDir: PROVISION_DIR,
+    tools: config.tools,
+    pythonSource: config.pythonSource,
+    aptMirror: config.provisionEnv.APT_MIRROR,
+    sourceImage,
+    settings,
+  });
 }
 
 /** Files under `dir`, relative and sorted, so the hash does not depend on readdir order. */
@@ -62,14 +89,10 @@ export function fingerprint(inputs: FingerprintInputs): string {
         tools: [...inputs.tools].sort(),
         pythonSource: inputs.pythonSource,
         sourceImage: inputs.sourceImage,
+        aptMirror: inputs.aptMirror,
         settings: inputs.settings ?? {},
       }),
     ),
   );
   return hash.digest("hex");
-}
-
-/** `<imageName>-<first 12 hex of the fingerprint>`. */
-export function imageNameFor(imageName: string, fp: string): string {
-  return `${imageName}-${fp.slice(0, 12)}`;
 }

@@ -1,67 +1,79 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
+import { lastLine } from "./chain";
+import { StoreRef, storeCommand, storeEnv } from "./store";
 
 export interface ImageRecordArgs {
-  /** Image name with the fingerprint prefix; a new name replaces the record (and the image). */
-  imageName: pulumi.Input<string>;
-  /**
-   * Host command that finishes the image (snapshot/export, then builder teardown) and prints one
-   * JSON line `{id, name, createdAt, manifest, sha256?}` on stdout.
-   */
-  create: pulumi.Input<string>;
-  /** Environment of `create`; builder-derived, so ignored after the first run. */
-  environment?: pulumi.Input<Record<string, pulumi.Input<string>>>;
-  /** Host command deleting the image whose record is in `$PULUMI_COMMAND_STDOUT`. */
-  delete: pulumi.Input<string>;
-  /** Resources `create` must wait for (the provisioning). */
-  dependsOn?: pulumi.Input<pulumi.Resource>[];
+  /** The complete image this stack uses: found by the program, or published by this run. */
+  imageId: pulumi.Input<string>;
+  store: StoreRef;
+  stackId: string;
+  stackTag: string;
+  /** Never delete the image (the release only drops this stack's claim). */
+  retainImages: boolean;
+  /** Previous images of this stack kept when a rebuild supersedes this one. */
+  keep: number;
+  /** The publish step, when this run builds the image. */
+  dependsOn: pulumi.Resource[];
 }
 
-/** What `create` printed, as the component's outputs. */
+/** What the record step prints: the image as the stack exports it. */
 export interface ImageRecordOutput {
   id: string;
   name: string;
   createdAt: string;
   manifest: Record<string, unknown>;
+  fingerprint: string;
+  imageName: string;
   sha256?: string;
+  bootTest?: { passed: boolean; seconds: number; checks: string[] };
+  sbomSha256?: string;
+  /** AWS: region -> AMI ID of the home AMI and its copies. */
+  regions?: Record<string, string>;
 }
 
 export function parseImageRecord(stdout: string): ImageRecordOutput {
-  const last = stdout.trim().split("\n").pop() ?? "";
+  const last = lastLine(stdout);
   try {
     return JSON.parse(last) as ImageRecordOutput;
   } catch {
-    throw new Error(`the image step printed no image record; its last line was: ${last}`);
+    throw new Error(`the image record step printed no record; its last line was: ${last}`);
   }
 }
 
 /**
- * The image as a resource that outlives its builder. Declared in every run: while the builder is
- * gone its builder-derived inputs change, and `ignoreChanges` keeps the first run's record, so an
- * unchanged fingerprint (or `pulumi refresh`) never rebuilds. Only a new image name replaces it,
- * and the replaced record's `delete` removes the old image.
+ * This stack's claim on one complete image, declared in every run. It holds no builder-derived
+ * input (nothing to ignore, so rule E2 cannot feed it a gone builder's values): `create` finds the
+ * image by ID and adds the stack to its users, `delete` (rule C3: run with the stored
+ * environment when the record leaves the program, E1, or is replaced, E3) removes the claim and
+ * deletes the image only when no stack uses or keeps it. The image ID is its trigger (C1), so an
+ * image rebuilt after an outside deletion gets a new record and the old one is released.
  */
 export function imageRecord(
   name: string,
   args: ImageRecordArgs,
   parent: pulumi.Resource,
 ): command.local.Command {
+  const record = storeCommand("record");
   return new command.local.Command(
     name,
     {
-      create: args.create,
-      environment: args.environment,
-      delete: args.delete,
-      // A changed delete command (e.g. retainImages toggled) must not re-run the build.
-      update: 'printf "%s\\n" "$PULUMI_COMMAND_STDOUT"',
-      triggers: [args.imageName],
+      create: record,
+      // Rule C2: a changed input (retainImages, keep, copy regions) runs this instead of
+      // create: the same idempotent claim, with the new settings stored for the release.
+      update: record,
+      delete: storeCommand("release"),
+      environment: {
+        ...storeEnv(args.store),
+        IMAGE_ID: args.imageId,
+        STACK_ID: args.stackId,
+        STACK_TAG: args.stackTag,
+        RETAIN: String(args.retainImages),
+        KEEP: String(args.keep),
+      },
+      triggers: [args.imageId],
       logging: "stderr",
     },
-    {
-      parent,
-      dependsOn: args.dependsOn,
-      ignoreChanges: ["create", "environment"],
-      deleteBeforeReplace: false,
-    },
+    { parent, dependsOn: args.dependsOn },
   );
 }

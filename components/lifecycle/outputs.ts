@@ -1,6 +1,16 @@
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config/stack";
+import type { BuildSettings } from "./chain";
 import type { ImageRecordOutput } from "./image-record";
+import type { Plan } from "./plan";
+
+/** A previous image of this stack, kept by `retention.keep`. */
+export interface PreviousImage {
+  name: string;
+  id: string;
+  createdAt: string;
+}
 
 /** One platform's entry in the `images` stack output. */
 export interface ImageInfo {
@@ -11,6 +21,10 @@ export interface ImageInfo {
   sourceImage: string;
   manifest: Record<string, unknown>;
   sha256?: string;
+  bootTest?: { passed: boolean; seconds: number; checks: string[] };
+  /** Path of the CycloneDX SBOM on this machine, when it was written here. */
+  sbom?: string;
+  previous: PreviousImage[];
 }
 
 /** What a platform contributes to the stack outputs. */
@@ -20,31 +34,42 @@ export interface PlatformResult {
   image: pulumi.Output<ImageInfo>;
 }
 
-/** The stack-wide settings every platform component takes, as its args name them. */
-export function buildSettings(config: StackConfig) {
+/** The stack-wide settings every build takes. */
+export function buildSettings(config: StackConfig): BuildSettings {
   return {
     tools: config.tools,
     pythonSource: config.pythonSource,
     provisionEnv: config.provisionEnv,
-    retainImages: config.retainImages,
     keepBuilderOnFailure: config.keepBuilderOnFailure,
     builderTtlMinutes: config.builderTtlMinutes,
+    sshTimeoutMinutes: config.sshTimeoutMinutes,
+    bootTest: config.bootTest,
+    retainImages: config.retainImages,
+    keep: config.retention.keep,
+    sbomDir: path.resolve(config.sbomDir),
   };
 }
 
-/** `images.<platform>` from a component's image record. */
+/** `images.<platform>` from a component's image record and the program's plan. */
 export function imageInfo(
   record: pulumi.Output<ImageRecordOutput>,
-  fingerprint: string,
+  plan: Plan,
   sourceImage: string,
+  sbom?: pulumi.Input<string | undefined>,
 ): pulumi.Output<ImageInfo> {
-  return record.apply((r) => ({
-    name: r.name,
-    id: r.id,
-    fingerprint,
-    createdAt: r.createdAt,
-    sourceImage,
-    manifest: r.manifest,
-    ...(r.sha256 === undefined ? {} : { sha256: r.sha256 }),
-  }));
+  return pulumi.all([record, sbom]).apply(([unwrapped, sbomPath]): ImageInfo => {
+    const r = unwrapped as ImageRecordOutput;
+    return {
+      name: r.name,
+      id: r.id,
+      fingerprint: r.fingerprint,
+      createdAt: r.createdAt,
+      sourceImage,
+      manifest: r.manifest,
+      ...(r.sha256 === undefined ? {} : { sha256: r.sha256 }),
+      ...(r.bootTest === undefined ? {} : { bootTest: r.bootTest }),
+      ...(sbomPath ? { sbom: sbomPath } : {}),
+      previous: plan.previous.map((p) => ({ name: p.name, id: p.id, createdAt: p.createdAt })),
+    };
+  });
 }

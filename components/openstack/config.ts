@@ -3,6 +3,7 @@ import {
   booleanOr,
   cidrArray,
   exclusive,
+  idString,
   isIpv4,
   object,
   oneOf,
@@ -60,18 +61,25 @@ export interface OpenStackConfig {
 export function parseOpenStackConfig(value: unknown): OpenStackConfig {
   const p = "openstack";
   const raw: RawObject = object(p, value, KEYS);
-  exclusive(p, raw, "floatingIp", "floatingIpPool");
+  // Each value first, so that an empty one is named as such rather than as a conflict.
   const floatingIp = optionalString(`${p}.floatingIp`, raw.floatingIp, "an IPv4 address");
   if (floatingIp !== undefined && !isIpv4(floatingIp)) {
     fail(`${p}.floatingIp`, `expected an IPv4 address like 192.168.0.2, got ${show(floatingIp)}`);
   }
+  const floatingIpPool = optionalString(`${p}.floatingIpPool`, raw.floatingIpPool, "a pool name");
+  exclusive(p, raw, "floatingIp", "floatingIpPool");
   return {
     sourceImage: requireString(`${p}.sourceImage`, raw.sourceImage, "an image ID or name"),
-    flavor: requireString(`${p}.flavor`, raw.flavor, "a flavor ID or name"),
+    // `pulumi config set --path 'dse-image:openstack.flavor' 2` stores the number 2.
+    flavor: idString(`${p}.flavor`, raw.flavor, "a flavor ID or name"),
     networks: stringArray(`${p}.networks`, raw.networks, [], "network IDs"),
     floatingIp,
-    floatingIpPool: optionalString(`${p}.floatingIpPool`, raw.floatingIpPool, "a pool name"),
-    availabilityZone: optionalString(`${p}.availabilityZone`, raw.availabilityZone),
+    floatingIpPool,
+    availabilityZone: optionalString(
+      `${p}.availabilityZone`,
+      raw.availabilityZone,
+      "an availability zone name",
+    ),
     sshUser: stringOr(`${p}.sshUser`, raw.sshUser, "ubuntu", "a user name"),
     securityGroups: stringArray(`${p}.securityGroups`, raw.securityGroups, [], "group names"),
     sshAllowedCidrs: cidrArray(`${p}.sshAllowedCidrs`, raw.sshAllowedCidrs, []),

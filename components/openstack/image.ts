@@ -1,63 +1,60 @@
-import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as openstack from "@pulumi/openstack";
-import * as tls from "@pulumi/tls";
+import {
+  BuildSettings,
+  Builder,
+  LaunchRequest,
+  PlatformDriver,
+  declareChain,
+} from "../lifecycle/chain";
 import { ImageRecordOutput, imageRecord, parseImageRecord } from "../lifecycle/image-record";
-import { ttlUserData } from "../provision-commands";
-import { Provisioner } from "../provisioner";
-import type { ProvisioningArgs } from "../provisioning-args";
+import type { Plan } from "../lifecycle/plan";
+import type { StoreRef } from "../lifecycle/store";
 import { shellQuote } from "../shell";
 
-export interface OpenStackImageArgs extends ProvisioningArgs {
-  /** Full image name, `<imageName>-<fingerprint prefix>`. */
-  imageName: pulumi.Input<string>;
-  /**
-   * Build fingerprint, stored as the image property `dse_fingerprint`. A plain value because its
-   * prefix is part of every child's name (see the constructor).
-   */
+export interface OpenStackImageArgs {
+  /** What this run declares (components/lifecycle/plan.ts). A plain value: it decides which resources exist. */
+  plan: Plan;
+  /** Build fingerprint (recorded on the image as `dse_fingerprint`). */
   fingerprint: string;
-  /**
-   * Whether to launch a builder: false when an image with this fingerprint already exists
-   * (see `findOpenStackImage`). A plain value because it decides which resources exist.
-   * Default true.
-   */
-  build?: boolean;
+  /** Base name of the image (`imageName`). */
+  imageName: string;
+  /** `<org>/<project>/<stack>` and its tag: whose claims and builders these are. */
+  stackId: string;
+  stackTag: string;
+  settings: BuildSettings;
   /** Source image ID (UUID) or name. */
-  sourceImage: pulumi.Input<string>;
+  sourceImage: string;
   /** Flavor ID (numeric or UUID) or name. */
-  flavor: pulumi.Input<string>;
+  flavor: string;
   /** Network IDs for the builder. Default: the project's default network. */
-  networks?: pulumi.Input<pulumi.Input<string>[]>;
+  networks?: string[];
   /** Existing floating IP address to associate. Default: none. */
-  floatingIp?: pulumi.Input<string>;
+  floatingIp?: string;
   /** Pool to allocate a temporary floating IP from (released after). Default: none. */
-  floatingIpPool?: pulumi.Input<string>;
+  floatingIpPool?: string;
   /** Availability zone. Default: the cloud's. */
-  availabilityZone?: pulumi.Input<string>;
+  availabilityZone?: string;
   /** Login user of the source image. Default `ubuntu`. */
-  sshUser?: pulumi.Input<string>;
+  sshUser?: string;
   /** Extra existing security groups. Default: none. */
-  securityGroups?: pulumi.Input<pulumi.Input<string>[]>;
+  securityGroups?: string[];
   /**
    * Sources allowed on port 22. Default `["0.0.0.0/0"]` (with a warning). A plain list because
    * it decides how many rules exist.
    */
   sshAllowedCidrs?: string[];
   /**
-   * Skip TLS verification of the OpenStack API (for the snapshot CLI; give the component an
+   * Skip TLS verification of the OpenStack API (for the CLI; give the component an
    * `openstack.Provider` with the same setting through `providers`). Default false.
    */
-  insecure?: pulumi.Input<boolean>;
+  insecure?: boolean;
   /** CA bundle for the OpenStack API. Default: the system's. */
-  cacertFile?: pulumi.Input<string>;
-  /** Glance visibility of the image. Default `private`. */
-  imageVisibility?: pulumi.Input<string>;
-  /** Extra image properties. Default: none. */
-  imageProperties?: pulumi.Input<Record<string, string>>;
-  /** Keep the image on `pulumi destroy` and on rebuilds. Default false. */
-  retainImages?: pulumi.Input<boolean>;
-  /** Power the builder off after this many minutes whatever happens. Default 120. */
-  builderTtlMinutes?: pulumi.Input<number>;
+  cacertFile?: string;
+  /** Glance visibility of the published image. Default `private`. */
+  imageVisibility?: string;
+  /** Extra image properties, set when the image is published. Default: none. */
+  imageProperties?: Record<string, string>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -72,110 +69,123 @@ export function flavorRef(flavor: string): { flavorId?: string; flavorName?: str
   return /^\d+$/.test(flavor) || UUID.test(flavor) ? { flavorId: flavor } : { flavorName: flavor };
 }
 
-/** The ID of an existing image with this exact name, if any. */
-export async function findOpenStackImage(
-  imageName: string,
-  opts?: pulumi.InvokeOptions,
-): Promise<string | undefined> {
-  const found = await openstack.images.getImageIds({ name: imageName }, opts);
-  return found.ids[0];
+/** `--insecure`, `--os-cacert FILE`: the CLI's spelling of the provider's TLS settings. */
+export function osFlags(insecure: boolean, cacertFile?: string): string[] {
+  return [...(insecure ? ["--insecure"] : []), ...(cacertFile ? ["--os-cacert", cacertFile] : [])];
 }
 
-const SNAPSHOT_SCRIPT = path.join(__dirname, "snapshot.sh");
+/** The image store of this project's Glance images. */
+export function openStackStore(a: {
+  insecure?: boolean;
+  cacertFile?: string;
+  imageVisibility?: string;
+  imageProperties?: Record<string, string>;
+}): StoreRef {
+  return {
+    store: "openstack",
+    config: {
+      osFlags: osFlags(a.insecure ?? false, a.cacertFile),
+      visibility: a.imageVisibility ?? "private",
+      properties: a.imageProperties ?? {},
+    },
+  };
+}
 
 /**
  * Bakes the DSE image on OpenStack: a temporary builder from `sourceImage`, provisioned over SSH,
- * snapshotted, then torn down within the same `pulumi up`.
+ * snapshotted, torn down, boot-tested and published within the same `pulumi up`
+ * (components/lifecycle/chain.ts); this class only says how to launch a builder.
  */
 export class OpenStackImage extends pulumi.ComponentResource {
   public readonly imageId: pulumi.Output<string>;
   public readonly image: pulumi.Output<ImageRecordOutput>;
-  /** The temporary build key, while a builder exists. Secret. */
-  public readonly privateKey?: pulumi.Output<string>;
+  /** Path of the image's CycloneDX SBOM on this machine, when there is one. */
+  public readonly sbom: pulumi.Output<string | undefined>;
 
   constructor(name: string, args: OpenStackImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("dse-image:index:OpenStackImage", name, {}, opts);
-    // Every resource of one build carries the fingerprint in its name. A new fingerprint then
-    // makes new resources instead of replacing old ones: Pulumi would replace the image record
-    // with the *old* values of its ignored, builder-derived inputs (a builder long gone).
-    const base = `${name}-${args.fingerprint.slice(0, 12)}`;
-    const osFlags = pulumi
-      .all([args.insecure ?? false, args.cacertFile ?? ""])
-      .apply(([insecure, cacert]) =>
-        [insecure ? "--insecure" : "", cacert ? `--os-cacert ${shellQuote(cacert)}` : ""]
-          .filter(Boolean)
+    const store = openStackStore(args);
+    const cidrs = args.sshAllowedCidrs?.length ? args.sshAllowedCidrs : ["0.0.0.0/0"];
+    const driver: PlatformDriver = {
+      platform: "openstack",
+      scripts: __dirname,
+      env: {
+        OS_FLAGS: osFlags(args.insecure ?? false, args.cacertFile)
+          .map(shellQuote)
           .join(" "),
-      );
-    const deleteCommand = pulumi
-      .output(args.retainImages ?? false)
-      .apply((retain) =>
-        retain
-          ? "echo 'dse-image: retainImages is set: keeping the image' >&2"
-          : `python3 -c 'import json,sys; print(json.loads(sys.argv[1].strip().splitlines()[-1])["id"])' "$PULUMI_COMMAND_STDOUT" | xargs -r openstack $OS_FLAGS image delete`,
-      );
-
-    let builderEnv: Record<string, pulumi.Input<string>> = {};
-    let dependsOn: pulumi.Resource[] = [];
-    if (args.build ?? true) {
-      const chain = this.declareBuilder(base, args);
-      builderEnv = chain.env;
-      dependsOn = [chain.done];
-      this.privateKey = chain.privateKey;
-    }
-
-    const record = imageRecord(
-      `${base}-image`,
+      },
+      store,
+      sshUser: args.sshUser ?? "ubuntu",
+      // Volume snapshots store only written blocks; zero-filling would only grow them.
+      zeroFreeSpace: false,
+      userInUserData: false,
+      launch: (request) => this.launchBuilder(request, args, cidrs),
+      bootTestEnv: {
+        FLAVOR: args.flavor,
+        NETWORKS: (args.networks ?? []).join(" "),
+        FLOATING_IP: args.floatingIp ?? "",
+        FLOATING_IP_POOL: args.floatingIpPool ?? "",
+        AVAILABILITY_ZONE: args.availabilityZone ?? "",
+        SECURITY_GROUPS: (args.securityGroups ?? []).join(" "),
+        SSH_ALLOWED_CIDRS: cidrs.join(" "),
+      },
+    };
+    const chain = declareChain(
+      this,
+      name,
       {
+        plan: args.plan,
+        fingerprint: args.fingerprint,
         imageName: args.imageName,
-        create: `bash ${shellQuote(SNAPSHOT_SCRIPT)}`,
-        environment: {
-          ...builderEnv,
-          IMAGE_NAME: args.imageName,
-          FINGERPRINT: args.fingerprint,
-          VISIBILITY: args.imageVisibility ?? "private",
-          PROPERTIES: pulumi.output(args.imageProperties ?? {}).apply((p) => JSON.stringify(p)),
-          OS_FLAGS: osFlags,
-        },
-        delete: deleteCommand,
-        dependsOn,
+        sourceImage: args.sourceImage,
+        stackId: args.stackId,
+        stackTag: args.stackTag,
+        settings: args.settings,
+      },
+      driver,
+    );
+    const record = imageRecord(
+      `${name}-${args.plan.name}-image`,
+      {
+        imageId: chain.imageId,
+        store,
+        stackId: args.stackId,
+        stackTag: args.stackTag,
+        retainImages: args.settings.retainImages,
+        keep: args.settings.keep,
+        dependsOn: chain.dependsOn,
       },
       this,
     );
     this.image = record.stdout.apply(parseImageRecord);
+    this.sbom = pulumi.output(chain.sbom);
     this.imageId = this.image.id;
     this.registerOutputs({ imageId: this.imageId, image: this.image });
   }
 
-  private declareBuilder(name: string, args: OpenStackImageArgs) {
-    // The snapshot step deletes these within the run. They are not retained: once no longer
-    // declared, Pulumi deletes them again, which the provider takes as done on a 404, and which
-    // cleans up after a failed build (whose snapshot step never ran) on the next `pulumi up`.
-    const res = { parent: this };
-
-    const key = new tls.PrivateKey(
-      `${name}-key`,
-      { algorithm: "RSA", rsaBits: 4096 },
-      { parent: this },
-    );
-    const privateKey = pulumi.secret(key.privateKeyOpenssh);
-    const buildName = pulumi.interpolate`${args.imageName}-build`;
-    const keypair = new openstack.compute.Keypair(
-      `${name}-keypair`,
-      { name: buildName, publicKey: key.publicKeyOpenssh },
-      res,
-    );
-
-    const cidrs = args.sshAllowedCidrs?.length ? args.sshAllowedCidrs : ["0.0.0.0/0"];
+  private launchBuilder(
+    request: LaunchRequest,
+    args: OpenStackImageArgs,
+    cidrs: string[],
+  ): Builder {
+    // Not retained: when a generation leaves the program Pulumi deletes them, which the provider
+    // takes as done when the teardown already did (rule O1: a 404 on delete is success).
+    const res = { parent: this, dependsOn: request.after };
     if (!args.sshAllowedCidrs?.length) {
       void pulumi.log.warn(
         "dse-image:openstack.sshAllowedCidrs is not set: the builder accepts SSH from the whole internet while it runs; set it to your address range",
         this,
       );
     }
+    const keypair = new openstack.compute.Keypair(
+      `${request.base}-keypair`,
+      { name: request.cloudName, publicKey: request.publicKey },
+      res,
+    );
     const group = new openstack.networking.SecGroup(
-      `${name}-ssh`,
+      `${request.base}-ssh`,
       {
-        name: buildName,
+        name: request.cloudName,
         description: "dse-image builder: SSH from sshAllowedCidrs",
         deleteDefaultRules: false,
       },
@@ -184,7 +194,7 @@ export class OpenStackImage extends pulumi.ComponentResource {
     const rules = cidrs.map(
       (cidr, i) =>
         new openstack.networking.SecGroupRule(
-          `${name}-ssh-${i}`,
+          `${request.base}-ssh-${i}`,
           {
             securityGroupId: group.id,
             direction: "ingress",
@@ -197,72 +207,49 @@ export class OpenStackImage extends pulumi.ComponentResource {
           res,
         ),
     );
-
     const server = new openstack.compute.Instance(
-      `${name}-builder`,
+      `${request.base}-builder`,
       {
-        name: buildName,
-        flavorId: pulumi.output(args.flavor).apply((f) => flavorRef(f).flavorId as string),
-        flavorName: pulumi.output(args.flavor).apply((f) => flavorRef(f).flavorName as string),
-        imageId: pulumi.output(args.sourceImage).apply((s) => imageRef(s).imageId as string),
-        imageName: pulumi.output(args.sourceImage).apply((s) => imageRef(s).imageName as string),
+        name: request.cloudName,
+        ...flavorRef(args.flavor),
+        ...imageRef(args.sourceImage),
         keyPair: keypair.name,
-        securityGroups: pulumi
-          .all([group.name, args.securityGroups ?? []])
-          .apply(([temp, extra]) => [temp, ...extra]),
-        networks: pulumi.output(args.networks ?? []).apply((ids) => ids.map((uuid) => ({ uuid }))),
+        securityGroups: [group.name, ...(args.securityGroups ?? [])],
+        networks: (args.networks ?? []).map((uuid) => ({ uuid })),
         availabilityZone: args.availabilityZone,
-        userData: pulumi.output(args.builderTtlMinutes ?? 120).apply(ttlUserData),
-        metadata: { dse_fingerprint: args.fingerprint, dse_role: "builder" },
-        // After a failed step powered the builder off, `pulumi up --refresh` starts it again.
-        powerState: "active",
+        userData: request.userData,
+        metadata: request.labels,
       },
-      { ...res, dependsOn: rules },
+      {
+        parent: this,
+        dependsOn: [...request.after, ...rules],
+        // Rule O2: after a refresh the provider would start a shut-off builder to match the
+        // default power state. A builder that stopped (failure, TTL, snapshot) is never
+        // restarted: a sealed one would regenerate its keys and machine-id before the
+        // snapshot, a failed one is replaced by a new generation.
+        ignoreChanges: ["powerState"],
+      },
     );
 
     let host: pulumi.Output<string> = server.accessIpV4;
-    let floatingIpId: pulumi.Input<string> = "";
+    let ready: pulumi.Resource[] = [server];
     const poolIp = args.floatingIpPool
       ? new openstack.networking.FloatingIp(
-          `${name}-fip`,
-          { pool: args.floatingIpPool, description: buildName },
+          `${request.base}-fip`,
+          { pool: args.floatingIpPool, description: request.cloudName },
           res,
         )
       : undefined;
     const address = poolIp ? poolIp.address : args.floatingIp;
     if (address !== undefined) {
       const assoc = new openstack.compute.FloatingIpAssociate(
-        `${name}-fip-assoc`,
+        `${request.base}-fip-assoc`,
         { floatingIp: address, instanceId: server.id },
-        res,
+        { parent: this },
       );
       host = assoc.floatingIp;
-      floatingIpId = poolIp ? poolIp.id : "";
+      ready = [assoc];
     }
-
-    const provisioner = new Provisioner(
-      `${name}-provision`,
-      {
-        host,
-        user: args.sshUser ?? "ubuntu",
-        privateKey,
-        tools: args.tools,
-        pythonSource: args.pythonSource,
-        fingerprint: args.fingerprint,
-        env: args.provisionEnv,
-        builderTtlMinutes: args.builderTtlMinutes,
-        keepBuilderOnFailure: args.keepBuilderOnFailure,
-      },
-      { parent: this },
-    );
-
-    const env: Record<string, pulumi.Input<string>> = {
-      SERVER_ID: server.id,
-      KEYPAIR: keypair.name,
-      SECGROUP_ID: group.id,
-      FLOATING_IP_ID: floatingIpId,
-      MANIFEST: provisioner.manifest,
-    };
-    return { env, done: provisioner.done, privateKey };
+    return { id: server.id, host, port: 22, ready, env: { SERVER_ID: server.id } };
   }
 }

@@ -1,15 +1,16 @@
-import * as pulumi from "@pulumi/pulumi";
 import * as openstack from "@pulumi/openstack";
 import type { StackConfig } from "../config/stack";
 import { ConfigError, fullKey } from "../config/errors";
-import { PROVISION_DIR, fingerprint, imageNameFor } from "../lifecycle/fingerprint";
-import { HasCommand } from "../host-tools";
-import { OpenStackImage, findOpenStackImage } from "./image";
+import type { HasCommand } from "../host-tools";
+import { stackFingerprint } from "../lifecycle/fingerprint";
+import type { Host } from "../lifecycle/host";
 import { type PlatformResult, buildSettings, imageInfo } from "../lifecycle/outputs";
+import { resolvePlan } from "../lifecycle/resolve";
+import { OpenStackImage, openStackStore } from "./image";
 
 /**
- * The snapshot and the teardown run the `openstack` CLI on the operator's machine (Nova snapshots
- * have no typed resource), so its absence is reported before anything is created.
+ * The lookup, snapshot, teardown and boot test run the `openstack` CLI on the operator's machine
+ * (Nova snapshots have no typed resource), so its absence is reported before anything else.
  */
 export function requireOpenStackCli(hasCommand: HasCommand): void {
   if (!hasCommand("openstack")) {
@@ -20,41 +21,30 @@ export function requireOpenStackCli(hasCommand: HasCommand): void {
   }
 }
 
-export async function openStackPlatform(
-  config: StackConfig,
-  hasCommand: HasCommand,
-): Promise<PlatformResult> {
+export async function openStackPlatform(config: StackConfig, host: Host): Promise<PlatformResult> {
   const os = config.openstack!;
-  requireOpenStackCli(hasCommand);
-  const fp = fingerprint({
-    provisionDir: PROVISION_DIR,
-    tools: config.tools,
-    pythonSource: config.pythonSource,
-    sourceImage: os.sourceImage,
-    settings: { platform: "openstack", flavor: os.flavor },
-  });
-  const name = imageNameFor(config.imageName, fp);
+  requireOpenStackCli(host.hasCommand);
+  const fp = stackFingerprint(config, os.sourceImage, { platform: "openstack", flavor: os.flavor });
+  const plan = await resolvePlan("openstack", host, openStackStore(os), config, fp);
   const provider = new openstack.Provider("openstack", {
     insecure: os.insecure,
     cacertFile: os.cacertFile,
   });
-  const existing = await findOpenStackImage(name, { provider });
-  if (existing) {
-    void pulumi.log.info(`openstack: image ${name} (${existing}) is up to date; no builder needed`);
-  }
   const image = new OpenStackImage(
     "openstack",
     {
-      imageName: name,
+      plan,
       fingerprint: fp,
-      build: existing === undefined,
+      imageName: config.imageName,
+      stackId: host.stackId,
+      stackTag: host.stackTag,
+      settings: buildSettings(config),
       ...os,
-      ...buildSettings(config),
     },
     { providers: { openstack: provider } },
   );
   return {
     imageId: image.imageId,
-    image: imageInfo(image.image, fp, os.sourceImage),
+    image: imageInfo(image.image, plan, os.sourceImage, image.sbom),
   };
 }

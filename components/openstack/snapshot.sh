@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# Snapshots the provisioned OpenStack builder into an image, then tears down everything the build
-# made (server, temporary key pair, security group, allocated floating IP) in the same run.
+# The OpenStack platform's snapshot (the lifecycle's snapshot step): marks the provisioned builder
+# sealed, stops it, and snapshots it into a PENDING image, named <NAME>.pending, with all of this
+# build's properties (state, fingerprint, manifest, ...) in the create call: an interrupted
+# snapshot still leaves a whole pending image that the next run tests and publishes. It tears nothing down: a failed snapshot leaves the sealed builder for
+# the next run; the lifecycle's teardown step runs after this one. Publishing (after the boot
+# test) gives the image its final name.
 # Runs on the operator's machine with the OS_* variables of a sourced openrc.
 #
-# Inputs (environment):
+# Env:
 #   SERVER_ID        builder server ID
-#   IMAGE_NAME       name of the image to create (<imageName>-<fingerprint prefix>)
-#   FINGERPRINT      full build fingerprint, stored as image property dse_fingerprint
-#   MANIFEST         verify.sh's JSON, stored in dse_manifest_<n> properties (Glance caps values at 255)
-#   VISIBILITY       private|shared|community|public
-#   PROPERTIES       JSON object of extra image properties
-#   KEYPAIR          temporary key pair name to delete
-#   SECGROUP_ID      temporary security group ID to delete
-#   FLOATING_IP_ID   allocated floating IP ID to release (empty when an existing address was used)
+#   NAME             final image name, <imageName>-<fp12>-<date>
+#   IMAGE_NAME FINGERPRINT GEN STACK_TAG   the build's identity (image properties)
 #   OS_FLAGS         extra flags for every openstack call (--insecure, --os-cacert FILE)
-# Output: one JSON line on stdout: {"id", "name", "createdAt", "manifest"}; progress on stderr.
+#   STORE, STORE_CONFIG, MANIFEST, SOURCE_IMAGE   the image's metadata (imagestore.py creation-args)
+#   POLL_SECONDS     pause between status checks (default 5)
+# Output: one JSON line {"id", "name"}: the pending image; progress on stderr.
 set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${SERVER_ID:?}" "${NAME:?}" "${IMAGE_NAME:?}" "${FINGERPRINT:?}" "${GEN:?}" "${STACK_TAG:?}"
 
 log() { printf '==> openstack: %s\n' "$*" >&2; }
 
@@ -24,62 +27,37 @@ os() {
   openstack ${OS_FLAGS:-} "$@"
 }
 
-wait_for_server_status() {
-  local want=$1 status
+wait_for_shutoff() {
+  local status=""
   for _ in $(seq 1 180); do
     status=$(os server show -f value -c status "$SERVER_ID")
-    [ "$status" = "$want" ] && return 0
-    [ "$status" = "ERROR" ] && { log "server $SERVER_ID went to ERROR"; return 1; }
-    sleep 5
+    [ "$status" = SHUTOFF ] && return 0
+    if [ "$status" = ERROR ]; then
+      log "server $SERVER_ID went to ERROR; its console:"
+      SERVER_ID=$SERVER_ID bash "$here/console.sh" >&2 || true
+      return 1
+    fi
+    sleep "${POLL_SECONDS:-5}"
   done
-  log "timed out waiting for server $SERVER_ID to reach $want (last: $status)"
+  log "timed out after $((180 * ${POLL_SECONDS:-5}))s waiting for server $SERVER_ID to stop (last status: $status)"
   return 1
 }
 
-manifest_property_args() {
-  local i=0 rest=$MANIFEST
-  while [ -n "$rest" ]; do
-    printf -- '--property\0dse_manifest_%d=%s\0' "$i" "${rest:0:240}"
-    rest=${rest:240}
-    i=$((i + 1))
-  done
-}
-
-extra_property_args() {
-  python3 -c 'import json,sys
-for k, v in sorted(json.loads(sys.argv[1] or "{}").items()):
-    sys.stdout.write("--property\0%s=%s\0" % (k, v))' "${PROPERTIES:-{\}}"
-}
-
-tear_down() {
-  log "Terminating the source server: $SERVER_ID ..."
-  os server delete --wait "$SERVER_ID" || log "warning: could not delete server $SERVER_ID"
-  log "Deleting temporary keypair: $KEYPAIR ..."
-  os keypair delete "$KEYPAIR" || log "warning: could not delete keypair $KEYPAIR"
-  if [ -n "${FLOATING_IP_ID:-}" ]; then
-    log "Releasing temporary floating IP: $FLOATING_IP_ID ..."
-    os floating ip delete "$FLOATING_IP_ID" || log "warning: could not release $FLOATING_IP_ID"
-  fi
-  log "Deleting temporary security group: $SECGROUP_ID ..."
-  os security group delete "$SECGROUP_ID" || log "warning: could not delete $SECGROUP_ID"
-}
-
 main() {
-  trap tear_down EXIT
+  # Sealed: provisioned and cleaned up. The probe lets the next run snapshot it again instead of
+  # building anew, and nothing ever starts it again.
+  os server set --property dse_sealed=true "$SERVER_ID"
   log "Stopping server: $SERVER_ID ..."
   os server stop "$SERVER_ID" || true
-  wait_for_server_status SHUTOFF
-  log "Creating the image: $IMAGE_NAME"
-  local image_id
-  image_id=$(os server image create --wait -f value -c id --name "$IMAGE_NAME" "$SERVER_ID")
+  wait_for_shutoff
+  log "Creating the image: $NAME.pending"
+  local image_id props=()
+  # Every property in the create call: the image never exists without its state and manifest.
+  mapfile -d '' props < <(python3 "$here/../lifecycle/imagestore.py" creation-args)
+  [ "${#props[@]}" -gt 0 ] || { log "no image properties"; exit 1; }
+  image_id=$(os server image create --wait -f value -c id --name "$NAME.pending" "${props[@]}" "$SERVER_ID")
   log "Image: $image_id"
-  local props=()
-  mapfile -d '' props < <(manifest_property_args; extra_property_args)
-  os image set --"$VISIBILITY" --property "dse_fingerprint=$FINGERPRINT" "${props[@]}" "$image_id"
-  python3 -c 'import json,sys,datetime
-print(json.dumps({"id": sys.argv[1], "name": sys.argv[2],
-  "createdAt": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-  "manifest": json.loads(sys.argv[3] or "{}")}))' "$image_id" "$IMAGE_NAME" "$MANIFEST"
+  printf '{"id": "%s", "name": "%s"}\n' "$image_id" "$NAME"
 }
 
 main "$@"

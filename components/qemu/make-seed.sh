@@ -5,33 +5,37 @@
 #
 # Env:
 #   SEED_PATH            output ISO path (overwritten)
-#   SSH_PUBLIC_KEY       one OpenSSH public key line, e.g. "ssh-ed25519 AAAA... dse-image-build"
-#   SSH_USER             login user, e.g. debian or ubuntu
 #   INSTANCE_ID          cloud-init instance id; a new id makes cloud-init run its per-instance
 #                        modules again
+#   USER_DATA            the complete cloud-config (the program's: pinned host key, the user,
+#                        the per-boot dead-man switch); when set, the variables below are unused
+#   SSH_PUBLIC_KEY       one OpenSSH public key line, e.g. "ssh-ed25519 AAAA... dse-image-build"
+#   SSH_USER             login user, e.g. debian or ubuntu
 #   BUILDER_TTL_MINUTES  optional; arms a poweroff at first boot (cloud-init runcmd) so the
 #                        builder never outlives the TTL even if the host side dies
 # Needs genisoimage (or xorriso).
 set -euo pipefail
 
 : "${SEED_PATH:?SEED_PATH is required}"
-: "${SSH_PUBLIC_KEY:?SSH_PUBLIC_KEY is required}"
-: "${SSH_USER:?SSH_USER is required}"
 : "${INSTANCE_ID:?INSTANCE_ID is required}"
 ttl="${BUILDER_TTL_MINUTES:-}"
 
-if ! [[ "$SSH_USER" =~ ^[a-z_][a-z0-9_-]*$ ]]; then
-  echo "make-seed: SSH_USER '$SSH_USER' is not a valid user name" >&2
-  exit 2
-fi
-if [[ "$SSH_PUBLIC_KEY" == *$'\n'* ]] || ! [[ "$SSH_PUBLIC_KEY" =~ ^(ssh-|ecdsa-|sk-) ]]; then
-  echo "make-seed: SSH_PUBLIC_KEY must be one OpenSSH public key line" >&2
-  exit 2
-fi
-if [ -n "$ttl" ] && ! [[ "$ttl" =~ ^[1-9][0-9]*$ ]]; then
-  echo "make-seed: BUILDER_TTL_MINUTES must be a positive integer, got '$ttl'" >&2
-  exit 2
-fi
+check_user_inputs() {
+  : "${SSH_PUBLIC_KEY:?SSH_PUBLIC_KEY is required}"
+  : "${SSH_USER:?SSH_USER is required}"
+  if ! [[ "$SSH_USER" =~ ^[a-z_][a-z0-9_-]*$ ]]; then
+    echo "make-seed: SSH_USER '$SSH_USER' is not a valid user name" >&2
+    exit 2
+  fi
+  if [[ "$SSH_PUBLIC_KEY" == *$'\n'* ]] || ! [[ "$SSH_PUBLIC_KEY" =~ ^(ssh-|ecdsa-|sk-) ]]; then
+    echo "make-seed: SSH_PUBLIC_KEY must be one OpenSSH public key line" >&2
+    exit 2
+  fi
+  if [ -n "$ttl" ] && ! [[ "$ttl" =~ ^[1-9][0-9]*$ ]]; then
+    echo "make-seed: BUILDER_TTL_MINUTES must be a positive integer, got '$ttl'" >&2
+    exit 2
+  fi
+}
 
 # YAML double-quoted scalars (JSON strings are valid YAML) survive any key comment.
 yaml_quote() {
@@ -42,7 +46,7 @@ yaml_quote() {
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dse-seed.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-{
+write_user_data_from_env() {
   echo "#cloud-config"
   echo "users:"
   echo "  - name: $SSH_USER"
@@ -59,7 +63,21 @@ trap 'rm -rf "$tmp"' EXIT
     echo "runcmd:"
     echo "  - [sh, -c, \"systemd-run --no-block --unit=dse-builder-ttl-boot --on-active=${ttl}m /bin/systemctl poweroff || shutdown -P +${ttl}\"]"
   fi
-} >"$tmp/user-data"
+}
+
+if [ -n "${USER_DATA:-}" ]; then
+  case "$USER_DATA" in
+    "#cloud-config"*) ;;
+    *)
+      echo "make-seed: USER_DATA must be a cloud-config (start with #cloud-config)" >&2
+      exit 2
+      ;;
+  esac
+  printf '%s\n' "$USER_DATA" >"$tmp/user-data"
+else
+  check_user_inputs
+  write_user_data_from_env >"$tmp/user-data"
+fi
 
 {
   echo "instance-id: $(yaml_quote "$INSTANCE_ID")"

@@ -1,12 +1,14 @@
 import * as path from "node:path";
-import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config/stack";
 import { QemuConfig, parseQemuConfig } from "./config";
 import { ConfigError, fullKey } from "../config/errors";
-import { PROVISION_DIR, fingerprint, imageNameFor } from "../lifecycle/fingerprint";
-import { HasCommand } from "../host-tools";
-import { QemuImage, localImageExists } from "./image";
+import type { HasCommand } from "../host-tools";
+import { stackFingerprint } from "../lifecycle/fingerprint";
+import type { Host } from "../lifecycle/host";
 import { type PlatformResult, buildSettings, imageInfo } from "../lifecycle/outputs";
+import type { Plan } from "../lifecycle/plan";
+import { resolvePlan } from "../lifecycle/resolve";
+import { QemuImage, qemuStore } from "./image";
 
 /** Settings that change the qcow2's content (memory and CPUs of the builder do not). */
 export function qemuSettings(q: QemuConfig): Record<string, unknown> {
@@ -22,7 +24,7 @@ export function qemuSettings(q: QemuConfig): Record<string, unknown> {
 
 /**
  * The local builder runs qemu-system-x86_64, qemu-img and make-seed.sh (genisoimage or xorriso)
- * on this machine: a missing tool is reported before anything is created.
+ * on this machine, and the boot test ssh: a missing tool is reported before anything is created.
  */
 export function requireQemuTools(hasCommand: HasCommand, platform: "qemu" | "virtualbox"): void {
   const missing = ["qemu-system-x86_64", "qemu-img"].filter((tool) => !hasCommand(tool));
@@ -44,10 +46,7 @@ export function requireQemuTools(hasCommand: HasCommand, platform: "qemu" | "vir
 export interface QemuBuild {
   config: QemuConfig;
   fingerprint: string;
-  /** `<imageName>-<fingerprint prefix>`. */
-  name: string;
-  /** Absolute path of the qcow2. */
-  file: string;
+  plan: Plan;
   image: QemuImage;
 }
 
@@ -57,13 +56,7 @@ export function qemuConfigOf(config: StackConfig): QemuConfig {
 
 export function qemuFingerprint(config: StackConfig): string {
   const q = qemuConfigOf(config);
-  return fingerprint({
-    provisionDir: PROVISION_DIR,
-    tools: config.tools,
-    pythonSource: config.pythonSource,
-    sourceImage: q.sourceImageSha256 ?? q.sourceImageUrl,
-    settings: qemuSettings(q),
-  });
+  return stackFingerprint(config, q.sourceImageSha256 ?? q.sourceImageUrl, qemuSettings(q));
 }
 
 const builds = new WeakMap<StackConfig, Promise<QemuBuild>>();
@@ -72,33 +65,32 @@ const builds = new WeakMap<StackConfig, Promise<QemuBuild>>();
  * Declares the stack's QemuImage once, however many platforms need its disk: with both qemu and
  * virtualbox enabled the image is provisioned once and the OVA is made from the same qcow2.
  */
-export function qemuBuild(config: StackConfig, hasCommand: HasCommand): Promise<QemuBuild> {
+export function qemuBuild(config: StackConfig, host: Host): Promise<QemuBuild> {
   let build = builds.get(config);
   if (!build) {
-    build = declareQemuBuild(config, hasCommand);
+    build = declareQemuBuild(config, host);
     builds.set(config, build);
   }
   return build;
 }
 
-async function declareQemuBuild(config: StackConfig, hasCommand: HasCommand): Promise<QemuBuild> {
+async function declareQemuBuild(config: StackConfig, host: Host): Promise<QemuBuild> {
   const q = qemuConfigOf(config);
-  requireQemuTools(hasCommand, "qemu");
+  requireQemuTools(host.hasCommand, "qemu");
   const fp = qemuFingerprint(config);
-  const name = imageNameFor(config.imageName, fp);
   const outputDir = path.resolve(q.outputDir);
   const cacheDir = path.resolve(q.cacheDir);
-  const file = path.join(outputDir, `${name}.qcow2`);
-  const exists = await localImageExists(file);
-  if (exists) void pulumi.log.info(`qemu: image ${file} is up to date; no builder needed`);
+  const plan = await resolvePlan("qemu", host, qemuStore(outputDir, cacheDir), config, fp);
   const image = new QemuImage("qemu", {
-    imageName: name,
+    plan,
     fingerprint: fp,
-    build: !exists,
+    imageName: config.imageName,
+    stackId: host.stackId,
+    stackTag: host.stackTag,
+    settings: buildSettings(config),
     sourceImageUrl: q.sourceImageUrl,
     sourceImageSha256: q.sourceImageSha256,
     cacheDir,
-    workDir: path.join(cacheDir, "builds", name),
     outputDir,
     diskSizeGb: q.diskSizeGb,
     memoryMb: q.memoryMb,
@@ -108,18 +100,14 @@ async function declareQemuBuild(config: StackConfig, hasCommand: HasCommand): Pr
     kernel: q.kernel,
     initrd: q.initrd,
     append: q.append,
-    ...buildSettings(config),
   });
-  return { config: q, fingerprint: fp, name, file, image };
+  return { config: q, fingerprint: fp, plan, image };
 }
 
-export async function qemuPlatform(
-  config: StackConfig,
-  hasCommand: HasCommand,
-): Promise<PlatformResult> {
-  const build = await qemuBuild(config, hasCommand);
+export async function qemuPlatform(config: StackConfig, host: Host): Promise<PlatformResult> {
+  const build = await qemuBuild(config, host);
   return {
     imageId: build.image.imageId,
-    image: imageInfo(build.image.image, build.fingerprint, build.config.sourceImageUrl),
+    image: imageInfo(build.image.image, build.plan, build.config.sourceImageUrl, build.image.sbom),
   };
 }

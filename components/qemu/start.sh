@@ -11,7 +11,10 @@
 #   SEED_PATH            NoCloud seed ISO from make-seed.sh
 #   DISK_SIZE_GB         overlay size (never smaller than the base)
 #   MEMORY_MB, CPUS      builder size
-#   DSE_ACCEL            auto | kvm | tcg, resolved by detect-accel.sh
+#   DSE_ACCEL            auto | kvm | tcg, resolved by detect-accel.sh (its probe guest is KERNEL
+#                        and INITRD when set); PROBE_TIMEOUT and KVM_DEVICE pass through to it
+#   KVM_SERIAL_TIMEOUT   seconds a kvm builder may leave the serial log empty before it is
+#                        restarted under tcg (default 20; 0: no fallback)
 #   KERNEL, INITRD, APPEND  optional direct kernel boot (base disks without a bootloader)
 #   BUILDER_TTL_MINUTES  the watchdog kills qemu this many minutes (+5 grace) after the start
 #   QEMU_SYSTEM          QEMU binary (default qemu-system-x86_64)
@@ -20,6 +23,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 qemu="${QEMU_SYSTEM:-qemu-system-x86_64}"
+
+# shellcheck source=components/qemu/proc-lib.sh
+. "$here/proc-lib.sh"
 
 log() { printf '==> qemu: %s\n' "$*" >&2; }
 die() {
@@ -42,10 +48,10 @@ stop_stale_builder() {
   [ -f "$pidfile" ] || return 0
   local pid
   pid=$(cat "$pidfile")
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  if proc_alive "$pid"; then
     log "stopping a builder left by an earlier run (pid $pid)"
     kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    for _ in $(seq 1 20); do proc_alive "$pid" || break; sleep 0.5; done
     kill -9 "$pid" 2>/dev/null || true
   fi
   rm -f "$pidfile"
@@ -90,7 +96,7 @@ qemu_args() {
     -netdev "user,id=net0,hostfwd=tcp:127.0.0.1:$port-:22"
     -device "virtio-net-pci,netdev=net0" -device virtio-rng-pci
     -display none -serial "file:$WORK_DIR/serial.log"
-    -monitor "unix:$WORK_DIR/monitor.sock,server,nowait"
+    -monitor "unix:monitor.sock,server,nowait"
     -no-reboot -daemonize -pidfile "$pidfile"
   )
   if [ -n "${KERNEL:-}" ]; then
@@ -105,13 +111,55 @@ start_qemu() {
   for attempt in 1 2 3 4 5; do
     port=$(free_port)
     qemu_args "$accel" "$port"
-    if "$qemu" "${args[@]}" 2>"$WORK_DIR/qemu.err"; then
+    # Started from WORK_DIR: the monitor socket's relative path stays short (a unix socket path
+    # is limited to 107 bytes, and WORK_DIR under a cache folder can be longer).
+    if (cd "$WORK_DIR" && "$qemu" "${args[@]}" 2>"$WORK_DIR/qemu.err"); then
       echo "$port"
       return 0
     fi
     log "qemu did not start (attempt $attempt): $(tail -n 3 "$WORK_DIR/qemu.err")"
   done
   die "qemu failed to start; last error: $(cat "$WORK_DIR/qemu.err")"
+}
+
+# The builder's accelerator from detect-accel.sh, which probes KVM with the base's own kernel
+# when it boots by kernel. Its decision and why go to stderr.
+choose_accelerator() {
+  DSE_ACCEL="${DSE_ACCEL:-auto}" QEMU_SYSTEM="$qemu" \
+    PROBE_KERNEL="${KERNEL:-}" PROBE_INITRD="${INITRD:-}" bash "$here/detect-accel.sh"
+}
+
+# Starts qemu under $1 and prints "<accel> <ssh port>". A kvm guest that leaves the serial log
+# empty for KVM_SERIAL_TIMEOUT seconds (nested KVM that passed the probe but cannot run this
+# guest) is stopped, and the builder starts again under tcg on a fresh overlay.
+start_qemu_with_tcg_fallback() {
+  local accel=$1 silent_for="${KVM_SERIAL_TIMEOUT:-20}" serial="$WORK_DIR/serial.log" port pid tenths=0
+  [[ "$silent_for" =~ ^[0-9]+$ ]] || die "KVM_SERIAL_TIMEOUT must be whole seconds, got '$silent_for'"
+  rm -f "$serial"
+  port=$(start_qemu "$accel") || exit 1
+  if [ "$accel" != kvm ] || [ "$silent_for" -eq 0 ]; then
+    echo "$accel $port"
+    return 0
+  fi
+  pid=$(cat "$pidfile")
+  while [ ! -s "$serial" ] && proc_alive "$pid" && [ "$tenths" -lt $((silent_for * 10)) ]; do
+    sleep 0.1
+    tenths=$((tenths + 1))
+  done
+  if [ -s "$serial" ]; then
+    echo "kvm $port"
+    return 0
+  fi
+  local why="the guest wrote nothing to the serial console in ${silent_for} s"
+  proc_alive "$pid" || why="qemu exited before the guest wrote to the serial console"
+  log "kvm: $why; restarting the builder under tcg"
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do proc_alive "$pid" || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$pidfile" "$serial"
+  create_overlay
+  port=$(start_qemu tcg) || exit 1
+  echo "tcg $port"
 }
 
 arm_watchdog() {
@@ -137,10 +185,11 @@ main() {
   rm -f "$WORK_DIR/export.claim"
   touch "$WORK_DIR/.dse-builder"
   trap remove_work_dir_on_failure EXIT
-  local accel port pid
-  accel=$(DSE_ACCEL="${DSE_ACCEL:-auto}" QEMU_SYSTEM="$qemu" bash "$here/detect-accel.sh")
+  local accel port pid started
+  accel=$(choose_accelerator)
   create_overlay
-  port=$(start_qemu "$accel")
+  started=$(start_qemu_with_tcg_fallback "$accel")
+  read -r accel port <<<"$started"
   pid=$(cat "$pidfile")
   arm_watchdog "$pid"
   log "builder running (pid $pid, accel $accel), SSH on 127.0.0.1:$port, serial log $WORK_DIR/serial.log"

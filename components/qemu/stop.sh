@@ -9,7 +9,12 @@
 # Env:
 #   WORK_DIR          builder folder from start.sh
 #   SHUTDOWN_TIMEOUT  seconds to wait for the guest's poweroff (default 300)
+#   POLL_SECONDS      pause between checks that qemu exited (default 1)
+#   MONITOR_DELAY     seconds to let the QEMU monitor greet and then act on a command (default 0.5)
 set -euo pipefail
+
+# shellcheck source=components/qemu/proc-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/proc-lib.sh"
 
 log() { printf '==> qemu: %s\n' "$*" >&2; }
 
@@ -18,15 +23,18 @@ timeout_s="${SHUTDOWN_TIMEOUT:-300}"
 pidfile="$WORK_DIR/qemu.pid"
 monitor="$WORK_DIR/monitor.sock"
 
+# Connects by a relative path from WORK_DIR: unix socket paths are limited to 107 bytes.
 monitor_command() {
   python3 - "$monitor" "$1" <<'PY' >/dev/null 2>&1 || true
-import socket, sys, time
+import os, socket, sys, time
+os.chdir(os.path.dirname(sys.argv[1]))
 s = socket.socket(socket.AF_UNIX)
 s.settimeout(5)
-s.connect(sys.argv[1])
-time.sleep(0.2)
+s.connect(os.path.basename(sys.argv[1]))
+delay = float(os.environ.get("MONITOR_DELAY", "0.5"))
+time.sleep(delay / 2)
 s.sendall((sys.argv[2] + "\n").encode())
-time.sleep(0.5)
+time.sleep(delay)
 s.close()
 PY
 }
@@ -39,13 +47,14 @@ sysrq_poweroff() {
   done
 }
 
-is_running() { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+is_running() { proc_alive "$pid"; }
 
 wait_for_exit() {
-  local seconds=$1
-  for _ in $(seq 1 "$seconds"); do
+  local seconds=$1 poll="${POLL_SECONDS:-1}" deadline
+  deadline=$(($(date +%s) + seconds))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
     is_running || return 0
-    sleep 1
+    sleep "$poll"
   done
   ! is_running
 }

@@ -11,9 +11,12 @@ set -euo pipefail
 
 : "${WORK_DIR:?}" "${QEMU_PID:?}" "${DEADLINE:?}"
 
+# shellcheck source=components/qemu/proc-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/proc-lib.sh"
+
 note() { printf '%s %s\n' "$(date -u +%FT%TZ)" "$*" >>"$WORK_DIR/watchdog.log" 2>/dev/null || true; }
 
-is_running() { kill -0 "$QEMU_PID" 2>/dev/null; }
+is_running() { proc_alive "$QEMU_PID"; }
 
 kill_builder() {
   note "builder TTL reached: killing qemu (pid $QEMU_PID)"

@@ -1,30 +1,31 @@
-import * as pulumi from "@pulumi/pulumi";
-import type { VirtualBoxBuilder } from "./config";
-import { ImageRecordOutput, imageRecord, parseImageRecord } from "../lifecycle/image-record";
 import * as path from "node:path";
-import { localDeleteCommand } from "../qemu/image";
-import { shellQuote } from "../shell";
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import type { VirtualBoxBuilder } from "./config";
+import { lastLine, script } from "../lifecycle/chain";
+import { ImageRecordOutput, imageRecord, parseImageRecord } from "../lifecycle/image-record";
+import type { Plan } from "../lifecycle/plan";
+import { StoreRef, storeCommand, storeEnv } from "../lifecycle/store";
 
 export interface VirtualBoxImageArgs {
-  /** Full image name, `<imageName>-<fingerprint prefix>`: the output is `<outputDir>/<name>.ova`. */
-  imageName: pulumi.Input<string>;
-  /**
-   * Build fingerprint. A plain value: its prefix is part of every child's name, so a rebuild is
-   * new resources; a replacement would reuse the old build's ignored inputs.
-   */
+  /** What this run declares (components/lifecycle/plan.ts). A plain value. */
+  plan: Plan;
   fingerprint: string;
+  /** Base name of the image (`imageName`). */
+  imageName: string;
+  stackId: string;
+  stackTag: string;
   /**
-   * The provisioned disk (a `QemuImage`'s qcow2) and the resource that writes it. Absent when
-   * the OVA already exists with a matching `.sha256`: then only the record is declared.
+   * The published, boot-tested qcow2 the OVA is packed from, and the resource that records it.
+   * Only needed while the OVA is built.
    */
   source?: {
     qcow2: pulumi.Input<string>;
-    /** verify.sh's manifest JSON of that disk. */
     manifest: pulumi.Input<string>;
     dependsOn: pulumi.Resource[];
   };
-  /** Absolute output folder. */
-  outputDir: pulumi.Input<string>;
+  /** Absolute output folder: `<outputDir>/<name>.ova`. */
+  outputDir: string;
   /** `qemu` (default) or `vboxmanage`. */
   builder?: pulumi.Input<VirtualBoxBuilder>;
   /** VirtualSystem name. Default: the image name. */
@@ -34,14 +35,22 @@ export interface VirtualBoxImageArgs {
   /** Default 2. */
   cpus?: pulumi.Input<number>;
   /** The base image the disk came from (recorded). */
-  sourceImage: pulumi.Input<string>;
+  sourceImage: string;
   /** Keep the OVA on `pulumi destroy` and rebuilds. Default false. */
-  retainImages?: pulumi.Input<boolean>;
+  retainImages?: boolean;
+  /** Previous OVAs of this stack kept after a rebuild. Default 0. */
+  keep?: number;
+}
+
+/** The image store of the OVAs in `outputDir`. */
+export function ovaStore(outputDir: string): StoreRef {
+  return { store: "virtualbox", config: { outputDir, ext: "ova" } };
 }
 
 /**
  * The DSE image as an OVA that VirtualBox imports (OVF 1.0 descriptor, stream-optimized VMDK,
- * SHA256 manifest), made from the QEMU-provisioned disk: nothing is provisioned twice.
+ * SHA256 manifest), packed from the QEMU-provisioned, boot-tested disk: nothing is provisioned
+ * twice. The same lifecycle as every image: a pending OVA, published, then recorded.
  */
 export class VirtualBoxImage extends pulumi.ComponentResource {
   /** Absolute path of the `.ova`. */
@@ -50,29 +59,73 @@ export class VirtualBoxImage extends pulumi.ComponentResource {
 
   constructor(name: string, args: VirtualBoxImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("dse-image:index:VirtualBoxImage", name, {}, opts);
-    // Children carry the fingerprint prefix: see `fingerprint`.
-    const base = `${name}-${args.fingerprint.slice(0, 12)}`;
-    const sourceEnv: Record<string, pulumi.Input<string>> = args.source
-      ? { SOURCE_QCOW2: args.source.qcow2, MANIFEST: args.source.manifest }
-      : {};
-    const record = imageRecord(
-      `${base}-image`,
-      {
-        imageName: args.imageName,
-        create: `bash ${shellQuote(path.join(__dirname, "ova-export.sh"))}`,
-        environment: {
-          ...sourceEnv,
-          OUTPUT_DIR: args.outputDir,
-          IMAGE_NAME: args.imageName,
-          VM_NAME: args.vmName ?? args.imageName,
-          MEMORY_MB: pulumi.output(args.memoryMb ?? 2048).apply(String),
-          CPUS: pulumi.output(args.cpus ?? 2).apply(String),
-          BUILDER: args.builder ?? "qemu",
-          FINGERPRINT: args.fingerprint,
-          SOURCE_IMAGE: args.sourceImage,
+    const store = ovaStore(args.outputDir);
+    const { plan } = args;
+    let imageId: pulumi.Input<string> = plan.imageId ?? "";
+    let dependsOn: pulumi.Resource[] = [];
+    if (plan.phase !== "published") {
+      const base = `${name}-${plan.name}-${plan.gen}`;
+      let pendingId: pulumi.Input<string> = plan.imageId ?? "";
+      let after: pulumi.Resource[] = [];
+      if (plan.phase === "build") {
+        if (args.source === undefined)
+          throw new Error("virtualbox: building an OVA needs its qcow2");
+        const pack = new command.local.Command(
+          `${base}-export`,
+          {
+            create: script(path.join(__dirname, "ova-export.sh")),
+            environment: {
+              ...storeEnv(store),
+              SOURCE_QCOW2: args.source.qcow2,
+              MANIFEST: args.source.manifest,
+              OUTPUT_DIR: args.outputDir,
+              NAME: plan.name,
+              IMAGE_NAME: args.imageName,
+              VM_NAME: args.vmName ?? plan.name,
+              MEMORY_MB: pulumi.output(args.memoryMb ?? 2048).apply(String),
+              CPUS: pulumi.output(args.cpus ?? 2).apply(String),
+              BUILDER: args.builder ?? "qemu",
+              FINGERPRINT: args.fingerprint,
+              GEN: plan.gen!,
+              STACK_TAG: args.stackTag,
+              SOURCE_IMAGE: args.sourceImage,
+            },
+            // An abandoned pending OVA goes with this step (rules E1, C3).
+            delete: storeCommand("discard"),
+            logging: "stderr",
+          },
+          { parent: this, dependsOn: args.source.dependsOn },
+        );
+        pendingId = pack.stdout.apply((out) => (JSON.parse(lastLine(out)) as { id: string }).id);
+        after = [pack];
+      }
+      const publish = new command.local.Command(
+        `${base}-publish`,
+        {
+          create: storeCommand("publish"),
+          environment: {
+            ...storeEnv(store),
+            PENDING_ID: pendingId,
+            NAME: plan.name,
+            BOOT_TEST: "",
+          },
+          logging: "stderr",
         },
-        delete: pulumi.output(args.retainImages ?? false).apply(localDeleteCommand),
-        dependsOn: args.source?.dependsOn,
+        { parent: this, dependsOn: after },
+      );
+      imageId = publish.stdout.apply((out) => (JSON.parse(lastLine(out)) as { id: string }).id);
+      dependsOn = [publish];
+    }
+    const record = imageRecord(
+      `${name}-${plan.name}-image`,
+      {
+        imageId,
+        store,
+        stackId: args.stackId,
+        stackTag: args.stackTag,
+        retainImages: args.retainImages ?? false,
+        keep: args.keep ?? 0,
+        dependsOn,
       },
       this,
     );

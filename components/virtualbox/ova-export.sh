@@ -1,28 +1,28 @@
 #!/usr/bin/env bash
-# The VirtualBox image step (the image record's create): makes <OUTPUT_DIR>/<IMAGE_NAME>.ova from
-# the provisioned qcow2, plus its .sha256 and the record JSON beside it.
+# The VirtualBox platform's export: makes the OVA of the provisioned (and boot-tested) qcow2 as a
+# pending image, <OUTPUT_DIR>/.pending/<NAME>.ova, recorded with imagestore.py pending; the
+# lifecycle's publish step then moves it to <OUTPUT_DIR>/<NAME>.ova.
 #   BUILDER=qemu:       qemu-img writes a stream-optimized VMDK, this script writes the OVF 1.0
 #                       descriptor (VirtualSystem with CPUs, memory, IDE + SATA controllers, the
 #                       disk, a NAT network adapter) and the SHA256 manifest (.mf), and tars them
 #                       in OVA order: descriptor, manifest, disk.
 #   BUILDER=vboxmanage: VirtualBox registers a VM on the disk (converted to VDI) and exports it
 #                       with its own OVF 1.0 exporter; the VM is unregistered and deleted after.
-# With an existing matching OVA and no source disk (state lost), it records that OVA.
 #
 # Env:
-#   SOURCE_QCOW2  provisioned disk (the QEMU image)
+#   SOURCE_QCOW2  provisioned disk (the published QEMU image)
 #   OUTPUT_DIR    output folder
-#   IMAGE_NAME    <imageName>-<fingerprint prefix>
-#   VM_NAME       VirtualSystem name (default IMAGE_NAME)
+#   NAME          final image name, <imageName>-<fp12>-<date>
+#   VM_NAME       VirtualSystem name (default NAME)
 #   MEMORY_MB     default 2048
 #   CPUS          default 2
 #   BUILDER       qemu (default) | vboxmanage
-#   FINGERPRINT, SOURCE_IMAGE, MANIFEST  recorded in the JSON (MANIFEST: verify.sh's JSON)
-# Output: one JSON line {id, name, createdAt, manifest, sha256, fingerprint, sourceImage}.
+#   STORE, STORE_CONFIG, IMAGE_NAME, FINGERPRINT, GEN, STACK_TAG, MANIFEST, SOURCE_IMAGE:
+#                 passed on to imagestore.py pending
+# Output: one JSON line {"id", "name"}: the pending image.
 set -euo pipefail
 
-# shellcheck source=components/qemu/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../qemu/lib.sh"
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 log() { printf '==> virtualbox: %s\n' "$*" >&2; }
 die() {
@@ -31,8 +31,9 @@ die() {
 }
 
 : "${OUTPUT_DIR:?OUTPUT_DIR is required}"
-: "${IMAGE_NAME:?IMAGE_NAME is required}"
-vm_name="${VM_NAME:-$IMAGE_NAME}"
+: "${NAME:?NAME is required}"
+: "${SOURCE_QCOW2:?SOURCE_QCOW2 is required}"
+vm_name="${VM_NAME:-$NAME}"
 memory_mb="${MEMORY_MB:-2048}"
 cpus="${CPUS:-2}"
 builder="${BUILDER:-qemu}"
@@ -150,7 +151,7 @@ write_manifest() {
 
 build_with_qemu_img() {
   local tmp=$1 out=$2
-  local ovf="$IMAGE_NAME.ovf" mf="$IMAGE_NAME.mf" vmdk="$IMAGE_NAME-disk1.vmdk"
+  local ovf="$NAME.ovf" mf="$NAME.mf" vmdk="$NAME-disk1.vmdk"
   log "converting $SOURCE_QCOW2 to a stream-optimized VMDK"
   qemu-img convert -O vmdk -o subformat=streamOptimized "$SOURCE_QCOW2" "$tmp/$vmdk"
   write_ovf "$tmp/$vmdk" "$(virtual_size "$SOURCE_QCOW2")" >"$tmp/$ovf"
@@ -163,7 +164,7 @@ build_with_vboxmanage() {
   local tmp=$1 out=$2
   command -v VBoxManage >/dev/null 2>&1 ||
     die "dse-image:virtualbox.builder is vboxmanage but VBoxManage is not installed; install VirtualBox or set it to qemu"
-  local vm="dse-build-$IMAGE_NAME"
+  local vm="dse-build-$NAME"
   log "converting $SOURCE_QCOW2 to VDI for VirtualBox"
   qemu-img convert -O vdi "$SOURCE_QCOW2" "$tmp/disk.vdi"
   # shellcheck disable=SC2064 # vm is fixed now
@@ -181,30 +182,22 @@ build_with_vboxmanage() {
 
 
 main() {
-  mkdir -p "$OUTPUT_DIR"
-  local out
-  out="$(realpath "$OUTPUT_DIR")/$IMAGE_NAME.ova"
-  if [ -n "${SOURCE_QCOW2:-}" ] && [ -f "$SOURCE_QCOW2" ]; then
-    local tmp
-    tmp=$(mktemp -d "$(dirname "$out")/.ova-$IMAGE_NAME.XXXXXX")
-    # shellcheck disable=SC2064 # tmp is fixed now
-    trap "rm -rf '$tmp' '$out.tmp'" EXIT
-    case "$builder" in
-      qemu) build_with_qemu_img "$tmp" "$out" ;;
-      vboxmanage) build_with_vboxmanage "$tmp" "$out" ;;
-      *) die "dse-image:virtualbox.builder must be qemu or vboxmanage, got '$builder'" ;;
-    esac
-    mv "$out.tmp" "$out"
-    local sum
-    sum=$(write_sha256 "$out")
-    write_record "$out" "$sum"
-    log "image $out ($(du -h "$out" | cut -f1), sha256 $sum)"
-  elif sha256_matches "$out" && [ -f "$out.json" ]; then
-    log "image $out already exists; recording it"
-  else
-    die "no source disk ${SOURCE_QCOW2:-(none)} and no image $out with a matching .sha256"
-  fi
-  print_record "$out"
+  [ -f "$SOURCE_QCOW2" ] || die "no source disk $SOURCE_QCOW2"
+  local pending_dir out tmp
+  pending_dir="$(realpath -m "$OUTPUT_DIR")/.pending"
+  mkdir -p "$pending_dir"
+  out="$pending_dir/$NAME.ova"
+  tmp=$(mktemp -d "$pending_dir/.ova-$NAME.XXXXXX")
+  # shellcheck disable=SC2064 # tmp is fixed now
+  trap "rm -rf '$tmp' '$out.tmp'" EXIT
+  case "$builder" in
+    qemu) build_with_qemu_img "$tmp" "$out" ;;
+    vboxmanage) build_with_vboxmanage "$tmp" "$out" ;;
+    *) die "dse-image:virtualbox.builder must be qemu or vboxmanage, got '$builder'" ;;
+  esac
+  mv "$out.tmp" "$out"
+  log "pending image $out ($(du -h "$out" | cut -f1))"
+  IMAGE_ID="$out" python3 "$here/../lifecycle/imagestore.py" pending
 }
 
 main "$@"

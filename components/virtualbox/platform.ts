@@ -1,14 +1,14 @@
 import * as path from "node:path";
-import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config/stack";
 import { parseVirtualBoxConfig } from "./config";
 import { ConfigError, fullKey } from "../config/errors";
-import { PROVISION_DIR, fingerprint, imageNameFor } from "../lifecycle/fingerprint";
-import { HasCommand } from "../host-tools";
-import { localImageExists } from "../qemu/image";
-import { VirtualBoxImage } from "./image";
-import { qemuBuild, qemuConfigOf, qemuFingerprint, requireQemuTools } from "../qemu/platform";
+import type { HasCommand } from "../host-tools";
+import { stackFingerprint } from "../lifecycle/fingerprint";
+import type { Host } from "../lifecycle/host";
 import { type PlatformResult, imageInfo } from "../lifecycle/outputs";
+import { resolvePlan } from "../lifecycle/resolve";
+import { qemuBuild, qemuConfigOf, qemuFingerprint, requireQemuTools } from "../qemu/platform";
+import { VirtualBoxImage, ovaStore } from "./image";
 
 /** The `vboxmanage` builder drives VirtualBox's own exporter: VBoxManage must be installed. */
 export function requireVBoxManage(hasCommand: HasCommand): void {
@@ -20,37 +20,25 @@ export function requireVBoxManage(hasCommand: HasCommand): void {
   }
 }
 
-export async function virtualBoxPlatform(
-  config: StackConfig,
-  hasCommand: HasCommand,
-): Promise<PlatformResult> {
+export async function virtualBoxPlatform(config: StackConfig, host: Host): Promise<PlatformResult> {
   const vb = config.virtualbox ?? parseVirtualBoxConfig(undefined);
   // The disk is provisioned under QEMU whichever builder packs the OVA.
-  requireQemuTools(hasCommand, "virtualbox");
-  if (vb.builder === "vboxmanage") requireVBoxManage(hasCommand);
+  requireQemuTools(host.hasCommand, "virtualbox");
+  if (vb.builder === "vboxmanage") requireVBoxManage(host.hasCommand);
   const q = qemuConfigOf(config);
-  const fp = fingerprint({
-    provisionDir: PROVISION_DIR,
-    tools: config.tools,
-    pythonSource: config.pythonSource,
-    sourceImage: q.sourceImageSha256 ?? q.sourceImageUrl,
-    settings: {
-      platform: "virtualbox",
-      disk: qemuFingerprint(config),
-      builder: vb.builder,
-      vmName: vb.vmName,
-      memoryMb: vb.memoryMb,
-      cpus: vb.cpus,
-    },
+  const fp = stackFingerprint(config, q.sourceImageSha256 ?? q.sourceImageUrl, {
+    platform: "virtualbox",
+    disk: qemuFingerprint(config),
+    builder: vb.builder,
+    vmName: vb.vmName,
+    memoryMb: vb.memoryMb,
+    cpus: vb.cpus,
   });
-  const name = imageNameFor(config.imageName, fp);
   const outputDir = path.resolve(vb.outputDir);
-  const file = path.join(outputDir, `${name}.ova`);
+  const plan = await resolvePlan("virtualbox", host, ovaStore(outputDir), config, fp);
   let source;
-  if (await localImageExists(file)) {
-    void pulumi.log.info(`virtualbox: image ${file} is up to date; no builder needed`);
-  } else {
-    const disk = await qemuBuild(config, hasCommand);
+  if (plan.phase === "build") {
+    const disk = await qemuBuild(config, host);
     source = {
       qcow2: disk.image.imageId,
       manifest: disk.image.image.apply((r) => JSON.stringify(r.manifest)),
@@ -58,8 +46,11 @@ export async function virtualBoxPlatform(
     };
   }
   const image = new VirtualBoxImage("virtualbox", {
-    imageName: name,
+    plan,
     fingerprint: fp,
+    imageName: config.imageName,
+    stackId: host.stackId,
+    stackTag: host.stackTag,
     source,
     outputDir,
     builder: vb.builder,
@@ -68,9 +59,10 @@ export async function virtualBoxPlatform(
     cpus: vb.cpus,
     sourceImage: q.sourceImageUrl,
     retainImages: config.retainImages,
+    keep: config.retention.keep,
   });
   return {
     imageId: image.imageId,
-    image: imageInfo(image.image, fp, q.sourceImageUrl),
+    image: imageInfo(image.image, plan, q.sourceImageUrl),
   };
 }

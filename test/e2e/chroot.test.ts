@@ -16,6 +16,8 @@ import {
   type ProvisionStep,
 } from "../../components/provision-commands";
 import { REPO_ROOT, ensureDebianBase } from "../vm";
+import { buildSbom, parseInventory, validateSbom } from "../../components/lifecycle/sbom";
+import { envWords } from "../../components/shell";
 
 const ALL: ProvisionSettings = {
   tools: ["python", "scipy", "jupyter", "r", "tools"],
@@ -143,6 +145,182 @@ describe("install.sh with every tool group in a Debian 12 chroot", () => {
     const again = await inChroot("install");
     expect(again.code, again.stderr.slice(-4000)).toBe(0);
     expect(again.stderr).toContain("distribution packages already installed");
+  });
+
+  it("inventory.sh lists the packages of every group, and they make a valid SBOM", async () => {
+    // The command the Provisioner runs for the inventory step (after verify, before cleanup).
+    const command = [
+      "sudo",
+      "env",
+      ...envWords({
+        DSE_TOOLS: ALL.tools.join(" "),
+        DSE_PYTHON_SOURCE: ALL.pythonSource,
+        DSE_FINGERPRINT: ALL.fingerprint,
+      }),
+      "bash",
+      path.posix.join(REMOTE_DIR, "provision", "inventory.sh"),
+    ].join(" ");
+    // Async like inChroot: a blocked worker misses vitest's RPC deadlines.
+    const run = () =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+        const child = spawn("chroot", [root, "sh", "-c", command]);
+        let stdout = "";
+        let stderr = "";
+        child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+        child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+        child.on("error", reject);
+        child.on("close", (code) => resolve({ code, stdout, stderr }));
+      });
+    const first = await run();
+    expect(first.code, first.stderr.slice(-4000)).toBe(0);
+    expect(first.stdout.trim().split("\n")).toHaveLength(1);
+    expect((await run()).stdout).toBe(first.stdout);
+
+    const inventory = parseInventory(first.stdout);
+    expect(inventory.os).toMatchObject({ id: "debian", versionId: "12", arch: "amd64" });
+    expect(inventory.os.prettyName).toMatch(/^Debian GNU\/Linux 12/);
+    const dpkg = new Map(inventory.dpkg.map((p) => [p.name, p]));
+    for (const name of ["bash", "python3", "python3-numpy", "r-base-core", "git", "curl"]) {
+      expect(dpkg.get(name)?.version, `dpkg ${name}`).toMatch(/\S/);
+    }
+    expect(dpkg.get("libc6")).toMatchObject({ arch: "amd64", source: "glibc" });
+    expect(inventory.dpkg.filter((p) => p.source === p.name)).toEqual([]);
+
+    // apt source: the distributions /usr/bin/python3 imports, with the versions dpkg installed.
+    const pip = new Map(
+      inventory.pip.map((p) => [p.name.toLowerCase().replace(/[-_.]+/g, "-"), p.version]),
+    );
+    const lockNames = fs
+      .readFileSync(path.join(REPO_ROOT, "provision", "python-requirements.lock"), "utf8")
+      .split(/^# \[constraints\]/m)[0]
+      .split("\n")
+      .filter((line) => /^[A-Za-z0-9]/.test(line))
+      .map((line) => line.split("==")[0]);
+    // The lock's groups as the apt flavour installs them: JupyterLab is the classic notebook there.
+    const expected = [...lockNames.filter((n) => n !== "jupyterlab"), "notebook", "jupyter-core"];
+    expect(expected).toContain("scikit-learn");
+    for (const name of expected) expect(pip.get(name), `python ${name}`).toMatch(/^\d/);
+    for (const [py, deb] of [
+      ["numpy", "python3-numpy"],
+      ["scipy", "python3-scipy"],
+      ["pandas", "python3-pandas"],
+    ]) {
+      expect(dpkg.get(deb)?.version, `${deb} vs ${py}`).toContain(pip.get(py));
+    }
+
+    const r = new Map(inventory.r.map((p) => [p.name, p.version]));
+    for (const name of ["IRkernel", "IRdisplay", "repr", "jsonlite"]) {
+      expect(r.get(name), `R ${name}`).toMatch(/^\d/);
+    }
+    expect(r.has("stats")).toBe(false);
+
+    const doc = buildSbom(inventory, {
+      imageName: `dse-${ALL.fingerprint.slice(0, 12)}`,
+      fingerprint: ALL.fingerprint,
+      platform: "chroot",
+      sourceImage: { ref: "debootstrap bookworm" },
+    });
+    await validateSbom(doc);
+    const purls = (doc.components as { purl: string }[]).map((c) => c.purl);
+    expect(purls).toHaveLength(inventory.dpkg.length + inventory.pip.length + inventory.r.length);
+    expect(purls).toContain(
+      `pkg:deb/debian/bash@${dpkg.get("bash")?.version}?arch=amd64&distro=debian-12`,
+    );
+    expect(purls).toContain(`pkg:pypi/scikit-learn@${pip.get("scikit-learn")}`);
+    expect(purls).toContain(`pkg:cran/IRkernel@${r.get("IRkernel")}`);
+  });
+
+  it("applies pending security updates: none is left upgradable after install.sh", async () => {
+    /** A bash script in the chroot; async like inChroot, apt work takes a while. */
+    const inRoot = (script: string) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+        const child = spawn("chroot", [root, "bash", "-c", script], {
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+        child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+        child.on("error", reject);
+        child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+      });
+    /** `apt list --upgradable`: "name/suite new arch [upgradable from: old]" lines. */
+    const upgradable = async () =>
+      (await inRoot("apt list --upgradable 2>/dev/null")).stdout
+        .split("\n")
+        .filter((line) => line.includes("[upgradable from: "));
+    const updatesRecord = () =>
+      fs.readFileSync(path.join(root, "etc/dse-image/updates"), "utf8").trim();
+
+    // Make a security update pending: put back the release's older version of an installed
+    // package whose version comes from the security suite, choosing one whose downgrade changes
+    // nothing else (Architecture: all ones first: tzdata, ca-certificates, ...).
+    const downgrade = await inRoot(`set -euo pipefail
+suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
+candidates=$(dpkg-query -W -f '\${db:Status-Status} \${Package}\\n' | awk '$1 == "installed" { print $2 }' |
+  xargs apt-cache policy | awk -v rel=" $suite/main " '
+    /^[^ ]/ { pkg = $1; sub(/:$/, "", pkg); inst = ""; cur = ""; seen = 0; sec = 0; done = 0; next }
+    /^  Installed: / { inst = $2; next }
+    /^ \\*\\*\\* / { cur = $2; seen = 1; next }
+    /^     [^ ]/ { cur = $1; next }
+    /^        / {
+      if (cur == inst && index($0, "-security/")) sec = 1
+      else if (seen && sec && cur != inst && index($0, rel) && !done) { print pkg, inst, cur; done = 1 }
+    }')
+for pass in all any; do
+  while read -r pkg new old; do
+    [ "$pass" = any ] || [ "$(dpkg-query -W -f '\${Architecture}' "$pkg")" = all ] || continue
+    sim=$(apt-get -s -o APT::Install-Recommends=false --allow-downgrades install "$pkg=$old") || continue
+    if [ "$(grep -c '^Inst ' <<<"$sim")" = 1 ] && ! grep -q '^Remv ' <<<"$sim"; then
+      apt-get -q -y -o APT::Install-Recommends=false --allow-downgrades install "$pkg=$old" >&2
+      echo "$pkg $new $old"
+      exit 0
+    fi
+  done <<<"$candidates"
+done
+echo "no installed package has an older version in $suite than in $suite-security" >&2
+exit 1`);
+    expect(downgrade.code, downgrade.stderr.slice(-4000)).toBe(0);
+    const [pkg, fixed, old] = downgrade.stdout.trim().split(" ");
+    log(`pending security update: ${pkg} ${old} -> ${fixed}`);
+    const pending = (await upgradable()).filter((line) => line.startsWith(`${pkg}/`));
+    expect(pending).toHaveLength(1);
+    expect(pending[0]).toMatch(/-security /);
+    expect(pending[0]).toContain(` ${fixed} `);
+    expect(pending[0]).toContain(`[upgradable from: ${old}]`);
+
+    // verify.sh refuses an image with a pending update, naming it, and prints no manifest.
+    const refused = await inChroot("verify");
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout).toBe("");
+    expect(refused.stderr).toContain(
+      `pending updates not applied (install.sh applies them): ${pkg} ${old} -> ${fixed}`,
+    );
+    expect(refused.stderr).toContain('FAILED in step "check that no update is pending"');
+
+    const before = Number(/^updates_applied=(\d+)$/m.exec(updatesRecord())?.[1]);
+    expect(before).toBeGreaterThanOrEqual(0);
+    const dayBefore = new Date().toISOString().slice(0, 10);
+    const install = await inChroot("install");
+    expect(install.code, install.stderr.slice(-4000)).toBe(0);
+    const applied = install.stderr
+      .split("\n")
+      .find((line) => line.startsWith("install.sh: pending updates ("));
+    expect(applied?.split(": ")[2]?.split(" "), install.stderr.slice(-4000)).toContain(pkg);
+    expect(await upgradable()).toEqual([]);
+    const version = await inRoot(`dpkg-query -W -f '\${Version}' ${pkg}`);
+    expect(version.stdout).toBe(fixed);
+
+    const verify = await inChroot("verify");
+    expect(verify.code, verify.stderr.slice(-4000)).toBe(0);
+    const manifest = JSON.parse(verify.stdout) as Record<string, unknown>;
+    expect(typeof manifest.updates_applied).toBe("number");
+    expect(manifest.updates_applied).toBeGreaterThanOrEqual(before + 1);
+    expect(updatesRecord()).toBe(
+      `updates_applied=${String(manifest.updates_applied)}\nbuild_date=${String(manifest.build_date)}`,
+    );
+    const dayAfter = new Date().toISOString().slice(0, 10);
+    expect([dayBefore, dayAfter]).toContain(manifest.build_date);
   });
 
   it("cleanup passes its audit", async () => {

@@ -1,104 +1,131 @@
 /**
- * The QEMU and VirtualBox platforms for real on this machine: the SAME host scripts the
- * QemuImage component runs (hostScript(), in its dependsOn order: fetch, seed, start, the
- * Provisioner's prepare/upload/install/verify/cleanup over SSH, stop, export), then the OVA
- * step on the produced qcow2. One provisioned build serves every check: under TCG a boot costs
- * ~35-60 s and dpkg work minutes. Everything made lives in one temp dir removed in afterAll;
- * the builder's qemu is killed there too if a step failed.
+ * The QEMU and VirtualBox platforms built for real by the real program: the engine model with
+ * real providers (test/engine/real.ts) runs index.ts on a Debian 12 VM under QEMU (KVM when it
+ * works, else TCG), so this is `pulumi up`'s chain, commands and scripts: builder with a pinned
+ * host key, provisioning, SBOM, snapshot, teardown, boot test of the exported qcow2, publish,
+ * record, and the OVA from the same disk. Also: a builder presenting another host key is
+ * refused at the first step, and an image that fails its boot test is never published. Every
+ * build lives in one temp dir removed in afterAll.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  REMOTE_DIR,
-  prepareCommand,
-  provisionCommand,
-  type ProvisionSettings,
-} from "../../components/provision-commands";
-import { QEMU_ZERO_FREE_SPACE, hostScript } from "../../components/qemu/image";
-import { REPO_ROOT, ensureDebianBase, startVm, type DebianBase, type Vm } from "../vm";
-import {
-  buildLocalImage,
-  isAlive,
-  mustRun,
-  run,
-  sha256File,
-  sshOptions,
-  tail,
-  waitForWatchdogs,
-  type ImageRecord,
-  type LocalBuild,
-} from "./helpers/local-pipeline";
+import { validateSbom } from "../../components/lifecycle/sbom";
+import type { RunResult } from "../engine/engine";
+import { ensureDebianBase, type DebianBase } from "../vm";
+import { localConfig, localStack, type LocalStack } from "./helpers/program";
+import { mustRun, run, sha256File, sshOptions, waitForWatchdogs } from "./helpers/processes";
 
 const log = (line: string) => process.stderr.write(`[e2e local] ${line}\n`);
 
-const SETTINGS: ProvisionSettings = {
-  tools: ["python"],
-  pythonSource: "apt",
-  fingerprint: "e2elocal0123456789abcdef",
-  zeroFreeSpace: QEMU_ZERO_FREE_SPACE,
-};
-const IMAGE_NAME = "dse_e2e-e2elocal0123";
-const OVA_NAME = "dse_e2e-e2eova012345";
-
-/** Runs a host step exactly as its command.local.Command does: `sh -c <create>` with env. */
-async function hostStep(script: string, env: Record<string, string>): Promise<string> {
-  const r = await run("sh", ["-c", hostScript(script)], { env });
-  if (r.code !== 0) throw new Error(`${script} exited ${r.code}:\n${tail(r.stderr + r.stdout)}`);
-  return r.stdout.trim();
+interface Info {
+  name: string;
+  id: string;
+  sha256: string;
+  manifest: Record<string, unknown>;
+  bootTest?: { passed: boolean; seconds: number; checks: string[] };
+  sbom?: string;
 }
 
-describe("local QEMU and VirtualBox images, built for real", () => {
+const images = (r: RunResult) => r.outputs!.images as Record<string, Info>;
+
+/** Resource state of a stack by role: `qemu-<build>-<gen>-<role>` -> entry. */
+function stateOf(stack: LocalStack, role: string) {
+  const entry = [...stack.engine.state.values()].find((e) => e.name.endsWith(`-${role}`));
+  if (!entry) throw new Error(`no ${role} in the state of ${stack.engine.stack}`);
+  return entry;
+}
+
+describe("local QEMU and VirtualBox images, built by the program on a real VM", () => {
   let tmp = "";
   let base: DebianBase;
-  let build: LocalBuild | undefined;
-  let record: ImageRecord;
-  let vm: Vm | undefined;
+  let dev: LocalStack;
+  let first: RunResult;
+  let qcow2: Info;
 
   beforeAll(async () => {
     base = await ensureDebianBase({ log });
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "dse-local-e2e-"));
-    build = await buildLocalImage({
-      base,
-      settings: SETTINGS,
-      imageName: IMAGE_NAME,
-      root: tmp,
-      log,
-    });
-    record = build.record;
+    dev = localStack("e2e", localConfig(base, tmp, {}, ["qemu", "virtualbox"]), { log });
+    first = await dev.up();
+    if (!first.ok) throw new Error(`the build failed: ${first.error}`);
+    qcow2 = images(first).qemu;
   });
 
   afterAll(async () => {
-    await vm?.stop();
-    if (build && isAlive(build.builderPid)) process.kill(build.builderPid, "SIGKILL");
+    dev?.providers.close();
     await waitForWatchdogs();
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it("exports a compressed qcow2 with its .sha256 and record, and removes the builder", () => {
-    expect(record.id).toBe(path.join(fs.realpathSync(tmp), "images", `${IMAGE_NAME}.qcow2`));
-    expect(record.name).toBe(IMAGE_NAME);
-    expect(sha256File(record.id)).toBe(record.sha256);
-    expect(fs.readFileSync(`${record.id}.sha256`, "utf8")).toBe(
-      `${record.sha256}  ${IMAGE_NAME}.qcow2\n`,
+  it("publishes a compressed qcow2 with its .sha256 and record, and leaves no builder", () => {
+    expect(qcow2.id).toBe(path.join(tmp, "images", `${qcow2.name}.qcow2`));
+    expect(qcow2.name).toMatch(/^dse_base-[0-9a-f]{12}-\d{8}$/);
+    expect(sha256File(qcow2.id)).toBe(qcow2.sha256);
+    expect(fs.readFileSync(`${qcow2.id}.sha256`, "utf8")).toBe(
+      `${qcow2.sha256}  ${qcow2.name}.qcow2\n`,
     );
-    const stored = JSON.parse(fs.readFileSync(`${record.id}.json`, "utf8")) as typeof record;
-    expect(stored).toEqual(record);
-    expect(JSON.stringify(record.manifest)).toMatch(/python/i);
-    // overlay, seed, pidfile, monitor socket: all gone; qemu too
-    expect(fs.existsSync(build!.workDir)).toBe(false);
-    expect(isAlive(build!.builderPid)).toBe(false);
+    const record = JSON.parse(fs.readFileSync(`${qcow2.id}.json`, "utf8")) as Record<
+      string,
+      unknown
+    >;
+    expect(record).toMatchObject({ state: "complete", name: qcow2.name, sha256: qcow2.sha256 });
+    expect(JSON.stringify(qcow2.manifest)).toMatch(/python/i);
+    expect(fs.readdirSync(path.join(tmp, "images", ".pending"))).toEqual([]);
+    expect(fs.readdirSync(path.join(tmp, "cache", "builds"))).toEqual([expect.any(String)]);
+    const [tag] = fs.readdirSync(path.join(tmp, "cache", "builds"));
+    expect(fs.readdirSync(path.join(tmp, "cache", "builds", tag))).toEqual([]);
+  });
+
+  it("pinned the builder's own host key on every remote step", () => {
+    const hostKey = String(stateOf(dev, "hostkey").outputs.publicKeyOpenssh).trim();
+    const remote = [...dev.engine.state.values()].filter((e) =>
+      e.type.startsWith("command:remote:"),
+    );
+    expect(remote).toHaveLength(6);
+    for (const step of remote) {
+      expect((step.inputs.connection as { hostKey: string }).hostKey, step.name).toBe(hostKey);
+    }
+  });
+
+  it("boot-tested the image before publishing: every check passed", () => {
+    expect(qcow2.bootTest).toMatchObject({ passed: true });
+    expect(qcow2.bootTest!.checks).toEqual([
+      "cloud-init",
+      "host-keys",
+      "machine-id",
+      "build-key",
+      "builder-ttl",
+      "verify",
+    ]);
+    // The OVA is the same disk: its boot test is the qcow2's.
+    expect(images(first).virtualbox.name).toMatch(/^dse_base-[0-9a-f]{12}-\d{8}$/);
+  });
+
+  it("wrote a valid CycloneDX SBOM of the image's packages, its sha256 on the image", async () => {
+    expect(qcow2.sbom).toBe(path.join(tmp, "images", `${qcow2.name}.cdx.json`));
+    const doc = JSON.parse(fs.readFileSync(qcow2.sbom!, "utf8")) as {
+      components: { purl: string }[];
+    };
+    await validateSbom(doc);
+    const purls = doc.components.map((c) => c.purl);
+    expect(purls).toContain(purls.find((p) => p.startsWith("pkg:deb/debian/bash@")));
+    expect(purls.some((p) => p.startsWith("pkg:deb/debian/python3@"))).toBe(true);
+    const record = JSON.parse(fs.readFileSync(`${qcow2.id}.json`, "utf8")) as {
+      sbomSha256: string;
+    };
+    expect(record.sbomSha256).toBe(sha256File(qcow2.sbom!));
   });
 
   it("the qcow2 stands alone (no backing file) and its machine-id is empty", async () => {
     const info = JSON.parse(
-      await mustRun("qemu-img", ["info", "--output=json", record.id]),
+      await mustRun("qemu-img", ["info", "--output=json", qcow2.id]),
     ) as Record<string, unknown>;
     expect(info.format).toBe("qcow2");
     expect(info["backing-filename"]).toBeUndefined();
     const raw = path.join(tmp, "check.raw");
-    await mustRun("qemu-img", ["convert", "-O", "raw", record.id, raw]);
+    await mustRun("qemu-img", ["convert", "-O", "raw", qcow2.id, raw]);
     try {
       const id = await mustRun("debugfs", ["-R", "cat /etc/machine-id", raw]);
       expect(id.trim()).toBe("");
@@ -107,53 +134,28 @@ describe("local QEMU and VirtualBox images, built for real", () => {
         `cat /home/${base.user}/.ssh/authorized_keys`,
         raw,
       ]);
-      expect(keys).not.toContain("dse-image-build");
+      expect(keys.trim()).toBe("");
     } finally {
       fs.rmSync(raw, { force: true });
     }
   });
 
-  it("boots: verify.sh passes, the build key is refused, a new machine-id is made", async () => {
-    vm = await startVm({ ...base, disk: record.id, log, builderTtlMinutes: 30 });
-    await vm.run(prepareCommand(30), { check: true });
-    await vm.copyIn(path.join(REPO_ROOT, "provision"), REMOTE_DIR);
-    const verify = await vm.run(provisionCommand("verify", SETTINGS), { check: true });
-    expect(JSON.stringify(JSON.parse(verify.stdout))).toMatch(/python/i);
-    const refused = await run(
-      "ssh",
-      [...sshOptions(vm.sshPort, build!.keyPath), `${base.user}@127.0.0.1`, "true"],
-      {
-        timeoutMs: 60_000,
-      },
-    );
-    expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toMatch(/Permission denied/i);
-    const machineId = (await vm.run("cat /etc/machine-id", { check: true })).stdout.trim();
-    expect(machineId).toMatch(/^[0-9a-f]{32}$/);
-    expect(machineId).not.toBe(build!.buildMachineId);
-    await vm.stop();
-    vm = undefined;
+  it("a second up builds nothing", async () => {
+    const before = dev.providers.times.length;
+    const second = await dev.up();
+    expect(second.ok).toBe(true);
+    expect(second.outputs).toEqual(first.outputs);
+    expect(second.steps.filter((s) => s.op === "create" || s.op === "replace")).toEqual([]);
+    expect(dev.providers.times.slice(before).map((t) => t.name)).toEqual([]);
   });
 
   it("packs the same disk as an OVA VirtualBox imports", async () => {
-    const outDir = path.join(tmp, "ova");
-    const line = await hostStep("ova-export.sh", {
-      SOURCE_QCOW2: record.id,
-      OUTPUT_DIR: outDir,
-      IMAGE_NAME: OVA_NAME,
-      VM_NAME: "dse e2e",
-      MEMORY_MB: "1536",
-      CPUS: "3",
-      BUILDER: "qemu",
-      FINGERPRINT: "e2eova",
-      SOURCE_IMAGE: `file://${base.disk}`,
-      MANIFEST: JSON.stringify(record.manifest),
-    });
-    const ova = JSON.parse(line.split("\n").pop()!) as typeof record;
-    expect(ova.id).toBe(path.join(fs.realpathSync(outDir), `${OVA_NAME}.ova`));
+    const ova = images(first).virtualbox;
+    const OVA_NAME = ova.name;
+    expect(ova.id).toBe(path.join(tmp, "images", `${OVA_NAME}.ova`));
     expect(sha256File(ova.id)).toBe(ova.sha256);
-    expect(ova.manifest).toEqual(record.manifest);
-
+    expect(ova.manifest).toEqual(qcow2.manifest);
+    const record = { id: qcow2.id };
     const ovf = `${OVA_NAME}.ovf`;
     const mf = `${OVA_NAME}.mf`;
     const vmdk = `${OVA_NAME}-disk1.vmdk`;
@@ -214,6 +216,70 @@ describe("local QEMU and VirtualBox images, built for real", () => {
     expect(byType("17")).toEqual([
       expect.objectContaining({ HostResource: "/disk/vmdisk1", Parent: sata[0].InstanceID }),
     ]);
+  });
+
+  it("refuses a builder that presents another host key at the first step: nothing runs on it", async () => {
+    const mitm = localStack("e2e-mitm", localConfig(base, tmp, { imageName: "dse_mitm" }), {
+      log,
+      swapBuilderHostKey: true,
+    });
+    try {
+      const r = await mitm.up();
+      expect(r.ok).toBe(false);
+      expect(r.error).toMatch(/Host key verification failed/);
+      const failed = r.steps.map((s) => s.urn.split("::").pop()!);
+      expect(failed.some((n) => n.endsWith("-provision-prepare"))).toBe(false);
+      // The builder is still up: look inside it without the pin: prepare never ran.
+      const start = stateOf(mitm, "start");
+      const port = Number(String(start.outputs.stdout).trim());
+      const keyPath = path.join(tmp, "mitm_key");
+      fs.writeFileSync(keyPath, String(stateOf(mitm, "key").outputs.privateKeyOpenssh), {
+        mode: 0o600,
+      });
+      const probe = await run("ssh", [
+        ...sshOptions(port, keyPath),
+        `${base.user}@127.0.0.1`,
+        "test ! -e /var/tmp/dse-build && echo untouched",
+      ]);
+      expect(probe.stdout.trim()).toBe("untouched");
+    } finally {
+      await mitm.engine.destroy();
+      mitm.providers.close();
+    }
+  });
+
+  it("never publishes an image that fails its boot test, and leaves nothing", async () => {
+    const cleanup = fs.readFileSync(
+      path.join(__dirname, "..", "..", "provision", "cleanup.sh"),
+      "utf8",
+    );
+    // Injected only here: the image's cloud-init fails at first boot.
+    const broken = `${cleanup}\nprintf 'runcmd:\\n  - [sh, -c, "exit 3"]\\n' >/etc/cloud/cloud.cfg.d/99-dse-broken.cfg\n`;
+    const stack = localStack("e2e-broken", localConfig(base, tmp, { imageName: "dse_broken" }), {
+      log,
+      provisionOverlay: { "cleanup.sh": broken },
+    });
+    try {
+      const r = await stack.up();
+      expect(r.ok).toBe(false);
+      expect(r.error).toMatch(/boot-test/);
+      expect(r.error).toMatch(/FAILED in check "cloud-init"/);
+      const left = fs
+        .readdirSync(path.join(tmp, "images"))
+        .filter((f) => f.startsWith("dse_broken"));
+      expect(left).toEqual([]);
+      expect(
+        fs
+          .readdirSync(path.join(tmp, "images", ".pending"))
+          .filter((f) => f.startsWith("dse_broken")),
+      ).toEqual([]);
+      const builds = path.join(tmp, "cache", "builds");
+      for (const tag of fs.readdirSync(builds))
+        expect(fs.readdirSync(path.join(builds, tag))).toEqual([]);
+    } finally {
+      await stack.engine.destroy();
+      stack.providers.close();
+    }
   });
 });
 

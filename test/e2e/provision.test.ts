@@ -99,6 +99,10 @@ describe("provision scripts in a Debian 12 VM", () => {
     expect(manifest.os).toContain("Debian GNU/Linux 12");
     expect(manifest.kernel).toMatch(/^\d+\.\d+/);
     expect(manifest.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    // install.sh applied the base's pending updates (verify fails while any is left), counted.
+    expect(install.stderr).toContain("==> [install.sh] apply pending updates");
+    expect(Number.isInteger(manifest.updates_applied)).toBe(true);
+    expect(manifest.build_date).toMatch(/^\d{4}-\d\d-\d\d$/);
   });
 
   it("a second install succeeds and installs nothing", async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, parseStackConfig } from "../../components/config";
+import { ConfigError, loadConfig, parseStackConfig } from "../../components/config";
+import { stackConfig } from "./mocks";
 
 const UBUNTU = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*";
 const aws = {
@@ -86,6 +87,24 @@ describe("aws config", () => {
       parseStackConfig({ platforms: ["aws"], aws: { ...rest, associatePublicIp: false } }).aws
         ?.sshAllowedCidrs,
     ).toEqual([]);
+  });
+
+  it("takes account IDs that `pulumi config set --path` stored as numbers as 12-digit strings", () => {
+    // pulumi config set --path 'dse-image:aws.shareWithAccounts[0]' 111122223333 (and owners[1]).
+    const all = stackConfig({
+      platforms: ["aws"],
+      aws: {
+        ...aws,
+        sourceAmi: undefined,
+        sourceAmiFilter: { owners: ["099720109477", 123456789012], name: UBUNTU },
+        encrypted: false,
+        shareWithAccounts: [111122223333, "444455556666"],
+      },
+    });
+    expect(all["dse-image:aws"]).toContain('"shareWithAccounts":[111122223333,"444455556666"]');
+    const parsed = loadConfig(all).aws;
+    expect(parsed?.shareWithAccounts).toEqual(["111122223333", "444455556666"]);
+    expect(parsed?.sourceAmiFilter?.owners).toEqual(["099720109477", "123456789012"]);
   });
 
   it.each<[string, Record<string, unknown>, string]>([
@@ -204,6 +223,112 @@ describe("aws config", () => {
       "dse-image:aws.tags.cost: expected a string, got 12",
     ],
     [
+      "an account ID that lost its leading zero as a number",
+      { ...aws, encrypted: false, shareWithAccounts: ["111122223333", 12345678901] },
+      "dse-image:aws.shareWithAccounts[1]: the number 12345678901 has lost its leading zeros (12 digits expected); set it as a string: pulumi config set --path --type string 'dse-image:aws.shareWithAccounts[1]' 012345678901",
+    ],
+    [
+      "Canonical's owner ID as a number",
+      { ...aws, sourceAmi: undefined, sourceAmiFilter: { owners: [99720109477], name: UBUNTU } },
+      "dse-image:aws.sourceAmiFilter.owners[0]: the number 99720109477 has lost its leading zeros (12 digits expected); set it as a string: pulumi config set --path --type string 'dse-image:aws.sourceAmiFilter.owners[0]' 099720109477",
+    ],
+    [
+      "a 13-digit account number",
+      { ...aws, encrypted: false, shareWithAccounts: [1234567890123] },
+      'dse-image:aws.shareWithAccounts[0]: expected one of 12-digit account IDs, got "1234567890123"',
+    ],
+    [
+      "a negative account number",
+      { ...aws, encrypted: false, shareWithAccounts: [-111122223333] },
+      "dse-image:aws.shareWithAccounts[0]: expected one of 12-digit account IDs, got -111122223333",
+    ],
+    [
+      "a fractional account number",
+      { ...aws, encrypted: false, shareWithAccounts: [111122223333.5] },
+      "dse-image:aws.shareWithAccounts[0]: expected one of 12-digit account IDs, got 111122223333.5",
+    ],
+    [
+      "an empty account ID",
+      { ...aws, encrypted: false, shareWithAccounts: [""] },
+      'dse-image:aws.shareWithAccounts[0]: expected one of 12-digit account IDs, got ""',
+    ],
+    [
+      "an empty instance type",
+      { ...aws, instanceType: "" },
+      'dse-image:aws.instanceType: expected an instance type, got ""',
+    ],
+    [
+      "a blank instance type",
+      { ...aws, instanceType: "  " },
+      'dse-image:aws.instanceType: expected an instance type, got "  "',
+    ],
+    [
+      "an empty region",
+      { ...aws, region: "" },
+      'dse-image:aws.region: expected a region like eu-west-1, got ""',
+    ],
+    [
+      "an empty sourceAmi",
+      { ...aws, sourceAmi: "" },
+      'dse-image:aws.sourceAmi: expected an AMI ID, got ""',
+    ],
+    [
+      "an empty sourceAmi beside a filter (named as empty, not as a conflict)",
+      { ...aws, sourceAmi: "", sourceAmiFilter: { owners: ["self"], name: "x" } },
+      'dse-image:aws.sourceAmi: expected an AMI ID, got ""',
+    ],
+    [
+      "an empty sourceAmiFilter",
+      { ...aws, sourceAmi: undefined, sourceAmiFilter: "" },
+      'dse-image:aws.sourceAmiFilter: expected an object with keys owners, name, got ""',
+    ],
+    [
+      "an empty filter name",
+      { ...aws, sourceAmi: undefined, sourceAmiFilter: { owners: ["self"], name: "" } },
+      'dse-image:aws.sourceAmiFilter.name: expected an AMI name pattern, got ""',
+    ],
+    [
+      "an empty subnet",
+      { ...aws, subnetId: "" },
+      'dse-image:aws.subnetId: expected a subnet ID, got ""',
+    ],
+    [
+      "an empty sshUser",
+      { ...aws, sshUser: "" },
+      'dse-image:aws.sshUser: expected a user name, got ""',
+    ],
+    [
+      "an empty KMS key",
+      { ...aws, kmsKeyId: "" },
+      'dse-image:aws.kmsKeyId: expected a KMS key ID, alias or ARN, got ""',
+    ],
+    [
+      "an empty associatePublicIp",
+      { ...aws, associatePublicIp: "" },
+      'dse-image:aws.associatePublicIp: expected true or false, got ""',
+    ],
+    [
+      "an empty encrypted",
+      { ...aws, encrypted: "" },
+      'dse-image:aws.encrypted: expected true or false, got ""',
+    ],
+    [
+      "an empty root volume size",
+      { ...aws, rootVolumeSizeGb: "" },
+      'dse-image:aws.rootVolumeSizeGb: expected a whole number from 8 to 16384, got ""',
+    ],
+    [
+      "an empty copyToRegions",
+      { ...aws, copyToRegions: "" },
+      'dse-image:aws.copyToRegions: expected a list of regions like eu-west-1, got ""',
+    ],
+    [
+      "an empty tags",
+      { ...aws, tags: "" },
+      'dse-image:aws.tags: expected a map of names to strings, got ""',
+    ],
+    ["an empty spot", { ...aws, spot: "" }, 'dse-image:aws.spot: expected true or false, got ""'],
+    [
       "a non-boolean spot",
       { ...aws, spot: "yes" },
       'dse-image:aws.spot: expected true or false, got "yes"',
@@ -220,5 +345,17 @@ describe("aws config", () => {
         aws: { ...aws, regoin: "x" },
       }),
     ).toThrow("dse-image:aws.regoin: unknown key;");
+  });
+
+  it("rejects an empty aws object rather than reading it as unset", () => {
+    let message = "";
+    try {
+      parseStackConfig({ platforms: ["aws"], aws: "" });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toBe(
+      'dse-image:aws: expected an object with keys region, sourceAmi, sourceAmiFilter, instanceType, subnetId, sshUser, sshAllowedCidrs, associatePublicIp, rootVolumeSizeGb, encrypted, kmsKeyId, copyToRegions, shareWithAccounts, tags, spot, got ""',
+    );
   });
 });

@@ -16,6 +16,7 @@ const ratios: Ratios = {
   "unchanged-rebuild/full": 0.0123,
   "install/naive": 0.55,
   "size/uncleaned": 0.48,
+  "boot-test/build": 0.13,
 };
 
 const run: BenchRun = {
@@ -48,12 +49,13 @@ describe("bench report", () => {
     expect(() => ratio(1, -1)).toThrow();
   });
 
-  it("writes the four lines exactly in the issue's form and order", () => {
+  it("writes the five lines exactly in the issues' form and order", () => {
     expect(ratioLines(ratios)).toEqual([
       "pipeline/packer: 0.74",
       "unchanged-rebuild/full: 0.012",
       "install/naive: 0.55",
       "size/uncleaned: 0.48",
+      "boot-test/build: 0.13",
     ]);
   });
 
@@ -64,6 +66,7 @@ describe("bench report", () => {
     expect(parsed["unchanged-rebuild/full"]).toBe(0.012);
     expect(parsed["install/naive"]).toBe(0.55);
     expect(parsed["size/uncleaned"]).toBe(0.48);
+    expect(parsed["boot-test/build"]).toBe(0.13);
     expect(parseRatioLines(ratioLines(ratios).join("\n"))).toEqual(parsed);
   });
 

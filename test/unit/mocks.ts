@@ -5,7 +5,10 @@ import { vi } from "vitest";
 export interface RecordedResource {
   type: string;
   name: string;
-  /** The name without its build's fingerprint prefix: `qemu-0123456789ab-start` -> `qemu-start`. */
+  /**
+   * The name without its build and generation: `qemu-dse_base-0123456789ab-20261129-g1a2b3-start`
+   * -> `qemu-start`.
+   */
   logical: string;
   inputs: Record<string, unknown>;
   urn: string;
@@ -102,7 +105,9 @@ export function installMocks(invokeMocks: InvokeMocks = {}, stateMocks: StateMoc
     run.resources.push({
       type: req.getType(),
       name: req.getName(),
-      logical: req.getName().replace(/-[0-9a-f]{12}(?=-)/, ""),
+      logical: req
+        .getName()
+        .replace(/^([a-z]+)-.+?-[0-9a-f]{12}-\d{8}(?:-\d+)?(?:-g[0-9a-z]+)?(?=-|$)/, "$1"),
       inputs: {},
       urn: monitor.newUrn(req.getParent(), req.getType(), req.getName()),
       parent: req.getParent(),

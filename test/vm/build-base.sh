@@ -72,6 +72,10 @@ chroot "$root" useradd -m -s /bin/bash -G sudo debian
 echo 'debian ALL=(ALL) NOPASSWD:ALL' >"$root/etc/sudoers.d/90-debian"
 chmod 0440 "$root/etc/sudoers.d/90-debian"
 
+# The VMs boot this kernel directly (-kernel), never the guest's package: hold it, so install.sh's
+# security updates do not rebuild an initramfs nobody boots (25 minutes under TCG).
+chroot "$root" apt-mark hold linux-image-amd64 "$(basename "$(find "$root/boot" -maxdepth 1 -name 'vmlinuz-*' | sort | tail -n1)" | sed 's/^vmlinuz/linux-image/')" >/dev/null
+
 # A cloud image ships without host keys and machine-id: each instance makes its own.
 rm -f "$root"/etc/ssh/ssh_host_*
 : >"$root/etc/machine-id"

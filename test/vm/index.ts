@@ -207,15 +207,60 @@ function freeLoopbackPort(): Promise<number> {
   });
 }
 
-export function detectAccel(requested?: "kvm" | "tcg" | "auto"): "kvm" | "tcg" {
+export interface AccelOptions {
+  /** Probe KVM with this kernel (VMs booted by kernel): KVM counts only if it prints under it. */
+  kernel?: string;
+  initrd?: string;
+  /** Gets detect-accel.sh's stderr: the choice and why; default: stderr. */
+  log?: Log;
+}
+
+export interface AccelChoice {
+  accel: "kvm" | "tcg";
+  /** Why, from detect-accel.sh: e.g. "long-mode probe ran in 0.2 s", "/dev/kvm missing". */
+  reason: string;
+}
+
+/**
+ * The accelerator components/qemu/detect-accel.sh picks: the same detection the QEMU platform's
+ * start.sh runs. Logs the choice and the reason.
+ */
+export function chooseAccel(
+  requested?: "kvm" | "tcg" | "auto",
+  opts: AccelOptions = {},
+): AccelChoice {
+  const log = opts.log ?? defaultLog;
   const env = { ...process.env };
   if (requested) env.DSE_ACCEL = requested;
-  const r = spawnSync("bash", [path.join(HOST_DIR, "detect-accel.sh")], { env, encoding: "utf8" });
+  delete env.PROBE_KERNEL;
+  delete env.PROBE_INITRD;
+  if (opts.kernel) {
+    env.PROBE_KERNEL = opts.kernel;
+    if (opts.initrd) env.PROBE_INITRD = opts.initrd;
+  }
+  // The script bounds its probe (PROBE_TIMEOUT); this only guards against a stuck host.
+  const r = spawnSync("bash", [path.join(HOST_DIR, "detect-accel.sh")], {
+    env,
+    encoding: "utf8",
+    timeout: 120_000,
+  });
   const accel = r.stdout.trim();
+  const lines = r.stderr.split("\n").filter((line) => line.trim());
+  for (const line of lines) log(line);
   if (r.status !== 0 || (accel !== "kvm" && accel !== "tcg")) {
     throw new Error(`detect-accel.sh failed (exit ${r.status}): ${r.stderr}`);
   }
-  return accel;
+  const decision = `detect-accel: ${accel}: `;
+  const reason = lines.find((line) => line.startsWith(decision))?.slice(decision.length) ?? "";
+  return { accel, reason };
+}
+
+/** `chooseAccel(...).accel`: kvm or tcg. */
+export function detectAccel(
+  requested?: "kvm" | "tcg" | "auto",
+  opts: AccelOptions = {},
+): "kvm" | "tcg" {
+  return chooseAccel(requested, opts).accel;
 }
 
 interface Live {
@@ -294,7 +339,11 @@ export function sshOptions(port: number, keyPath: string): string[] {
 export async function startVm(opts: VmOptions): Promise<Vm> {
   const log = opts.log ?? defaultLog;
   const user = opts.user ?? "debian";
-  const accel = detectAccel(opts.accel ?? (process.env.DSE_ACCEL as VmOptions["accel"]));
+  const accel = detectAccel(opts.accel ?? (process.env.DSE_ACCEL as VmOptions["accel"]), {
+    kernel: opts.kernel,
+    initrd: opts.initrd,
+    log,
+  });
   installExitHandlers();
   // Short path: the ssh control socket must fit in a unix socket address.
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "dse-vm-"));

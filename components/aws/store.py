@@ -1,0 +1,206 @@
+"""Image store adapter of AWS: AMI tags through the `aws` CLI.
+
+Tags (on the home-region AMI): dse-image:fingerprint, :state, :gen, :build-stack, :image-name,
+:boot-test, :sbom-sha256, :source-image, :superseded-by, :manifest-<n> (the manifest JSON in
+pieces: EC2 caps a tag value at 256 characters), :copies ("region=ami-...,..."), and the claims
+dse-image:user:<stack tag> / dse-image:kept:<stack tag> (value: the stack ID). Copies in other
+regions carry the same tags plus dse-image:source-ami and live and die with the home AMI.
+Only AMIs of this account count (`--owners self`). Builders are instances tagged
+dse-image:stack=<stack tag>, dse-image:role=builder.
+
+STORE_CONFIG: {"region", "copyToRegions": [...], "shareWithAccounts": [...], "encrypted",
+               "kmsKeyId"}
+"""
+
+import datetime
+import json
+
+lifecycle = None  # set by imagestore.load_adapter
+
+PIECE = 256
+PREFIX = "dse-image:"
+
+
+def tag(key):
+    return PREFIX + key.replace("_", "-")
+
+
+class Store:
+    def __init__(self, platform, config):
+        self.region = config["region"]
+        self.copy_regions = list(config.get("copyToRegions", []))
+        self.accounts = list(config.get("shareWithAccounts", []))
+        self.encrypted = bool(config.get("encrypted", True))
+        self.kms = config.get("kmsKeyId") or ""
+
+    def ec2(self, *args, region=None, check=True):
+        return lifecycle.run(["aws", "--region", region or self.region, "--output", "json",
+                              "ec2", *args], check=check)
+
+    def ec2_json(self, *args, region=None):
+        out = self.ec2(*args, region=region).stdout
+        return json.loads(out) if out.strip() else {}
+
+    # --- reading --------------------------------------------------------------------------
+    def _image(self, data):
+        if data.get("State") in ("deregistered", "invalid", "error") or "ImageId" not in data:
+            return None
+        tags = {t["Key"]: t["Value"] for t in data.get("Tags", [])}
+        meta = {k: tags[tag(k)] for k in lifecycle.FIELDS if tags.get(tag(k))}
+        if meta.get("state") == "complete" and data.get("State") != "available":
+            meta["state"] = "broken"
+        users = {k[len(PREFIX + "user:"):]: v for k, v in tags.items()
+                 if k.startswith(PREFIX + "user:")}
+        kept = {k[len(PREFIX + "kept:"):]: v for k, v in tags.items()
+                if k.startswith(PREFIX + "kept:")}
+        manifest = "".join(tags.get(f"{PREFIX}manifest-{i}", "") for i in range(len(tags)))
+        image = lifecycle.Image(data["ImageId"], data.get("Name", ""), data.get("CreationDate", ""),
+                                meta, users, kept, manifest)
+        image.extra["copies"] = parse_copies(tags.get(PREFIX + "copies", ""))
+        image.extra["snapshots"] = [m["Ebs"]["SnapshotId"] for m in data.get("BlockDeviceMappings", [])
+                                    if m.get("Ebs", {}).get("SnapshotId")]
+        return image
+
+    def get(self, image_id, region=None):
+        proc = self.ec2("describe-images", "--owners", "self", "--image-ids", image_id,
+                        region=region, check=False)
+        if proc.returncode != 0:
+            if "InvalidAMIID" in proc.stderr:
+                return None
+            raise lifecycle.StoreError(f"aws ec2 describe-images {image_id}: {proc.stderr.strip()}")
+        images = json.loads(proc.stdout or "{}").get("Images", [])
+        return self._image(images[0]) if images else None
+
+    def list_family(self, image_name):
+        data = self.ec2_json("describe-images", "--owners", "self", "--filters",
+                             f"Name=tag:{tag('image_name')},Values={image_name}")
+        images = [self._image(d) for d in data.get("Images", [])]
+        return [i for i in images if i is not None]
+
+    def list_builders(self, stack_tag):
+        data = self.ec2_json(
+            "describe-instances", "--filters", f"Name=tag:{PREFIX}stack,Values={stack_tag}",
+            f"Name=tag:{PREFIX}role,Values=builder",
+            "Name=instance-state-name,Values=pending,running,stopping,stopped")
+        builders = []
+        for reservation in data.get("Reservations", []):
+            for inst in reservation.get("Instances", []):
+                tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
+                state = inst.get("State", {}).get("Name", "")
+                if state in ("pending", "running"):
+                    status = "running"
+                elif state == "stopped" and tags.get(PREFIX + "sealed") == "true":
+                    status = "sealed"
+                else:
+                    status = "stopped"
+                builders.append({"id": inst["InstanceId"], "build": tags.get(PREFIX + "build", ""),
+                                 "gen": tags.get(PREFIX + "gen", ""), "status": status})
+        return builders
+
+    # --- writing --------------------------------------------------------------------------
+    def _tag(self, image, tags, region=None):
+        payload = json.dumps([{"Key": k, "Value": v} for k, v in tags.items()])
+        self.ec2("create-tags", "--resources", image, "--tags", payload, region=region)
+
+    def _untag(self, image, keys, region=None):
+        payload = json.dumps([{"Key": k} for k in keys])
+        self.ec2("delete-tags", "--resources", image, "--tags", payload, region=region)
+
+    def _everywhere(self, image):
+        """(region, id) of the home AMI and every copy."""
+        return [(self.region, image.id)] + sorted(image.extra.get("copies", {}).items())
+
+    def _tags(self, meta, manifest):
+        tags = {tag(k): v for k, v in meta.items()}
+        if manifest is not None:
+            for i, piece in enumerate(lifecycle.chunks(manifest.strip(), PIECE)):
+                tags[f"{PREFIX}manifest-{i}"] = piece
+        return tags
+
+    def creation_args(self, meta, manifest):
+        return json.dumps([{"Key": k, "Value": v} for k, v in self._tags(meta, manifest).items()])
+
+    def set_meta(self, image_id, meta, manifest=None):
+        tags = self._tags(meta, manifest)
+        if tags:
+            self._tag(image_id, tags)
+
+    def set_claim(self, image, kind, tag_, stack_id):
+        for region, image_id in self._everywhere(image):
+            self._tag(image_id, {f"{PREFIX}{claim(kind)}:{tag_}": stack_id}, region=region)
+
+    def drop_claim(self, image, kind, tag_):
+        if tag_ in getattr(image, kind):
+            for region, image_id in self._everywhere(image):
+                self._untag(image_id, [f"{PREFIX}{claim(kind)}:{tag_}"], region=region)
+
+    def supersede(self, image, by_name):
+        # EC2 rounds to the minute and refuses a time in the past.
+        at = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=2))
+        for region, image_id in self._everywhere(image):
+            self._tag(image_id, {tag("superseded_by"): by_name}, region=region)
+            self.ec2("enable-image-deprecation", "--image-id", image_id, "--deprecate-at",
+                     at.strftime("%Y-%m-%dT%H:%M:00Z"), region=region)
+
+    def publish(self, image, name):
+        self._tag(image.id, {tag("state"): "complete"})
+        return image.id
+
+    def delete(self, image):
+        for region, image_id in reversed(self._everywhere(image)):
+            found = image if image_id == image.id else self.get(image_id, region=region)
+            proc = self.ec2("deregister-image", "--image-id", image_id, region=region, check=False)
+            if proc.returncode != 0 and "InvalidAMIID" not in proc.stderr:
+                raise lifecycle.StoreError(f"aws ec2 deregister-image {image_id}: {proc.stderr.strip()}")
+            for snapshot in (found.extra.get("snapshots", []) if found else []):
+                self.ec2("delete-snapshot", "--snapshot-id", snapshot, region=region, check=False)
+
+    def ensure_replicas(self, image):
+        """Copies in every copyToRegions region and launch permissions: the record's job, so an
+        adopted AMI gets the copies and shares this stack asks for too."""
+        copies = dict(image.extra.get("copies", {}))
+        for region in self.copy_regions:
+            if region in copies and self.get(copies[region], region=region) is not None:
+                continue
+            args = ["copy-image", "--source-region", self.region, "--source-image-id", image.id,
+                    "--name", image.name, "--description",
+                    f"dse-image {image.name}, copied from {self.region}"]
+            if self.encrypted:
+                args += ["--encrypted"] + (["--kms-key-id", self.kms] if self.kms else [])
+            copy_id = self.ec2_json(*args, region=region)["ImageId"]
+            lifecycle.log(f"copying {image.name} to {region}: {copy_id}")
+            copies[region] = copy_id
+            # Recorded at once: a copy that fails later is still found and deleted with the AMI.
+            self._tag(image.id, {PREFIX + "copies": format_copies(copies)})
+            self.ec2("wait", "image-available", "--image-ids", copy_id, region=region)
+            source_tags = {f"{PREFIX}{k}": v for k, v in image_tags(image).items()}
+            source_tags[PREFIX + "source-ami"] = image.id
+            self._tag(copy_id, source_tags, region=region)
+        if self.accounts:
+            payload = json.dumps({"Add": [{"UserId": a} for a in self.accounts]})
+            for region, image_id in [(self.region, image.id)] + sorted(copies.items()):
+                self.ec2("modify-image-attribute", "--image-id", image_id, "--launch-permission",
+                         payload, region=region)
+        return {"regions": {self.region: image.id, **copies}}
+
+
+def claim(kind):
+    return "user" if kind == "users" else "kept"
+
+
+def image_tags(image):
+    """The dse tags of an image, without the prefix, for its copies."""
+    tags = {k.replace("_", "-"): v for k, v in image.meta.items()}
+    for i, piece in enumerate(lifecycle.chunks(image.manifest.strip(), PIECE)):
+        tags[f"manifest-{i}"] = piece
+    for t, stack in image.users.items():
+        tags[f"user:{t}"] = stack
+    return tags
+
+
+def parse_copies(text):
+    return dict(p.split("=", 1) for p in text.split(",") if "=" in p)
+
+
+def format_copies(copies):
+    return ",".join(f"{r}={i}" for r, i in sorted(copies.items()))

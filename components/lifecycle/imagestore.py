@@ -1,0 +1,298 @@
+#!/usr/bin/env python3
+"""The image store: the one place that decides what an image of ours is and who may delete it.
+
+Every platform keeps the same metadata on its images (OpenStack image properties, EC2 tags, the
+JSON record beside a local file); an adapter in components/<platform>/store.py maps it. Runs on
+the operator's machine, from the program (probe) and from the lifecycle's commands.
+
+Usage: imagestore.py <command>, everything else from the environment (as command.local passes
+it):
+  STORE         openstack | aws | qemu | virtualbox
+  STORE_CONFIG  JSON object of platform settings (region, outputDir, CLI flags, ...)
+  probe     IMAGE_NAME STACK_TAG          -> {"images": [...], "builders": [...]}
+  pending   IMAGE_ID NAME FINGERPRINT GEN STACK_TAG IMAGE_NAME MANIFEST [SBOM_SHA256 SOURCE_IMAGE]
+            marks a fresh snapshot as this stack's pending image -> {"id"}
+  creation-args  the same metadata as the platform's create call takes it (OpenStack: NUL-separated
+            --property arguments; AWS: the tag list JSON), so an image is never seen without it
+  publish   PENDING_ID NAME [BOOT_TEST]   -> {"id"}: complete, under its final name
+  record    IMAGE_ID STACK_ID STACK_TAG   claims the image for the stack -> the image record
+  release   PULUMI_COMMAND_STDOUT (a record) STACK_ID STACK_TAG KEEP RETAIN
+            drops the stack's claim; deletes what no stack claims any more
+  discard   PULUMI_COMMAND_STDOUT (pending's output): deletes that image unless it was published
+  fail      IMAGE_ID: marks a pending image failed (kept for debugging, never published)
+Exit status 1 with one line "imagestore: ..." on stderr when something fails.
+"""
+
+import datetime
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+COMPONENTS = os.path.dirname(HERE)
+
+
+class StoreError(Exception):
+    pass
+
+
+def run(argv, check=True, env=None):
+    """Runs a CLI; returns stdout. Failures name the command and its last stderr lines."""
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
+    if check and proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        raise StoreError(f"{' '.join(argv[:4])} ... exited {proc.returncode}: {tail}")
+    return proc
+
+
+def now_iso():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def log(message):
+    sys.stderr.write(f"==> {os.environ.get('STORE', 'store')}: {message}\n")
+
+
+# --- metadata kept on every image ---------------------------------------------------------
+# Normalized keys; adapters spell them per platform. users/kept are claim sets keyed by the
+# stack tag (the value is the full stack ID, for people reading the image).
+FIELDS = ("fingerprint", "state", "gen", "build_stack", "image_name", "final_name",
+          "boot_test", "sbom_sha256", "source_image", "superseded_by")
+
+
+class Image:
+    """An image of ours, normalized: id, name, created_at, meta (FIELDS), users, kept, manifest."""
+
+    def __init__(self, id, name, created_at, meta, users, kept, manifest, extra=None):
+        self.id = id
+        self.name = name
+        self.created_at = created_at
+        self.meta = meta
+        self.users = users
+        self.kept = kept
+        self.manifest = manifest
+        self.extra = extra or {}
+
+    @property
+    def state(self):
+        return self.meta.get("state", "")
+
+    def claims(self):
+        return len(self.users) + len(self.kept)
+
+    def probe_view(self):
+        # A pending image may carry a temporary name (OpenStack: <name>.pending): report the
+        # name it will be published under.
+        return {
+            "id": self.id, "name": self.meta.get("final_name") or self.name, "state": self.state,
+            "fingerprint": self.meta.get("fingerprint", ""), "gen": self.meta.get("gen", ""),
+            "buildStack": self.meta.get("build_stack", ""), "createdAt": self.created_at,
+            "users": sorted(self.users.values()), "kept": sorted(self.kept.values()),
+        }
+
+    def record(self):
+        rec = {"id": self.id, "name": self.name, "createdAt": self.created_at,
+               "manifest": parse_json(self.manifest, {}),
+               "fingerprint": self.meta.get("fingerprint", ""),
+               "imageName": self.meta.get("image_name", "")}
+        if self.meta.get("boot_test"):
+            rec["bootTest"] = parse_json(self.meta["boot_test"], None)
+        if self.meta.get("sbom_sha256"):
+            rec["sbomSha256"] = self.meta["sbom_sha256"]
+        rec.update(self.extra)
+        return rec
+
+
+def parse_json(text, fallback):
+    try:
+        return json.loads(text) if text else fallback
+    except ValueError:
+        return {"raw": text} if fallback == {} else fallback
+
+
+def chunks(text, size):
+    return [text[i:i + size] for i in range(0, len(text), size)] if text else []
+
+
+def load_adapter(store, config):
+    folder = "qemu" if store == "virtualbox" else store
+    path = os.path.join(COMPONENTS, folder, "store.py")
+    spec = importlib.util.spec_from_file_location(f"dse_store_{folder}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    module.lifecycle = sys.modules[__name__]
+    return module.Store(store, config)
+
+
+def env(name, default=None):
+    value = os.environ.get(name, default)
+    if value is None:
+        raise StoreError(f"{name} is required")
+    return value
+
+
+# --- commands -----------------------------------------------------------------------------
+
+def cmd_probe(s):
+    images = [i.probe_view() for i in s.list_family(env("IMAGE_NAME"))]
+    builders = s.list_builders(env("STACK_TAG"))
+    return {"images": images, "builders": builders}
+
+
+def pending_meta():
+    return {
+        "fingerprint": env("FINGERPRINT"), "state": "pending", "gen": env("GEN"),
+        "build_stack": env("STACK_TAG"), "image_name": env("IMAGE_NAME"), "final_name": env("NAME"),
+        "sbom_sha256": os.environ.get("SBOM_SHA256", ""),
+        "source_image": os.environ.get("SOURCE_IMAGE", ""),
+    }
+
+
+def cmd_pending(s):
+    meta = pending_meta()
+    image_id = env("IMAGE_ID")
+    s.set_meta(image_id, {k: v for k, v in meta.items() if v}, manifest=os.environ.get("MANIFEST", ""))
+    log(f"pending image {image_id} ({env('NAME')})")
+    return {"id": image_id, "name": env("NAME")}
+
+
+def cmd_creation_args(s):
+    meta = {k: v for k, v in pending_meta().items() if v}
+    sys.stdout.write(s.creation_args(meta, os.environ.get("MANIFEST", "")))
+    return None
+
+
+def cmd_publish(s):
+    pending_id = env("PENDING_ID")
+    image = s.get(pending_id)
+    if image is None:
+        raise StoreError(f"pending image {pending_id} is gone; the next pulumi up builds it again")
+    if image.state == "failed":
+        raise StoreError(f"image {pending_id} failed its boot test; it is never published")
+    boot_test = os.environ.get("BOOT_TEST", "")
+    if boot_test:
+        s.set_meta(pending_id, {"boot_test": json.dumps(json.loads(boot_test), separators=(",", ":"))})
+    final_id = s.publish(image, env("NAME"))
+    log(f"published {env('NAME')} ({final_id})")
+    return {"id": final_id, "name": env("NAME")}
+
+
+def cmd_record(s):
+    image_id, tag = env("IMAGE_ID"), env("STACK_TAG")
+    image = s.get(image_id)
+    if image is None or image.state != "complete":
+        raise StoreError(
+            f"image {image_id} is {'gone' if image is None else image.state}: it was deleted "
+            "outside Pulumi; run `pulumi up` again to rebuild it")
+    if tag not in image.users:
+        s.set_claim(image, "users", tag, env("STACK_ID"))
+    extra = s.ensure_replicas(image)
+    image = s.get(image_id)
+    image.extra.update(extra)
+    return image.record()
+
+
+def delete_if_unclaimed(s, image, retain):
+    if retain:
+        log(f"retainImages is set: keeping {image.name} ({image.id})")
+        return
+    fresh = s.get(image.id)
+    if fresh is None:
+        return
+    if fresh.claims() > 0:
+        who = ", ".join(sorted(set(fresh.users.values()) | set(fresh.kept.values())))
+        log(f"keeping {fresh.name} ({fresh.id}): still used by {who}")
+        return
+    log(f"deleting {fresh.name} ({fresh.id})")
+    s.delete(fresh)
+
+
+def cmd_release(s):
+    stdout = os.environ.get("PULUMI_COMMAND_STDOUT", "").strip().splitlines()
+    if not stdout:
+        log("no image recorded; nothing to release")
+        return {}
+    rec = json.loads(stdout[-1])
+    tag, stack_id = env("STACK_TAG"), env("STACK_ID")
+    keep = int(os.environ.get("KEEP", "0") or 0)
+    retain = os.environ.get("RETAIN", "false") == "true"
+    image = s.get(rec["id"])
+    if image is None:
+        log(f"image {rec.get('name', rec['id'])} is already gone")
+    else:
+        s.drop_claim(image, "users", tag)
+    family = [i for i in s.list_family(rec_image_name(rec, image)) if i.state == "complete"]
+    successor = next((i for i in family if tag in i.users and i.id != rec["id"]), None)
+    if image is not None and successor is not None and keep > 0:
+        image = s.get(image.id)
+        s.set_claim(image, "kept", tag, stack_id)
+        if not s.get(image.id).users:
+            # Marked only once no stack runs it as its current image.
+            s.supersede(s.get(image.id), successor.name)
+    if successor is None:
+        # The stack stops using this platform (destroy, removed platform): it keeps nothing.
+        doomed = [i for i in family if tag in i.kept]
+    else:
+        kept = sorted((i for i in s.list_family(rec_image_name(rec, image)) if tag in i.kept),
+                      key=lambda i: i.created_at, reverse=True)
+        doomed = kept[keep:]
+    for old in doomed:
+        s.drop_claim(old, "kept", tag)
+        delete_if_unclaimed(s, old, retain)
+    if image is not None:
+        delete_if_unclaimed(s, image, retain)
+    return {}
+
+
+def rec_image_name(rec, image):
+    if image is not None and image.meta.get("image_name"):
+        return image.meta["image_name"]
+    if not rec.get("imageName"):
+        raise StoreError(f"record of {rec.get('name')} names no imageName")
+    return rec["imageName"]
+
+
+def cmd_discard(s):
+    stdout = os.environ.get("PULUMI_COMMAND_STDOUT", "").strip().splitlines()
+    if not stdout:
+        return {}
+    image_id = json.loads(stdout[-1])["id"]
+    image = s.get(image_id)
+    if image is not None and image.state != "complete":
+        log(f"deleting unpublished image {image.name} ({image_id})")
+        s.delete(image)
+    return {}
+
+
+def cmd_fail(s):
+    image_id = env("IMAGE_ID")
+    s.set_meta(image_id, {"state": "failed"})
+    return {"id": image_id}
+
+
+COMMANDS = {"probe": cmd_probe, "pending": cmd_pending, "creation-args": cmd_creation_args,
+            "publish": cmd_publish,
+            "record": cmd_record, "release": cmd_release, "discard": cmd_discard,
+            "fail": cmd_fail}
+
+
+def main(argv):
+    if len(argv) != 2 or argv[1] not in COMMANDS:
+        sys.stderr.write(f"usage: imagestore.py {'|'.join(COMMANDS)}\n")
+        return 2
+    try:
+        store = load_adapter(env("STORE"), json.loads(os.environ.get("STORE_CONFIG") or "{}"))
+        result = COMMANDS[argv[1]](store)
+    except StoreError as e:
+        sys.stderr.write(f"imagestore: {e}\n")
+        return 1
+    if result is not None:
+        print(json.dumps(result, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The OpenStack platform's boot test: a fresh server from the pending image, with this test's key
+# and pinned host key in its user data, its own security group (SSH from SSH_ALLOWED_CIDRS) and
+# the build's floating IP (the fixed address, or one from the pool); then the lifecycle's checks
+# over SSH (boot-test-lib.sh). The server, group and allocated address are always removed.
+# Runs on the operator's machine with the OS_* variables of a sourced openrc.
+#
+# Env (besides boot-test-lib.sh's):
+#   USER_DATA TEST_NAME      cloud-config and name of the test server
+#   FLAVOR NETWORKS AVAILABILITY_ZONE SECURITY_GROUPS   as for the builder (lists space-separated)
+#   FLOATING_IP | FLOATING_IP_POOL   address to use, or pool to allocate one from; neither: the
+#                                    server's own address
+#   SSH_ALLOWED_CIDRS        space-separated sources allowed on port 22
+#   OS_FLAGS                 extra flags for every openstack call
+#   POLL_SECONDS             pause between status checks (default 5)
+# Output: one JSON line {"passed", "seconds", "checks"}; on failure exit 1 naming the check.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=components/lifecycle/boot-test-lib.sh
+. "$here/../lifecycle/boot-test-lib.sh"
+
+: "${TEST_NAME:?}" "${FLAVOR:?}" "${USER_DATA:?}"
+os() {
+  # shellcheck disable=SC2086 # OS_FLAGS holds several flags on purpose
+  openstack ${OS_FLAGS:-} "$@"
+}
+TEST_ID=""
+ALLOCATED_IP_ID=""
+GROUP_ID=""
+
+wait_for_image() {
+  local status=""
+  for _ in $(seq 1 360); do
+    status=$(os image show -f value -c status "$IMAGE_ID") || return 1
+    [ "$status" = active ] && return 0
+    sleep "${POLL_SECONDS:-5}"
+  done
+  bt_log "image $IMAGE_ID is still $status"
+  return 1
+}
+
+create_security_group() {
+  local cidr
+  GROUP_ID=$(os security group create -f value -c id --description "dse-image boot test" "$TEST_NAME") || return 1
+  for cidr in ${SSH_ALLOWED_CIDRS:-0.0.0.0/0}; do
+    os security group rule create --ingress --protocol tcp --dst-port 22 --remote-ip "$cidr" \
+      "$GROUP_ID" >/dev/null || return 1
+  done
+}
+
+first_address() {
+  os server show -f json "$TEST_ID" | python3 -c 'import json, re, sys
+a = json.load(sys.stdin).get("addresses") or {}
+found = [ip for ips in a.values() for ip in ips] if isinstance(a, dict) else re.findall(r"=?([0-9.]+)", str(a))
+print(next(ip for ip in found if "." in ip))'
+}
+
+# Called as a condition, where errexit is off: every step returns on failure itself.
+launch_test_instance() {
+  local args=(--image "$IMAGE_ID" --flavor "$FLAVOR" --user-data "$BT_TMP/user-data"
+    --security-group "$GROUP_ID" --property dse_role=test --property "dse_stack=${STACK_TAG:-}"
+    --wait -f value -c id) net group
+  for net in ${NETWORKS:-}; do args+=(--network "$net"); done
+  for group in ${SECURITY_GROUPS:-}; do args+=(--security-group "$group"); done
+  [ -n "${AVAILABILITY_ZONE:-}" ] && args+=(--availability-zone "$AVAILABILITY_ZONE")
+  wait_for_image || return 1
+  create_security_group || return 1
+  TEST_ID=$(os server create "${args[@]}" "$TEST_NAME") || return 1
+  TEST_PORT=22
+  if [ -n "${FLOATING_IP:-}" ]; then
+    TEST_HOST=$FLOATING_IP
+  elif [ -n "${FLOATING_IP_POOL:-}" ]; then
+    read -r ALLOCATED_IP_ID TEST_HOST < <(os floating ip create --description "$TEST_NAME" \
+      -f value -c id -c floating_ip_address "$FLOATING_IP_POOL") || return 1
+  else
+    TEST_HOST=$(first_address) || return 1
+  fi
+  if [ -n "${FLOATING_IP:-}${FLOATING_IP_POOL:-}" ]; then
+    os server add floating ip "$TEST_ID" "$TEST_HOST" || return 1
+  fi
+  BT_CONSOLE_COMMAND="SERVER_ID='$TEST_ID' bash '$here/console.sh'"
+  bt_log "booting $NAME ($IMAGE_ID) as server $TEST_ID at $TEST_HOST"
+}
+
+remove_test_instance() {
+  if [ "${KEEP_ON_FAILURE:-false}" = true ] && [ -n "$BT_FAILED_CHECK" ]; then
+    bt_log "kept the test server ${TEST_ID:-$TEST_NAME} for debugging"
+  else
+    [ -n "$TEST_ID" ] && { os server delete --wait "$TEST_ID" || bt_log "could not delete server $TEST_ID"; }
+    [ -n "$ALLOCATED_IP_ID" ] && { os floating ip delete "$ALLOCATED_IP_ID" || bt_log "could not release $ALLOCATED_IP_ID"; }
+    [ -n "$GROUP_ID" ] && { os security group delete "$GROUP_ID" || bt_log "could not delete group $GROUP_ID"; }
+  fi
+  bt_cleanup_tmp
+}
+
+main() {
+  bt_setup
+  trap remove_test_instance EXIT
+  if ! launch_test_instance; then
+    BT_FAILED_CHECK=launch
+    BT_FAILED_OUTPUT="could not launch a server from image $IMAGE_ID"
+    bt_reject_image
+    bt_report_failure
+    exit 1
+  fi
+  if ! bt_wait_and_check; then
+    bt_reject_image
+    bt_report_failure
+    exit 1
+  fi
+  bt_result_json
+}
+
+main "$@"

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The QEMU platform's boot test: boots a throwaway overlay on the pending qcow2 (the image itself
+# is never written) with a NoCloud seed carrying this test's key and pinned host key, runs the
+# lifecycle's checks over SSH (boot-test-lib.sh), and always removes the test machine. The OVA is
+# made from the same disk, so this test is its test too.
+#
+# Env (besides boot-test-lib.sh's):
+#   USER_DATA        cloud-config of the test instance (user, key, host key, TTL switch)
+#   TEST_NAME        name of the test machine (its cloud-init instance ID)
+#   CACHE_DIR STACK_TAG GEN   the work folder is <CACHE_DIR>/builds/<STACK_TAG>/<GEN>-test
+#   MEMORY_MB CPUS DSE_ACCEL KERNEL INITRD APPEND BUILDER_TTL_MINUTES   as for start.sh
+# Output: one JSON line {"passed", "seconds", "checks"}; on failure exit 1 naming the check.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=components/lifecycle/boot-test-lib.sh
+. "$here/../lifecycle/boot-test-lib.sh"
+
+: "${TEST_NAME:?}" "${CACHE_DIR:?}" "${STACK_TAG:?}" "${GEN:?}" "${USER_DATA:?}"
+work="$CACHE_DIR/builds/$STACK_TAG/$GEN-test"
+BT_CONSOLE_COMMAND="WORK_DIR='$work' bash '$here/console.sh'"
+
+# Called as a condition, where errexit is off: every step returns on failure itself.
+launch_test_instance() {
+  rm -rf "$work" && mkdir -p "$work" || return 1
+  SEED_PATH="$work/seed.iso" INSTANCE_ID="$TEST_NAME" USER_DATA="$USER_DATA" \
+    bash "$here/make-seed.sh" || return 1
+  TEST_HOST=127.0.0.1
+  TEST_PORT=$(BASE_IMAGE="$IMAGE_ID" WORK_DIR="$work" SEED_PATH="$work/seed.iso" DISK_SIZE_GB=0 \
+    bash "$here/start.sh") || return 1
+  bt_log "booting $NAME from $IMAGE_ID on 127.0.0.1:$TEST_PORT"
+}
+
+remove_test_instance() {
+  if [ "${KEEP_ON_FAILURE:-false}" = true ] && [ -n "$BT_FAILED_CHECK" ]; then
+    bt_log "kept the test machine in $work (serial log: $work/serial.log)"
+  else
+    WORK_DIR="$work" bash "$here/teardown.sh"
+  fi
+  bt_cleanup_tmp
+}
+
+main() {
+  bt_setup
+  trap remove_test_instance EXIT
+  if ! launch_test_instance; then
+    BT_FAILED_CHECK=launch
+    bt_reject_image
+    bt_report_failure
+    exit 1
+  fi
+  if ! bt_wait_and_check; then
+    bt_reject_image
+    bt_report_failure
+    exit 1
+  fi
+  bt_result_json
+}
+
+main "$@"

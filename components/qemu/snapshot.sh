@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The QEMU platform's snapshot (the lifecycle's snapshot step): powers the provisioned builder off
+# (stop.sh), converts its overlay into a standalone compressed qcow2 in the pending folder
+# <OUTPUT_DIR>/.pending/<NAME>.qcow2, and records it as this stack's pending image (imagestore.py
+# pending). Publishing (after the boot test) moves it to <OUTPUT_DIR>/<NAME>.qcow2.
+# WORK_DIR is removed once the pending image exists. If the conversion fails the stopped builder
+# stays "sealed" (overlay + export.claim), so the next `pulumi up` converts it again instead of
+# building anew.
+#
+# Env:
+#   WORK_DIR          builder folder (start.sh)
+#   OUTPUT_DIR        output folder
+#   NAME              final image name, <imageName>-<fp12>-<date>
+#   SHUTDOWN_TIMEOUT  seconds the guest gets to power off (stop.sh)
+#   STORE, STORE_CONFIG, IMAGE_NAME, FINGERPRINT, GEN, STACK_TAG, MANIFEST, SOURCE_IMAGE:
+#                     passed on to imagestore.py pending
+# Output: one JSON line {"id", "name"}: the pending image.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=components/qemu/proc-lib.sh
+. "$here/proc-lib.sh"
+
+log() { printf '==> qemu: %s\n' "$*" >&2; }
+die() {
+  printf 'qemu snapshot: %s\n' "$*" >&2
+  exit 1
+}
+
+: "${WORK_DIR:?WORK_DIR is required}"
+: "${OUTPUT_DIR:?OUTPUT_DIR is required}"
+: "${NAME:?NAME is required}"
+
+stop_builder() {
+  if [ -f "$WORK_DIR/export.claim" ] && ! proc_alive "$(cat "$WORK_DIR/qemu.pid" 2>/dev/null || true)"; then
+    log "builder already stopped for its snapshot"
+    return 0
+  fi
+  bash "$here/stop.sh"
+}
+
+convert_overlay() {
+  local out=$1
+  [ -f "$WORK_DIR/overlay.qcow2" ] || die "no builder disk in $WORK_DIR"
+  log "converting $WORK_DIR/overlay.qcow2 to $out (compressed)"
+  # -W: out-of-order writes let the compression run on every core (about twice as fast on two,
+  # same size and content; `qemu-img compare` finds the images identical).
+  qemu-img convert -c -W -O qcow2 "$WORK_DIR/overlay.qcow2" "$out.tmp"
+  mv "$out.tmp" "$out"
+  log "pending image $out ($(du -h "$out" | cut -f1))"
+}
+
+main() {
+  stop_builder
+  local pending_dir out
+  pending_dir="$(realpath -m "$OUTPUT_DIR")/.pending"
+  mkdir -p "$pending_dir"
+  out="$pending_dir/$NAME.qcow2"
+  convert_overlay "$out"
+  IMAGE_ID="$out" python3 "$here/../lifecycle/imagestore.py" pending
+  rm -rf "$WORK_DIR"
+}
+
+main "$@"

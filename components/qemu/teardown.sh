@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Removes builders of the local platforms (the lifecycle's teardown): kills their qemu and deletes
+# their work folders. With WORK_DIR, that one builder (the delete of its start step); otherwise
+# every builder and boot-test folder of this stack, <CACHE_DIR>/builds/<STACK_TAG>/*, whatever
+# build or generation made it: so it also cleans up after failed or abandoned builds.
+#
+# Env:
+#   WORK_DIR             one builder folder; or
+#   CACHE_DIR STACK_TAG  every builder folder of this stack
+set -euo pipefail
+
+# shellcheck source=components/qemu/proc-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/proc-lib.sh"
+
+log() { printf '==> qemu: %s\n' "$*" >&2; }
+
+remove_builder() {
+  local work=$1 pid
+  [ -d "$work" ] || return 0
+  pid=$(cat "$work/qemu.pid" 2>/dev/null || true)
+  if proc_alive "$pid"; then
+    log "stopping builder $work (pid $pid)"
+    kill "$pid" 2>/dev/null || true
+    for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do proc_alive "$pid" || break; sleep 0.25; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+
+main() {
+  if [ -n "${WORK_DIR:-}" ]; then
+    remove_builder "$WORK_DIR"
+    return 0
+  fi
+  : "${CACHE_DIR:?CACHE_DIR is required}" "${STACK_TAG:?STACK_TAG is required}"
+  local work
+  for work in "$CACHE_DIR/builds/$STACK_TAG"/*; do
+    [ -d "$work" ] && remove_builder "$work"
+  done
+  return 0
+}
+
+main "$@"

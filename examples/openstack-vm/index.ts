@@ -1,0 +1,24 @@
+import * as openstack from "@pulumi/openstack";
+import * as pulumi from "@pulumi/pulumi";
+import { dseImageId } from "../../components/reader";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const config = new pulumi.Config();
+/** The network to attach, by name or UUID; unset: Nova picks the project's only network. */
+const network = config.get("network");
+
+const images = new pulumi.StackReference("dse-image", { name: config.require("imageStack") });
+
+const vm = new openstack.compute.Instance("dse-vm", {
+  imageId: dseImageId(images, "openstack"),
+  flavorName: config.get("flavor") ?? "m1.small",
+  keyPair: config.get("keyPair"),
+  networks:
+    network === undefined
+      ? undefined
+      : [UUID.test(network) ? { uuid: network } : { name: network }],
+});
+
+export const imageId = vm.imageId;
+export const address = vm.accessIpV4;

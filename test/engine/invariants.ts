@@ -1,0 +1,214 @@
+/**
+ * What must hold after every simulated run, on every platform (DESIGN.md's lifecycle contract,
+ * points 2, 7 and 8). Test utility, never shipped.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { expect } from "vitest";
+import { stackTagOf } from "../../components/lifecycle/names";
+import type { Engine } from "./engine";
+import type { Disk } from "./world/guest";
+import { readDisk } from "./world/local";
+import { PROJECT } from "./world/openstack";
+import type { World } from "./world/world";
+
+export const ORDER = ["prepare", "upload", "install", "verify", "inventory", "cleanup"] as const;
+
+/**
+ * An image under its final name was made from ONE builder on which prepare, upload, install,
+ * verify, inventory and cleanup all ran, in that order, the provisioning steps for `fingerprint`.
+ */
+export function provenanceProblem(disk: Disk, fingerprint: string): string | undefined {
+  const cleanups = disk.log.filter((p) => p.step === "cleanup");
+  if (cleanups.length === 0)
+    return `never provisioned (log: ${disk.log.map((p) => p.step).join(",") || "empty"})`;
+  const builder = cleanups[cleanups.length - 1].builder;
+  const steps = disk.log.filter((p) => p.builder === builder);
+  let at = 0;
+  for (const want of ORDER) {
+    const i = steps.findIndex((p, j) => j >= at && p.step === want);
+    if (i < 0)
+      return `step ${want} did not run on builder ${builder} (its steps: ${steps.map((p) => p.step).join(",")})`;
+    if (
+      ["install", "verify", "inventory", "cleanup"].includes(want) &&
+      steps[i].fingerprint !== fingerprint
+    ) {
+      return `${want} ran for fingerprint ${steps[i].fingerprint.slice(0, 12)}, not ${fingerprint.slice(0, 12)}`;
+    }
+    at = i + 1;
+  }
+  return undefined;
+}
+
+/** One complete (published) image anywhere in the world. */
+export interface PublishedImage {
+  platform: string;
+  id: string;
+  name: string;
+  fingerprint: string;
+  disk: Disk;
+  kept: string[];
+  users: string[];
+  superseded: boolean;
+  /** An AWS copy in another region: it lives and dies with its home-region AMI. */
+  copy?: boolean;
+}
+
+export function publishedImages(world: World, localDirs: string[] = []): PublishedImage[] {
+  const out: PublishedImage[] = [];
+  for (const i of world.openstack.images.values()) {
+    // Another project's image is not ours, whatever its properties say (rule O4).
+    if (i.properties.dse_state !== "complete" || i.owner !== PROJECT) continue;
+    const claims = (kind: string) =>
+      Object.entries(i.properties)
+        .filter(([k]) => k.startsWith(`dse_${kind}_`))
+        .map(([, v]) => v);
+    out.push({
+      platform: "openstack",
+      id: i.id,
+      name: i.name,
+      fingerprint: i.properties.dse_fingerprint,
+      disk: i.disk,
+      users: claims("user"),
+      kept: claims("kept"),
+      superseded: i.hidden && i.properties.dse_superseded_by !== undefined,
+    });
+  }
+  for (const a of world.aws.amis.values()) {
+    if (a.tags["dse-image:state"] !== "complete") continue;
+    const claims = (kind: string) =>
+      Object.entries(a.tags)
+        .filter(([k]) => k.startsWith(`dse-image:${kind}:`))
+        .map(([, v]) => v);
+    out.push({
+      platform: "aws",
+      id: a.id,
+      name: a.name,
+      fingerprint: a.tags["dse-image:fingerprint"],
+      disk: a.disk,
+      users: claims("user"),
+      kept: claims("kept"),
+      superseded: a.deprecationTime !== undefined,
+      copy: a.tags["dse-image:source-ami"] !== undefined,
+    });
+  }
+  for (const dir of localDirs) {
+    for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+      if (!f.endsWith(".json")) continue;
+      const rec = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as Record<string, unknown>;
+      if (rec.state !== "complete") continue;
+      const file = path.join(dir, f.slice(0, -".json".length));
+      const disk = file.endsWith(".ova") ? undefined : readDisk(file);
+      out.push({
+        platform: file.endsWith(".ova") ? "virtualbox" : "qemu",
+        id: file,
+        name: String(rec.name),
+        fingerprint: String(rec.fingerprint),
+        disk: disk ?? {
+          log: [],
+          files: {},
+          hostKeysRemoved: true,
+          machineIdEmptied: true,
+          buildKeyRemoved: true,
+          cloudInitCleaned: true,
+        },
+        users: Object.values((rec.users ?? {}) as Record<string, string>),
+        kept: Object.values((rec.kept ?? {}) as Record<string, string>),
+        superseded: rec.supersededBy !== undefined,
+      });
+    }
+  }
+  return out;
+}
+
+/** The image IDs a stack's outputs name. */
+export function exportedIds(engine: Engine): string[] {
+  const ids = (engine.lastOutputs?.imageIds ?? {}) as Record<string, unknown>;
+  return Object.values(ids).flatMap((v) =>
+    typeof v === "string" ? [v] : Object.values(v as Record<string, string>),
+  );
+}
+
+/** Builder-side objects of one stack still in the clouds or on the machine. */
+export function leftovers(world: World, engine: Engine, localCache?: string): string[] {
+  const tag = stackTagOf(engine.stackId);
+  const prefix = `dse-${tag}-`;
+  const left: string[] = [];
+  for (const s of world.openstack.servers.values())
+    if (s.name.startsWith(prefix)) left.push(`openstack server ${s.name} (${s.status})`);
+  for (const k of world.openstack.keypairs.keys())
+    if (k.startsWith(prefix)) left.push(`openstack keypair ${k}`);
+  for (const g of world.openstack.groups.values())
+    if (g.name.startsWith(prefix)) left.push(`openstack security group ${g.name}`);
+  for (const f of world.openstack.fips.values())
+    if (f.description.startsWith(prefix)) left.push(`openstack floating ip ${f.address}`);
+  for (const i of world.aws.instances.values()) {
+    if (i.state !== "terminated" && i.tags["dse-image:stack"] === tag)
+      left.push(`aws instance ${i.id} (${i.state})`);
+  }
+  for (const k of world.aws.keyPairs.keys())
+    if (k.startsWith(prefix)) left.push(`aws key pair ${k}`);
+  for (const g of world.aws.groups.values())
+    if (g.name.startsWith(prefix)) left.push(`aws security group ${g.name}`);
+  if (localCache) {
+    const builds = path.join(localCache, "builds", tag);
+    for (const d of fs.existsSync(builds) ? fs.readdirSync(builds) : [])
+      left.push(`local builder folder ${d}`);
+  }
+  for (const vm of world.local.vms.values())
+    if (vm.guest.running) left.push(`qemu process on port ${vm.port}`);
+  return left;
+}
+
+export interface InvariantOptions {
+  /** Stacks whose outputs must name existing, complete images. */
+  stacks: Engine[];
+  /** The stack whose last run succeeded: it must have left nothing running. */
+  succeeded?: Engine;
+  localDirs?: string[];
+  localCache?: string;
+  /** Published images that may exist without being exported (retainImages). */
+  retained?: boolean;
+}
+
+/** Checks every invariant; fails the test naming what broke. */
+export function checkInvariants(world: World, o: InvariantOptions): void {
+  const published = publishedImages(world, o.localDirs);
+  for (const img of published) {
+    if (img.platform === "virtualbox") continue;
+    const problem = provenanceProblem(img.disk, img.fingerprint);
+    expect(problem, `published ${img.platform} image ${img.name} (${img.id})`).toBeUndefined();
+  }
+  const live = new Set(published.map((p) => p.id));
+  for (const engine of o.stacks) {
+    for (const id of exportedIds(engine)) {
+      expect(
+        live.has(id),
+        `stack ${engine.stack} exports ${id}, which is not a published image`,
+      ).toBe(true);
+    }
+  }
+  // Contract point 8: no image a stack still exports was deleted by anyone.
+  const deleted = new Set([...world.openstack.deletedImages, ...world.aws.deletedImages]);
+  for (const engine of o.stacks) {
+    for (const id of exportedIds(engine))
+      expect(deleted.has(id), `${id} exported by ${engine.stack} was deleted`).toBe(false);
+  }
+  if (!o.retained) {
+    const exported = new Set(o.stacks.flatMap(exportedIds));
+    for (const img of published) {
+      if (img.copy) continue;
+      const keptSomewhere = img.kept.length > 0;
+      expect(
+        exported.has(img.id) || keptSomewhere || img.users.length > 0,
+        `published image ${img.name} (${img.id}) is neither exported, kept nor used: a leak`,
+      ).toBe(true);
+    }
+  }
+  if (o.succeeded) {
+    expect(
+      leftovers(world, o.succeeded, o.localCache),
+      `left behind by ${o.succeeded.stack}`,
+    ).toEqual([]);
+  }
+}

@@ -1,0 +1,5 @@
+import { happyPaths, recoveryPaths, sharedImages } from "./suites";
+
+happyPaths("local");
+recoveryPaths("local");
+sharedImages("local");

@@ -1,0 +1,5 @@
+import { happyPaths, recoveryPaths, sharedImages } from "./suites";
+
+happyPaths("openstack");
+recoveryPaths("openstack");
+sharedImages("openstack");

@@ -1,0 +1,537 @@
+/**
+ * Fake Pulumi providers for the engine model, acting on the fake world. Command resources run
+ * the real host scripts (with the fake CLIs on PATH); remote commands act on the fake guests.
+ * Each behaviour that matters names its rule from ../shared/reference/pulumi-engine-semantics.md.
+ * Test utility, never shipped.
+ */
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { StateEntry } from "./engine";
+import { fakeKeyPair } from "./world/guest";
+import type { World } from "./world/world";
+
+type Maybe<T> = T | Promise<T>;
+
+export interface ResourceProvider {
+  create(
+    inputs: Record<string, unknown>,
+    ctx: { urn: string; name: string },
+  ): Maybe<{ id: string; outputs: Record<string, unknown> }>;
+  /** Refresh (rule E6): null when the object is gone. Absent: refresh changes nothing. */
+  read?(
+    entry: StateEntry,
+  ): Maybe<{ outputs: Record<string, unknown>; inputs?: Record<string, unknown> } | null>;
+  diff(old: StateEntry, inputs: Record<string, unknown>): "same" | "update" | "replace";
+  update?(old: StateEntry, inputs: Record<string, unknown>): Maybe<Record<string, unknown>>;
+  delete?(entry: StateEntry): Maybe<void>;
+}
+
+/** A stored value as text: strings as they are, anything else as JSON, nothing as "". */
+const str = (v: unknown): string =>
+  typeof v === "string" ? v : v === undefined || v === null ? "" : JSON.stringify(v);
+
+const json = (v: unknown) => JSON.stringify(v ?? null);
+const same = (a: unknown, b: unknown) => json(a) === json(b);
+
+/** Diff of a typed (bridged) resource: ForceNew keys replace, anything else updates. */
+function typedDiff(forceNew: string[]) {
+  return (old: StateEntry, inputs: Record<string, unknown>) => {
+    const keys = new Set([...Object.keys(old.inputs), ...Object.keys(inputs)]);
+    let changed = false;
+    for (const k of keys) {
+      if (same(old.inputs[k], inputs[k])) continue;
+      if (forceNew.includes(k)) return "replace" as const;
+      changed = true;
+    }
+    return changed ? ("update" as const) : ("same" as const);
+  };
+}
+
+export interface CommandRun {
+  urn: string;
+  script: string;
+  code: number;
+  stderr: string;
+  ms: number;
+}
+
+export class Providers {
+  /** Every host command run, for assertions and failure messages. */
+  readonly commandRuns: CommandRun[] = [];
+  private table?: Record<string, ResourceProvider>;
+
+  constructor(
+    private readonly world: World | undefined,
+    private readonly awsRegion = "eu-west-1",
+  ) {}
+
+  /** The providers by type token; a subclass may replace some (see real.ts). */
+  protected providers(): Record<string, ResourceProvider> {
+    return {
+      "tls:index/privateKey:PrivateKey": this.tls(),
+      "command:local:Command": this.localCommand(),
+      "command:remote:Command": this.remoteCommand(),
+      "command:remote:CopyToRemote": this.copyToRemote(),
+      ...this.openstack(),
+      ...this.aws(),
+    };
+  }
+
+  for(type: string): ResourceProvider {
+    // Built on first use, so a subclass's own fields are set by then.
+    this.table ??= this.providers();
+    const p = this.table[type];
+    if (!p) throw new Error(`engine model: no fake provider for ${type}`);
+    return p;
+  }
+
+  invoke(token: string, inputs: Record<string, unknown>): Record<string, unknown> {
+    switch (token) {
+      case "aws:ec2/getAmi:getAmi":
+        return { id: "ami-0b0b0000000000001", name: "ubuntu-noble", tags: {} };
+      case "aws:ec2/getSubnet:getSubnet":
+        return { id: inputs.id, vpcId: "vpc-0123456789abcdef0" };
+      default:
+        throw new Error(`engine model: unmocked invoke ${token}`);
+    }
+  }
+
+  // --- tls -------------------------------------------------------------------------------
+  private tls(): ResourceProvider {
+    return {
+      create: (inputs) => {
+        const k = fakeKeyPair();
+        return {
+          id: createHash("sha1").update(k.publicKey).digest("hex"),
+          outputs: { ...inputs, privateKeyOpenssh: k.privateKey, publicKeyOpenssh: k.publicKey },
+        };
+      },
+      diff: typedDiff(["algorithm", "rsaBits", "ecdsaCurve"]),
+    };
+  }
+
+  // --- command:local:Command ---------------------------------------------------------------
+  /** The step's name for fault injection: the script or imagestore command it runs. */
+  protected static stepName(command: string): string {
+    const store = /imagestore\.py'? (\w+)/.exec(command);
+    if (store) return store[1];
+    return (/([\w-]+)\.sh'?\s*$/.exec(command.trim())?.[1] ?? command.split(" ")[0]).replace(
+      /\.sh$/,
+      "",
+    );
+  }
+
+  protected async shell(
+    urn: string,
+    command: string,
+    env: Record<string, string>,
+    stdin?: string,
+  ): Promise<{ stdout: string; stderr: string }> {
+    const platform = urn.split("::").pop()!.split("-")[0];
+    const name = Providers.stepName(command);
+    const fault = this.world?.faults.take(`host:${name}`, platform);
+    if (fault) throw new Error(`exit status 1: ${name}: injected failure (${fault})`);
+    const t0 = Date.now();
+    const result = await new Promise<{ code: number; stdout: string; stderr: string }>(
+      (resolve) => {
+        const child = spawn("sh", ["-c", command], {
+          env: { ...process.env, ...env },
+          stdio: ["pipe", "pipe", "pipe"],
+        });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        child.stdin.on("error", () => undefined);
+        child.stdin.end(stdin ?? "");
+        child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+      },
+    );
+    this.commandRuns.push({
+      urn,
+      script: name,
+      code: result.code,
+      stderr: result.stderr,
+      ms: Date.now() - t0,
+    });
+    if (process.env.DSE_ENGINE_VERBOSE) process.stderr.write(`[${name}] ${result.stderr}`);
+    if (result.code !== 0) {
+      const tail = result.stderr.trim().split("\n").slice(-8).join("\n");
+      throw new Error(`exit status ${result.code}: ${name}: ${tail}`);
+    }
+    return result;
+  }
+
+  protected localCommand(): ResourceProvider {
+    const envOf = (inputs: Record<string, unknown>) =>
+      (inputs.environment ?? {}) as Record<string, string>;
+    return {
+      // Rule C6: a failed create throws, and the engine keeps nothing of it.
+      create: async (inputs, ctx) => {
+        const r = await this.shell(
+          ctx.urn,
+          str(inputs.create),
+          envOf(inputs),
+          inputs.stdin as string | undefined,
+        );
+        return {
+          id: `${ctx.name}-${Date.now().toString(36)}`,
+          outputs: { ...inputs, stdout: r.stdout.trimEnd(), stderr: r.stderr.trimEnd() },
+        };
+      },
+      // Rule C1: triggers replace; rule C2: any other change runs update (or create again).
+      diff: (old, inputs) => {
+        if (!same(old.inputs.triggers, inputs.triggers)) return "replace";
+        const keys = new Set([...Object.keys(old.inputs), ...Object.keys(inputs)]);
+        return [...keys].some((k) => !same(old.inputs[k], inputs[k])) ? "update" : "same";
+      },
+      update: async (old, inputs) => {
+        const command = str(inputs.update ?? inputs.create);
+        const r = await this.shell(old.urn, command, {
+          ...envOf(inputs),
+          PULUMI_COMMAND_STDOUT: str(old.outputs.stdout),
+          PULUMI_COMMAND_STDERR: str(old.outputs.stderr),
+        });
+        return { ...inputs, stdout: r.stdout.trimEnd(), stderr: r.stderr.trimEnd() };
+      },
+      // Rule C3: delete runs with the STORED environment and the stored outputs; none: no-op.
+      delete: async (entry) => {
+        if (!entry.inputs.delete) return;
+        await this.shell(entry.urn, str(entry.inputs.delete), {
+          ...envOf(entry.inputs),
+          PULUMI_COMMAND_STDOUT: str(entry.outputs.stdout),
+          PULUMI_COMMAND_STDERR: str(entry.outputs.stderr),
+        });
+      },
+    };
+  }
+
+  // --- command:remote --------------------------------------------------------------------
+  private guestFor(inputs: Record<string, unknown>) {
+    const c = inputs.connection as {
+      host: string;
+      port?: number;
+      privateKey: string;
+      hostKey?: string;
+      dialErrorLimit?: number;
+    };
+    const guest = this.world!.guestAt(c.host, Number(c.port ?? 22));
+    const why = guest
+      ? guest.refuses(c.privateKey, c.hostKey)
+      : "dial tcp: connect: connection refused";
+    if (why) {
+      // Rule C9: dials are retried dialErrorLimit times, then the step fails with the last error.
+      throw new Error(
+        `Dial failed after ${c.dialErrorLimit ?? 10} failed attempts: ${why} (${c.host}:${c.port ?? 22})`,
+      );
+    }
+    return guest!;
+  }
+
+  private remoteCommand(): ResourceProvider {
+    const run = (inputs: Record<string, unknown>) => {
+      const guest = this.guestFor(inputs);
+      const r = guest.exec(str(inputs.create), guest.id);
+      if (r.code !== 0) {
+        throw new Error(
+          `Process exited with status ${r.code}: running "${str(inputs.create).slice(0, 80)}...":\n${r.stderr}`,
+        );
+      }
+      return { ...inputs, stdout: r.stdout.trimEnd(), stderr: r.stderr.trimEnd() };
+    };
+    return {
+      create: (inputs, ctx) => ({
+        id: `${ctx.name}-${Date.now().toString(36)}`,
+        outputs: run(inputs),
+      }),
+      diff: (old, inputs) => {
+        if (!same(old.inputs.triggers, inputs.triggers)) return "replace"; // rule C1
+        const keys = new Set([...Object.keys(old.inputs), ...Object.keys(inputs)]);
+        return [...keys].some((k) => !same(old.inputs[k], inputs[k])) ? "update" : "same";
+      },
+      // Rule C7: a changed connection (or command) is an update, which runs create again.
+      update: (_old, inputs) => run(inputs),
+    };
+  }
+
+  private copyToRemote(): ResourceProvider {
+    const hashOf = (dir: string) => {
+      const h = createHash("sha256");
+      for (const f of listFiles(dir)) h.update(f).update(fs.readFileSync(path.join(dir, f)));
+      return h.digest("hex");
+    };
+    const copy = (inputs: Record<string, unknown>) => {
+      const guest = this.guestFor(inputs);
+      const dir = (inputs.source as { archive: string }).archive;
+      const files = Object.fromEntries(
+        listFiles(dir).map((f) => [f, fs.readFileSync(path.join(dir, f), "utf8")]),
+      );
+      // A folder lands inside remotePath (rule C8).
+      guest.upload(`${str(inputs.remotePath)}/${path.basename(dir)}`, files, "", guest.id);
+      return hashOf(dir);
+    };
+    return {
+      create: (inputs, ctx) => ({
+        id: `${ctx.name}-${Date.now().toString(36)}`,
+        outputs: { ...inputs, sourceHash: copy(inputs) },
+      }),
+      diff: (old, inputs) => {
+        if (!same(old.inputs.triggers, inputs.triggers)) return "replace";
+        const keys = new Set([...Object.keys(old.inputs), ...Object.keys(inputs)]);
+        return [...keys].some((k) => !same(old.inputs[k], inputs[k])) ? "update" : "same";
+      },
+      // Rule C8: an update copies only when the source hash or remotePath changed; a new host or
+      // port alone copies nothing.
+      update: (old, inputs) => {
+        const dir = (inputs.source as { archive: string }).archive;
+        if (hashOf(dir) !== old.outputs.sourceHash || old.inputs.remotePath !== inputs.remotePath) {
+          return { ...inputs, sourceHash: copy(inputs) };
+        }
+        return { ...inputs, sourceHash: old.outputs.sourceHash };
+      },
+    };
+  }
+
+  // --- OpenStack (terraform-provider-openstack) ------------------------------------------
+  private openstack(): Record<string, ResourceProvider> {
+    const os = this.world!.openstack;
+    const notFoundOk = () => undefined; // rule O1: deleting what is gone succeeds
+    return {
+      "openstack:compute/keypair:Keypair": {
+        create: (inputs) => {
+          os.keypairs.set(str(inputs.name), str(inputs.publicKey));
+          return { id: str(inputs.name), outputs: { ...inputs } };
+        },
+        read: (e) => (os.keypairs.has(e.id) ? { outputs: e.outputs } : null),
+        diff: typedDiff(["name", "publicKey", "region"]),
+        delete: (e) => {
+          os.keypairs.delete(e.id);
+        },
+      },
+      "openstack:networking/secGroup:SecGroup": {
+        create: (inputs) => {
+          const id = `sg-${Math.random().toString(16).slice(2, 10)}`;
+          os.groups.set(id, { id, name: str(inputs.name) });
+          return { id, outputs: { ...inputs, id } };
+        },
+        read: (e) => (os.groups.has(e.id) ? { outputs: e.outputs } : null),
+        diff: typedDiff(["region", "tenantId"]),
+        update: (_o, inputs) => inputs,
+        delete: (e) => {
+          const g = os.groups.get(e.id);
+          if (g && [...os.servers.values()].some((s) => s.securityGroups.includes(g.name))) {
+            throw new Error(`security group ${e.id} in use (HTTP 409)`);
+          }
+          os.groups.delete(e.id);
+        },
+      },
+      "openstack:networking/secGroupRule:SecGroupRule": {
+        create: (inputs) => ({
+          id: `rule-${Math.random().toString(16).slice(2, 10)}`,
+          outputs: { ...inputs },
+        }),
+        read: (e) => (os.groups.has(str(e.inputs.securityGroupId)) ? { outputs: e.outputs } : null),
+        diff: typedDiff([
+          "securityGroupId",
+          "direction",
+          "ethertype",
+          "protocol",
+          "portRangeMin",
+          "portRangeMax",
+          "remoteIpPrefix",
+        ]),
+        delete: notFoundOk,
+      },
+      "openstack:compute/instance:Instance": {
+        create: (inputs) => {
+          const imageRef = str(inputs.imageId ?? inputs.imageName);
+          const image = [...os.images.values()].find(
+            (i) => i.id === imageRef || i.name === imageRef,
+          );
+          const server = os.launch({
+            name: str(inputs.name),
+            image,
+            userData: inputs.userData as string | undefined,
+            keyName: inputs.keyPair as string | undefined,
+            metadata: inputs.metadata as Record<string, string>,
+            securityGroups: (inputs.securityGroups as string[] | undefined) ?? [],
+          });
+          return {
+            id: server.id,
+            outputs: { ...inputs, id: server.id, accessIpV4: server.fixedIp, powerState: "active" },
+          };
+        },
+        // Rule O2: Read sets power_state from the server status.
+        read: (e) => {
+          const s = os.servers.get(e.id);
+          if (!s) return null;
+          const powerState = s.status === "SHUTOFF" ? "shutoff" : "active";
+          return { outputs: { powerState }, inputs: { powerState } };
+        },
+        diff: (old, inputs) => {
+          // Rule O3: user_data and the image replace the server.
+          const base = typedDiff([
+            "imageId",
+            "imageName",
+            "userData",
+            "keyPair",
+            "networks",
+            "availabilityZone",
+          ])(
+            { ...old, inputs: { ...old.inputs, powerState: undefined } },
+            { ...inputs, powerState: undefined },
+          );
+          if (base === "replace") return base;
+          const want = inputs.powerState ?? "active";
+          const have = old.outputs.powerState ?? "active";
+          return want !== have ? "update" : base;
+        },
+        // Rule O2: an update with powerState active starts a shut-off server.
+        update: (old, inputs) => {
+          const s = os.servers.get(old.id);
+          const want = inputs.powerState ?? "active";
+          if (s && want === "active" && s.status === "SHUTOFF") {
+            s.status = "ACTIVE";
+            s.guest.restart();
+          }
+          return { ...old.outputs, ...inputs, powerState: want };
+        },
+        delete: (e) => {
+          os.deleteServer(e.id);
+        },
+      },
+      "openstack:networking/floatingIp:FloatingIp": {
+        create: (inputs) => {
+          const fip = os.allocateFip(str(inputs.description));
+          return { id: fip.id, outputs: { ...inputs, address: fip.address } };
+        },
+        read: (e) => (os.fips.has(e.id) ? { outputs: e.outputs } : null),
+        diff: typedDiff(["pool"]),
+        update: (_o, inputs) => inputs,
+        delete: (e) => {
+          os.fips.delete(e.id);
+        },
+      },
+      "openstack:compute/floatingIpAssociate:FloatingIpAssociate": {
+        create: (inputs) => {
+          os.associate(str(inputs.floatingIp), str(inputs.instanceId));
+          return {
+            id: `${str(inputs.floatingIp)}/${str(inputs.instanceId)}`,
+            outputs: { ...inputs },
+          };
+        },
+        read: (e) => {
+          const s = os.servers.get(str(e.inputs.instanceId));
+          return s && s.floatingIp === e.inputs.floatingIp ? { outputs: e.outputs } : null;
+        },
+        diff: typedDiff(["floatingIp", "instanceId", "fixedIp"]),
+        delete: (e) => {
+          const s = os.servers.get(str(e.inputs.instanceId));
+          if (!s) return; // rule O1
+          if (s.floatingIp !== e.inputs.floatingIp) {
+            throw new Error(
+              `Floating IP ${str(e.inputs.floatingIp)} is not associated with instance ${s.id} (HTTP 409)`,
+            );
+          }
+          s.floatingIp = undefined;
+          for (const f of os.fips.values())
+            if (f.address === e.inputs.floatingIp) f.server = undefined;
+        },
+      },
+    };
+  }
+
+  // --- AWS (terraform-provider-aws) -------------------------------------------------------
+  private aws(): Record<string, ResourceProvider> {
+    const ec2 = this.world!.aws;
+    const region = this.awsRegion;
+    return {
+      "aws:ec2/keyPair:KeyPair": {
+        create: (inputs) => {
+          ec2.keyPairs.set(str(inputs.keyName), {
+            name: str(inputs.keyName),
+            publicKey: str(inputs.publicKey),
+            region,
+          });
+          return { id: str(inputs.keyName), outputs: { ...inputs } };
+        },
+        read: (e) => (ec2.keyPairs.has(e.id) ? { outputs: e.outputs } : null),
+        diff: typedDiff(["keyName", "publicKey"]),
+        update: (_o, inputs) => inputs,
+        delete: (e) => {
+          ec2.keyPairs.delete(e.id); // DeleteKeyPair succeeds for a missing key
+        },
+      },
+      "aws:ec2/securityGroup:SecurityGroup": {
+        create: (inputs) => {
+          const id = `sg-${Math.random().toString(16).slice(2, 12)}`;
+          ec2.groups.set(id, { id, name: str(inputs.name), region });
+          return { id, outputs: { ...inputs, id } };
+        },
+        read: (e) => (ec2.groups.has(e.id) ? { outputs: e.outputs } : null),
+        diff: typedDiff(["name", "vpcId", "description"]),
+        update: (_o, inputs) => inputs,
+        delete: (e) => {
+          if (
+            [...ec2.instances.values()].some(
+              (i) => i.state !== "terminated" && i.securityGroups.includes(e.id),
+            )
+          ) {
+            throw new Error(`DependencyViolation: resource ${e.id} has a dependent object`);
+          }
+          ec2.groups.delete(e.id);
+        },
+      },
+      "aws:ec2/instance:Instance": {
+        create: (inputs) => {
+          const ami = ec2.amis.get(str(inputs.ami));
+          const inst = ec2.launch({
+            region,
+            ami,
+            userData: inputs.userData as string | undefined,
+            keyName: inputs.keyName as string | undefined,
+            tags: inputs.tags as Record<string, string>,
+            securityGroups: (inputs.vpcSecurityGroupIds as string[] | undefined) ?? [],
+            shutdownTerminates: inputs.instanceInitiatedShutdownBehavior === "terminate",
+          });
+          return {
+            id: inst.id,
+            outputs: { ...inputs, id: inst.id, publicIp: inst.publicIp, privateIp: inst.privateIp },
+          };
+        },
+        // Rule A1: a terminated instance reads as gone.
+        read: (e) => {
+          const i = ec2.instances.get(e.id);
+          return i && i.state !== "terminated" ? { outputs: e.outputs } : null;
+        },
+        diff: typedDiff([
+          "ami",
+          "keyName",
+          "subnetId",
+          "associatePublicIpAddress",
+          "instanceMarketOptions",
+          "rootBlockDevice",
+        ]),
+        update: (old, inputs) => ({ ...old.outputs, ...inputs }),
+        delete: (e) => {
+          ec2.terminate(e.id);
+        },
+      },
+    };
+  }
+}
+
+function listFiles(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const entry of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      const child = rel ? `${rel}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) walk(child);
+      else out.push(child);
+    }
+  };
+  walk("");
+  return out.sort();
+}

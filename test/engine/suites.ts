@@ -1,0 +1,350 @@
+/**
+ * The engine-model scenarios, per platform family: the happy paths of the lifecycle contract
+ * (DESIGN.md points 1-5), every recovery path (point 7: the eleven paths of the "recovery paths"
+ * issue), and images shared across stacks (point 8). Each family's test file runs all three, so
+ * the families run in parallel. The invariants (provenance of every published image, nothing
+ * left after a successful run, outputs that name live images, no exported image deleted) run
+ * after every run (scenario.ts). Test utility, never shipped.
+ */
+import * as fs from "node:fs";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Family, Scenario, created, roles } from "./scenario";
+import { publishedImages } from "./invariants";
+
+const PLATFORMS = { openstack: ["openstack"], aws: ["aws"], local: ["qemu", "virtualbox"] };
+/** Five tool selections: five fingerprints. */
+const TOOLSETS = [
+  ["python"],
+  ["python", "tools"],
+  ["python", "r"],
+  ["python", "scipy"],
+  ["python", "jupyter"],
+];
+
+export function happyPaths(family: Family): void {
+  describe(`${family}: happy paths`, () => {
+    let s: Scenario;
+    beforeEach(async () => {
+      s = await Scenario.create();
+    });
+    afterEach(async () => s.close());
+
+    const images = () => publishedImages(s.world, s.localDirs).filter((i) => !i.copy);
+
+    it("a first up builds, boot-tests and publishes one image per platform and exports it", async () => {
+      const dev = s.stack("dev", s.config(family));
+      const r = await s.up(dev);
+      const published = images();
+      expect(published.map((i) => i.platform).sort()).toEqual([...PLATFORMS[family]].sort());
+      const info = r.outputs!.images as Record<
+        string,
+        { name: string; id: string; bootTest?: { passed: boolean } }
+      >;
+      for (const p of PLATFORMS[family]) {
+        expect(info[p].name).toMatch(/^dse_base-[0-9a-f]{12}-\d{8}$/);
+        expect(published.some((i) => i.id === info[p].id && i.name === info[p].name)).toBe(true);
+      }
+      const main = PLATFORMS[family][0];
+      expect(info[main].bootTest?.passed).toBe(true);
+    });
+
+    it("a second up with unchanged inputs creates, replaces or updates nothing; a third runs no host step", async () => {
+      const dev = s.stack("dev", s.config(family));
+      await s.up(dev);
+      const before = s.providers.commandRuns.length;
+      const second = await s.up(dev);
+      expect(created(second)).toEqual([]);
+      expect(created(second, "replace")).toEqual([]);
+      expect(created(second, "update")).toEqual([]);
+      // The first run's build chain leaves the state (rule E1): its builder-side resources are
+      // gone already, its snapshot step's delete finds the image published and keeps it, and a
+      // local builder's delete finds its folder gone.
+      const steps = s.providers.commandRuns.slice(before).map((c) => c.script);
+      expect(steps.filter((c) => c !== "discard" && c !== "teardown")).toEqual([]);
+      expect(second.outputs).toEqual(dev.history[0].outputs);
+      const third = s.providers.commandRuns.length;
+      await s.up(dev);
+      expect(s.providers.commandRuns.slice(third)).toEqual([]);
+    });
+
+    it("refresh, then up --refresh, rebuild nothing", async () => {
+      const dev = s.stack("dev", s.config(family));
+      const first = await s.up(dev);
+      await dev.refresh();
+      s.check(dev);
+      const again = await s.up(dev, { refresh: true });
+      expect(created(again)).toEqual([]);
+      expect(again.outputs).toEqual(first.outputs);
+    });
+
+    it("a fingerprint change builds once under a new name and deletes the old image", async () => {
+      const dev = s.stack("dev", s.config(family));
+      const first = await s.up(dev);
+      dev.config = s.config(family, { tools: ["python", "tools"] });
+      const second = await s.up(dev);
+      const oldIds = Object.values(first.outputs!.images as Record<string, { id: string }>).map(
+        (i) => i.id,
+      );
+      const newInfo = second.outputs!.images as Record<string, { id: string; name: string }>;
+      for (const p of PLATFORMS[family]) expect(oldIds).not.toContain(newInfo[p].id);
+      expect(
+        images()
+          .map((i) => i.id)
+          .sort(),
+      ).toEqual(
+        Object.values(newInfo)
+          .map((i) => i.id)
+          .sort(),
+      );
+      expect(roles(created(second)).filter((r) => r === "snapshot" || r === "export").length).toBe(
+        PLATFORMS[family].length,
+      );
+      const third = await s.up(dev);
+      expect(created(third)).toEqual([]);
+    });
+
+    it("with retainImages the old image stays on a rebuild and on destroy", async () => {
+      s.retained = true;
+      const dev = s.stack("dev", s.config(family, { retainImages: true }));
+      await s.up(dev);
+      dev.config = s.config(family, { retainImages: true, tools: ["python", "tools"] });
+      await s.up(dev);
+      expect(images().length).toBe(2 * PLATFORMS[family].length);
+      await s.destroy(dev);
+      expect(images().length).toBe(2 * PLATFORMS[family].length);
+    });
+
+    it("destroy deletes the images and everything else the stack made", async () => {
+      const dev = s.stack("dev", s.config(family));
+      await s.up(dev);
+      await s.destroy(dev);
+      expect(images()).toEqual([]);
+      expect(dev.state.size).toBe(0);
+    });
+  });
+}
+
+export function recoveryPaths(family: Family): void {
+  describe(`${family}: recovery paths`, () => {
+    let s: Scenario;
+    beforeEach(async () => {
+      s = await Scenario.create();
+    });
+    afterEach(async () => s.close());
+
+    const images = () => publishedImages(s.world, s.localDirs).filter((i) => !i.copy);
+    const mainPlatform = family === "local" ? "qemu" : family;
+    /** The resource that is the builder machine: a typed instance, or the local start step. */
+    const BUILDER = family === "local" ? "start" : "builder";
+    const exported = (r: { outputs?: Record<string, unknown> }) =>
+      (r.outputs!.images as Record<string, { id: string; name: string }>)[mainPlatform];
+
+    it.each([false, true])(
+      "a retry after a failed install (refresh %s) builds on a new builder and publishes a provisioned image",
+      async (refresh) => {
+        const dev = s.stack("dev", s.config(family));
+        s.world.faults.fail("remote:install", {
+          platform: mainPlatform === "qemu" ? "qemu" : family,
+        });
+        const failed = await s.up(dev, { expectOk: false });
+        expect(failed.error).toMatch(/install\.sh: FAILED \(injected/);
+        // onFailure powered the builder off: terminated on AWS, SHUTOFF on OpenStack, gone locally.
+        expect(s.world.guests().filter((g) => g.running)).toEqual([]);
+        expect(images()).toEqual([]);
+        const retry = await s.up(dev, { refresh });
+        expect(roles(created(retry))).toContain(BUILDER);
+        expect(images().map((i) => i.id)).toContain(exported(retry).id);
+      },
+    );
+
+    it("a retry after a failed step on a kept builder resumes it: done steps do not run again", async () => {
+      const dev = s.stack("dev", s.config(family, { keepBuilderOnFailure: true }));
+      s.world.faults.fail("remote:cleanup");
+      await s.up(dev, { expectOk: false });
+      const builder = s.world.guests().find((g) => g.running)!;
+      expect(builder).toBeDefined();
+      const retry = await s.up(dev);
+      expect(roles(created(retry))).not.toContain(BUILDER);
+      expect(builder.commands.filter((c) => c.includes("install.sh"))).toHaveLength(1);
+      expect(builder.commands.filter((c) => c.includes("cleanup.sh"))).toHaveLength(2);
+      expect(images().map((i) => i.id)).toContain(exported(retry).id);
+    });
+
+    it("renaming imageName builds the image under the new name and deletes the old one", async () => {
+      const dev = s.stack("dev", s.config(family));
+      const first = await s.up(dev);
+      dev.config = s.config(family, { imageName: "team_base" });
+      const second = await s.up(dev);
+      expect(exported(second).name).toMatch(/^team_base-[0-9a-f]{12}-\d{8}$/);
+      expect(images().map((i) => i.id)).not.toContain(exported(first).id);
+    });
+
+    it("a fresh stack adopts an existing image without launching a builder", async () => {
+      const dev = s.stack("dev", s.config(family));
+      const built = await s.up(dev);
+      const prod = s.stack("prod", s.config(family));
+      const adopted = await s.up(prod);
+      expect(roles(created(adopted))).toEqual(family === "local" ? ["image", "image"] : ["image"]);
+      expect(adopted.outputs).toEqual(built.outputs);
+    });
+
+    it("an image deleted outside Pulumi is rebuilt, and its record released without error", async () => {
+      const dev = s.stack("dev", s.config(family));
+      const first = await s.up(dev);
+      const id = exported(first).id;
+      if (family === "openstack") s.world.openstack.deleteImage(id);
+      if (family === "aws") s.world.aws.deregister(id);
+      if (family === "local") {
+        fs.rmSync(id);
+      }
+      const second = await s.up(dev);
+      // A local image's ID is its path: the rebuilt file may take the same one.
+      if (family !== "local") expect(exported(second).id).not.toBe(id);
+      expect(roles(created(second))).toContain(BUILDER);
+      expect(images().map((i) => i.id)).toContain(exported(second).id);
+      const third = await s.up(dev);
+      expect(created(third)).toEqual([]);
+    });
+
+    it("a run killed after the snapshot is finished by the next run without a new builder", async () => {
+      const dev = s.stack("dev", s.config(family));
+      await s.up(dev, { killAfter: "-snapshot", expectOk: false });
+      expect(images()).toEqual([]);
+      const next = await s.up(dev);
+      expect(roles(created(next)), created(next).join(" ")).not.toContain(BUILDER);
+      expect(roles(created(next)), created(next).join(" ")).toContain("publish");
+    });
+
+    it("a run killed mid-provisioning resumes on the same running builder", async () => {
+      const dev = s.stack("dev", s.config(family));
+      await s.up(dev, { killAfter: "-provision-install", expectOk: false });
+      const builder = s.world.guests().find((g) => g.running)!;
+      const next = await s.up(dev);
+      expect(roles(created(next))).not.toContain(BUILDER);
+      expect(builder.commands.filter((c) => c.includes("install.sh"))).toHaveLength(1);
+    });
+
+    it("a failed build, then a fingerprint change, leaves nothing of the failed build", async () => {
+      const dev = s.stack("dev", s.config(family, { keepBuilderOnFailure: true }));
+      s.world.faults.fail("remote:verify");
+      await s.up(dev, { expectOk: false });
+      dev.config = s.config(family, { tools: ["python", "tools"] });
+      await s.up(dev); // the invariants check nothing of either build is left
+    });
+
+    it("a failed publish leaves no image under its final name; the next run publishes it", async () => {
+      const dev = s.stack("dev", s.config(family));
+      s.world.faults.fail("host:publish", { platform: mainPlatform });
+      await s.up(dev, { expectOk: false });
+      expect(images()).toEqual([]);
+      const prod = s.stack("prod", s.config(family));
+      // Another stack does not adopt the unpublished image.
+      await s.up(prod);
+      const next = await s.up(dev);
+      expect(roles(created(next))).not.toContain(BUILDER);
+    });
+
+    it("a failed boot test publishes nothing and leaves nothing; the next run builds anew", async () => {
+      const dev = s.stack("dev", s.config(family));
+      s.world.faults.fail("remote:smoke");
+      const failed = await s.up(dev, { expectOk: false });
+      expect(failed.error).toMatch(/boot-test/);
+      expect(images()).toEqual([]);
+      s.check(dev);
+      const next = await s.up(dev);
+      expect(roles(created(next))).toContain(BUILDER);
+    });
+  });
+}
+
+export function sharedImages(family: Family): void {
+  describe(`${family}: images shared across stacks`, () => {
+    let s: Scenario;
+    beforeEach(async () => {
+      s = await Scenario.create();
+    });
+    afterEach(async () => s.close());
+
+    const main = family === "local" ? "qemu" : family;
+    const images = () => publishedImages(s.world, s.localDirs).filter((i) => !i.copy);
+    const mainImages = () => images().filter((i) => i.platform === main);
+    const exported = (r: { outputs?: Record<string, unknown> }) =>
+      (
+        r.outputs!.images as Record<
+          string,
+          { id: string; previous: { id: string; name: string }[] }
+        >
+      )[main];
+
+    it("dev builds, prod adopts, dev destroys (the image stays), prod destroys (the image goes)", async () => {
+      const dev = s.stack("dev", s.config(family));
+      const built = await s.up(dev);
+      const prod = s.stack("prod", s.config(family));
+      const adopted = await s.up(prod);
+      expect(exported(adopted).id).toBe(exported(built).id);
+      const image = mainImages().find((i) => i.id === exported(built).id)!;
+      expect(image.users.sort()).toEqual([dev.stackId, prod.stackId].sort());
+
+      await s.destroy(dev);
+      expect(mainImages().map((i) => i.id)).toEqual([exported(built).id]);
+      const again = await s.up(prod);
+      expect(exported(again).id).toBe(exported(built).id);
+
+      await s.destroy(prod);
+      expect(images()).toEqual([]);
+    });
+
+    it("prod destroys first, then dev: same end", async () => {
+      const dev = s.stack("dev", s.config(family));
+      await s.up(dev);
+      const prod = s.stack("prod", s.config(family));
+      await s.up(prod);
+      await s.destroy(prod);
+      expect(mainImages()).toHaveLength(1);
+      await s.destroy(dev);
+      expect(images()).toEqual([]);
+    });
+
+    it("dev rebuilds while prod still uses the old image: it stays until prod moves on", async () => {
+      const dev = s.stack("dev", s.config(family, { tools: TOOLSETS[0] }));
+      const first = await s.up(dev);
+      const prod = s.stack("prod", s.config(family, { tools: TOOLSETS[0] }));
+      await s.up(prod);
+      dev.config = s.config(family, { tools: TOOLSETS[1] });
+      const second = await s.up(dev);
+      expect(
+        mainImages()
+          .map((i) => i.id)
+          .sort(),
+      ).toEqual([exported(first).id, exported(second).id].sort());
+      const old = mainImages().find((i) => i.id === exported(first).id)!;
+      expect(old.users).toEqual([prod.stackId]);
+      // Promotion: prod takes the image dev built, without building.
+      prod.config = s.config(family, { tools: TOOLSETS[1] });
+      const promoted = await s.up(prod);
+      expect(exported(promoted).id).toBe(exported(second).id);
+      expect(mainImages().map((i) => i.id)).toEqual([exported(second).id]);
+    });
+
+    it("retention keep 2 over four rebuilds leaves the two newest previous images, marked superseded", async () => {
+      const dev = s.stack("dev", s.config(family, { tools: TOOLSETS[0], retention: { keep: 2 } }));
+      let last = await s.up(dev);
+      const ids: string[] = [exported(last).id];
+      for (const tools of TOOLSETS.slice(1)) {
+        dev.config = s.config(family, { tools, retention: { keep: 2 } });
+        last = await s.up(dev);
+        ids.push(exported(last).id);
+      }
+      const left = mainImages();
+      expect(left.map((i) => i.id).sort()).toEqual(ids.slice(-3).sort());
+      const previous = left.filter((i) => i.id !== ids[4]);
+      expect(previous.every((i) => i.superseded)).toBe(true);
+      expect(previous.every((i) => i.kept.includes(dev.stackId))).toBe(true);
+      expect(left.find((i) => i.id === ids[4])!.superseded).toBe(false);
+      // The outputs name them, newest first, so a consumer can roll back.
+      expect(exported(last).previous.map((p) => p.id)).toEqual([ids[3], ids[2]]);
+      await s.destroy(dev);
+      expect(images()).toEqual([]);
+    });
+  });
+}

@@ -1,0 +1,40 @@
+/**
+ * Fault injection for the engine model: make a named step fail once or every time, on one
+ * platform or all. Names: `remote:<script>` (install, verify, inventory, cleanup, smoke),
+ * `host:<script>` (snapshot, teardown, boot-test, wait-ssh, publish, record, release, ...),
+ * `cli:<tool> <subcommand words>` (e.g. `cli:openstack image set`), `boot:broken` (the image's
+ * test instance never answers), `boot:cloud-init`. Test utility, never shipped.
+ */
+export interface Fault {
+  name: string;
+  platform?: string;
+  /** How many more times it fires; Infinity for every time. */
+  times: number;
+}
+
+export class Faults {
+  private list: Fault[] = [];
+  /** Names that fired, in order. */
+  readonly fired: string[] = [];
+
+  fail(name: string, opts: { platform?: string; times?: number | "always" } = {}): void {
+    const times = opts.times === "always" ? Infinity : (opts.times ?? 1);
+    this.list.push({ name, platform: opts.platform, times });
+  }
+
+  clear(): void {
+    this.list = [];
+  }
+
+  /** Consumes a matching fault, if any; returns its description. */
+  take(name: string, platform?: string): string | undefined {
+    const f = this.list.find(
+      (x) =>
+        x.times > 0 && x.name === name && (x.platform === undefined || x.platform === platform),
+    );
+    if (!f) return undefined;
+    f.times--;
+    this.fired.push(name);
+    return `${name}${platform ? ` on ${platform}` : ""}`;
+  }
+}

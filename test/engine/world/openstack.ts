@@ -1,0 +1,394 @@
+/**
+ * A fake OpenStack project in memory: Nova servers with status, Glance images with properties and
+ * owners, key pairs, security groups, floating IPs. The `openstack` CLI the host scripts call and
+ * the fake Pulumi providers act on the same objects. Test utility, never shipped.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { CliResult, fail, keyValues, ok, parseArgs } from "./cli-server";
+import type { Faults } from "./faults";
+import { Disk, Guest, baseDisk, copyDisk, parseUserData } from "./guest";
+
+export interface OsServer {
+  id: string;
+  name: string;
+  status: "ACTIVE" | "SHUTOFF" | "ERROR";
+  metadata: Record<string, string>;
+  securityGroups: string[];
+  fixedIp: string;
+  floatingIp?: string;
+  guest: Guest;
+}
+
+export interface OsImage {
+  id: string;
+  name: string;
+  status: "active" | "queued" | "saving" | "killed";
+  owner: string;
+  visibility: string;
+  hidden: boolean;
+  properties: Record<string, string>;
+  createdAt: string;
+  disk: Disk;
+}
+
+export interface OsFloatingIp {
+  id: string;
+  address: string;
+  description: string;
+  server?: string;
+}
+
+export const PROJECT = "proj-dse";
+
+let serial = 0;
+const newId = (kind: string) =>
+  `${kind}-${(++serial).toString(16).padStart(4, "0")}-${Date.now().toString(16)}`;
+
+export class FakeOpenStack {
+  readonly servers = new Map<string, OsServer>();
+  readonly images = new Map<string, OsImage>();
+  readonly keypairs = new Map<string, string>();
+  readonly groups = new Map<string, { id: string; name: string }>();
+  readonly fips = new Map<string, OsFloatingIp>();
+  /** Deleted image IDs, for the invariant "no image a stack exports was deleted". */
+  readonly deletedImages: string[] = [];
+  private ipSerial = 10;
+
+  constructor(private readonly faults: Faults) {}
+
+  // --- helpers the typed providers and tests use -----------------------------------------
+  launch(opts: {
+    name: string;
+    image?: OsImage;
+    userData?: string;
+    keyName?: string;
+    metadata?: Record<string, string>;
+    securityGroups?: string[];
+  }): OsServer {
+    const id = newId("srv");
+    const extra =
+      opts.keyName && this.keypairs.has(opts.keyName) ? [this.keypairs.get(opts.keyName)!] : [];
+    const disk = opts.image ? copyDisk(opts.image.disk) : baseDisk();
+    const guest = new Guest(
+      "openstack",
+      id,
+      disk,
+      parseUserData(opts.userData),
+      extra,
+      this.faults,
+    );
+    const server: OsServer = {
+      id,
+      name: opts.name,
+      status: "ACTIVE",
+      metadata: { ...opts.metadata },
+      securityGroups: opts.securityGroups ?? [],
+      fixedIp: `10.0.0.${++this.ipSerial}`,
+      guest,
+    };
+    guest.onPowerOff = () => {
+      if (this.servers.get(id)) server.status = "SHUTOFF";
+    };
+    this.servers.set(id, server);
+    return server;
+  }
+
+  deleteServer(id: string): boolean {
+    const server = this.servers.get(id);
+    if (!server) return false;
+    server.guest.running = false;
+    for (const fip of this.fips.values()) if (fip.server === id) fip.server = undefined;
+    this.servers.delete(id);
+    return true;
+  }
+
+  /** The server reachable at this address (floating or fixed). */
+  serverAt(host: string): OsServer | undefined {
+    return [...this.servers.values()].find((s) => s.floatingIp === host || s.fixedIp === host);
+  }
+
+  associate(address: string, serverId: string): void {
+    const fip = [...this.fips.values()].find((f) => f.address === address);
+    if (!fip) throw new Error(`floating IP ${address} not found (404)`);
+    const server = this.servers.get(serverId);
+    if (!server) throw new Error(`server ${serverId} not found (404)`);
+    if (fip.server) {
+      const old = this.servers.get(fip.server);
+      if (old) old.floatingIp = undefined;
+    }
+    fip.server = serverId;
+    server.floatingIp = address;
+  }
+
+  allocateFip(description: string): OsFloatingIp {
+    const fip = { id: newId("fip"), address: `203.0.113.${++this.ipSerial}`, description };
+    this.fips.set(fip.id, fip);
+    return fip;
+  }
+
+  addImage(image: Partial<OsImage> & { name: string }): OsImage {
+    const full: OsImage = {
+      id: newId("img"),
+      status: "active",
+      owner: PROJECT,
+      visibility: "private",
+      hidden: false,
+      properties: {},
+      createdAt: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+      disk: baseDisk(),
+      ...image,
+    };
+    this.images.set(full.id, full);
+    return full;
+  }
+
+  deleteImage(id: string): boolean {
+    if (!this.images.delete(id)) return false;
+    this.deletedImages.push(id);
+    return true;
+  }
+
+  // --- the CLI ------------------------------------------------------------------------------
+  cli(args: string[], cwd: string): CliResult {
+    const words = args.filter(
+      (a, i) => !(a === "--insecure" || a === "--os-cacert" || args[i - 1] === "--os-cacert"),
+    );
+    // The longest known command the words start with: `server image create` before `server`.
+    const line = words.join(" ");
+    const command = Object.keys(this.commands)
+      .filter((c) => line === c || line.startsWith(`${c} `))
+      .sort((x, y) => y.length - x.length)[0];
+    if (command === undefined) return fail(`fake openstack: unsupported command: ${line}`);
+    const rest = words.slice(command.split(" ").length);
+    const fault = this.faults.take(`cli:openstack ${command}`, "openstack");
+    if (fault) return fail(`Internal Server Error (HTTP 500) (injected: ${fault})`);
+    const a = parseArgs(rest, [
+      "--long",
+      "--hidden",
+      "--unhidden",
+      "--wait",
+      "--private",
+      "--public",
+      "--shared",
+      "--community",
+      "--ingress",
+    ]);
+    return this.commands[command](a, cwd);
+  }
+
+  private format(a: ReturnType<typeof parseArgs>, row: Record<string, unknown>): string {
+    if (a.one("-f") === "value") {
+      return `${a
+        .all("-c")
+        .map((c) => (typeof row[c] === "string" ? row[c] : JSON.stringify(row[c] ?? "")))
+        .join(" ")}\n`;
+    }
+    return `${JSON.stringify(row)}\n`;
+  }
+
+  private formatRows(a: ReturnType<typeof parseArgs>, rows: Record<string, unknown>[]): string {
+    if (a.one("-f") === "value") return rows.map((r) => this.format(a, r)).join("");
+    return `${JSON.stringify(rows)}\n`;
+  }
+
+  private image(id: string): OsImage | undefined {
+    return this.images.get(id) ?? [...this.images.values()].find((i) => i.name === id);
+  }
+
+  private imageView(i: OsImage) {
+    return {
+      id: i.id,
+      name: i.name,
+      status: i.status,
+      owner: i.owner,
+      visibility: i.visibility,
+      is_hidden: i.hidden,
+      created_at: i.createdAt,
+      properties: { ...i.properties, os_hidden: i.hidden },
+    };
+  }
+
+  private readonly commands: Record<
+    string,
+    (a: ReturnType<typeof parseArgs>, cwd: string) => CliResult
+  > = {
+    "token issue": (a) => ok(this.format(a, { project_id: PROJECT })),
+    "image list": (a) => {
+      const props = keyValues(a.all("--property"));
+      const rows = [...this.images.values()]
+        .filter((i) => i.hidden === a.has("--hidden"))
+        .filter((i) => Object.entries(props).every(([k, v]) => i.properties[k] === v))
+        .map((i) => ({
+          ID: i.id,
+          Name: i.name,
+          Status: i.status,
+          Visibility: i.visibility,
+          Project: i.owner,
+        }));
+      return ok(this.formatRows(a, rows));
+    },
+    "image show": (a) => {
+      const i = this.image(a.positional[0]);
+      if (!i) return fail(`No Image found for ${a.positional[0]}`);
+      return ok(this.format(a, this.imageView(i)));
+    },
+    "image set": (a) => {
+      const i = this.image(a.positional[0]);
+      if (!i) return fail(`No Image found for ${a.positional[0]}`);
+      if (a.one("--name")) i.name = a.one("--name")!;
+      for (const v of ["private", "public", "shared", "community"])
+        if (a.has(`--${v}`)) i.visibility = v;
+      if (a.has("--hidden")) i.hidden = true;
+      if (a.has("--unhidden")) i.hidden = false;
+      for (const p of a.all("--property")) {
+        const [k, v] = p.split(/=(.*)/s, 2);
+        if (v.length > 255) return fail(`property ${k} is longer than 255 characters (HTTP 400)`);
+        i.properties[k] = v;
+      }
+      return ok();
+    },
+    "image unset": (a) => {
+      const i = this.image(a.positional[0]);
+      if (!i) return fail(`No Image found for ${a.positional[0]}`);
+      for (const k of a.all("--property")) delete i.properties[k];
+      return ok();
+    },
+    "image delete": (a) => {
+      const i = this.image(a.positional[0]);
+      if (!i) return fail(`No Image found for ${a.positional[0]}`);
+      this.deleteImage(i.id);
+      return ok();
+    },
+    "server list": (a) => {
+      const re = new RegExp(a.one("--name") ?? "");
+      const rows = [...this.servers.values()]
+        .filter((s) => re.test(s.name))
+        .map((s) => ({ ID: s.id, Name: s.name, Status: s.status, Properties: s.metadata }));
+      return ok(this.formatRows(a, rows));
+    },
+    "server show": (a) => {
+      const s = this.servers.get(a.positional[0]);
+      if (!s) return fail(`No Server found for ${a.positional[0]}`);
+      return ok(
+        this.format(a, {
+          id: s.id,
+          name: s.name,
+          status: s.status,
+          addresses: { private: [s.fixedIp, ...(s.floatingIp ? [s.floatingIp] : [])] },
+          properties: s.metadata,
+        }),
+      );
+    },
+    "server set": (a) => {
+      const s = this.servers.get(a.positional[0]);
+      if (!s) return fail(`No Server found for ${a.positional[0]}`);
+      for (const p of a.all("--property")) {
+        const [k, v] = p.split(/=(.*)/s, 2);
+        s.metadata[k] = v;
+      }
+      return ok();
+    },
+    "server stop": (a) => {
+      const s = this.servers.get(a.positional[0]);
+      if (!s) return fail(`No Server found for ${a.positional[0]}`);
+      s.guest.powerOff();
+      s.status = "SHUTOFF";
+      return ok();
+    },
+    "server delete": (a) =>
+      this.deleteServer(a.positional[0])
+        ? ok()
+        : fail(`No server with a name or ID of '${a.positional[0]}' exists.`),
+    "server image create": (a) => {
+      const s = this.servers.get(a.positional[0]);
+      if (!s) return fail(`No Server found for ${a.positional[0]}`);
+      const image = this.addImage({
+        name: a.one("--name")!,
+        properties: keyValues(a.all("--property")),
+        disk: copyDisk(s.guest.disk),
+      });
+      return ok(this.format(a, { id: image.id, name: image.name }));
+    },
+    "server create": (a, cwd) => {
+      const image = this.image(a.one("--image")!);
+      if (!image || image.status !== "active")
+        return fail(`Image ${a.one("--image")} could not be found.`);
+      const file = a.one("--user-data");
+      const server = this.launch({
+        name: a.positional[0],
+        image,
+        userData: file ? fs.readFileSync(path.resolve(cwd, file), "utf8") : undefined,
+        metadata: keyValues(a.all("--property")),
+        securityGroups: a.all("--security-group"),
+      });
+      return ok(this.format(a, { id: server.id, name: server.name }));
+    },
+    "server add floating ip": (a) => {
+      this.associate(a.positional[1], a.positional[0]);
+      return ok();
+    },
+    "floating ip list": (a) =>
+      ok(
+        this.formatRows(
+          a,
+          [...this.fips.values()].map((f) => ({
+            ID: f.id,
+            "Floating IP Address": f.address,
+            Description: f.description,
+          })),
+        ),
+      ),
+    "floating ip create": (a) => {
+      const fip = this.allocateFip(a.one("--description") ?? "");
+      return ok(this.format(a, { id: fip.id, floating_ip_address: fip.address }));
+    },
+    "floating ip delete": (a) =>
+      this.fips.delete(a.positional[0])
+        ? ok()
+        : fail(`Floating IP ${a.positional[0]} not found (404)`),
+    "keypair list": (a) =>
+      ok(
+        this.formatRows(
+          a,
+          [...this.keypairs.keys()].map((Name) => ({ Name })),
+        ),
+      ),
+    "keypair delete": (a) =>
+      this.keypairs.delete(a.positional[0])
+        ? ok()
+        : fail(`No keypair with a name or ID of '${a.positional[0]}' exists.`),
+    "security group list": (a) =>
+      ok(
+        this.formatRows(
+          a,
+          [...this.groups.values()].map((g) => ({ ID: g.id, Name: g.name })),
+        ),
+      ),
+    "security group create": (a) => {
+      const g = { id: newId("sg"), name: a.positional[0] };
+      this.groups.set(g.id, g);
+      return ok(this.format(a, { id: g.id }));
+    },
+    "security group rule create": () => ok(),
+    "security group delete": (a) => {
+      const g = this.groups.get(a.positional[0]);
+      if (!g) return fail(`Security group ${a.positional[0]} not found (404)`);
+      if (
+        [...this.servers.values()].some(
+          (s) => s.securityGroups.includes(g.name) || s.securityGroups.includes(g.id),
+        )
+      ) {
+        return fail(`Security Group ${g.id} in use (HTTP 409)`);
+      }
+      this.groups.delete(g.id);
+      return ok();
+    },
+    "console log show": (a) => {
+      const s = this.servers.get(a.positional[0]);
+      return s
+        ? ok(`[    0.000000] Linux version 6.1.0 (fake console of ${s.name})\n`)
+        : fail("No server found");
+    },
+  };
+}

@@ -1,0 +1,160 @@
+/**
+ * Everything outside Pulumi that a scenario touches: a fake OpenStack project, a fake AWS
+ * account, the fake local machine, fault injection, and the fake CLIs on PATH that the real host
+ * scripts and the program's probe call. One world per test file; several stacks share it.
+ * Test utility, never shipped.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { CliResult, CliServer, fail, keyValues, ok, parseArgs } from "./cli-server";
+import { FakeAws } from "./aws";
+import { Faults } from "./faults";
+import { Guest } from "./guest";
+import { FakeLocal, writeBaseImage } from "./local";
+import { FakeOpenStack } from "./openstack";
+
+const TIMING = ["POLL_SECONDS", "RETRY_SECONDS", "MONITOR_DELAY"];
+
+export class World {
+  readonly faults = new Faults();
+  readonly openstack = new FakeOpenStack(this.faults);
+  readonly aws = new FakeAws(this.faults);
+  readonly local = new FakeLocal(this.faults);
+  readonly cli = new CliServer();
+  readonly root: string;
+  readonly bin: string;
+  /** A fake base image for the local platforms. */
+  readonly baseImage: string;
+  private savedPath = process.env.PATH;
+
+  private constructor() {
+    this.root = fs.mkdtempSync(path.join(os.tmpdir(), "dse-engine-"));
+    this.bin = path.join(this.root, "bin");
+    this.baseImage = path.join(this.root, "base", "debian-12.qcow2");
+  }
+
+  static async create(): Promise<World> {
+    const w = new World();
+    writeBaseImage(w.baseImage);
+    w.cli.on("openstack", (args, cwd) => w.openstack.cli(args, cwd));
+    w.cli.on("aws", (args, cwd) => w.aws.cli(args, cwd));
+    w.cli.on("qemu-img", (args, cwd) => w.local.qemuImg(args, cwd));
+    w.cli.on("qemu-system-x86_64", (args, cwd) => w.local.qemuSystem(args, cwd));
+    w.cli.on("genisoimage", (args, cwd) => w.local.genisoimage(args, cwd));
+    w.cli.on("ssh", (args, cwd) => w.ssh(args, cwd));
+    w.cli.on("scp", (args, cwd) => w.scp(args, cwd));
+    w.cli.on("ssh-keyscan", (args) => w.keyscan(args));
+    await w.cli.start(w.bin);
+    // The system python: a version manager's shim (pyenv) costs a second per start.
+    if (fs.existsSync("/usr/bin/python3"))
+      fs.symlinkSync("/usr/bin/python3", path.join(w.bin, "python3"));
+    process.env.PATH = `${w.bin}:${w.savedPath}`;
+    process.env.DSE_FAKE_WORLD_PORT = String(w.cli.port);
+    // The scripts' documented pauses (polls, retries, the QEMU monitor's settle time), shortened:
+    // the fakes answer at once.
+    for (const name of TIMING) process.env[name] = "0.05";
+    return w;
+  }
+
+  async close(): Promise<void> {
+    await this.local.stopAll();
+    await this.cli.stop();
+    process.env.PATH = this.savedPath;
+    for (const name of TIMING) delete process.env[name];
+    // Watchdogs of killed fake qemus exit within a poll; their folders are in root.
+    fs.rmSync(this.root, { recursive: true, force: true });
+  }
+
+  /** The fake machine answering SSH at host:port, on any platform. */
+  guestAt(host: string, port: number): Guest | undefined {
+    if (host === "127.0.0.1") return this.local.guestAt(port);
+    return this.openstack.serverAt(host)?.guest ?? this.aws.instanceAt(host)?.guest;
+  }
+
+  /** Every fake machine, running or not. */
+  guests(): Guest[] {
+    return [
+      ...[...this.openstack.servers.values()].map((s) => s.guest),
+      ...[...this.aws.instances.values()].map((i) => i.guest),
+      ...[...this.local.vms.values()].map((v) => v.guest),
+    ];
+  }
+
+  // --- ssh and scp as the boot test calls them (-i key, -p/-P port, pinned known_hosts) ------
+  private target(args: string[], cwd: string, portFlag: string) {
+    const a = parseArgs(args, ["-q", "-r"]);
+    const opts = keyValues(a.all("-o"));
+    const key = fs.readFileSync(path.resolve(cwd, a.one("-i")!), "utf8");
+    const port = Number(a.one(portFlag) ?? 22);
+    return { a, opts, key, port };
+  }
+
+  private connect(
+    dest: string,
+    port: number,
+    key: string,
+    knownHosts: string | undefined,
+  ): Guest | CliResult {
+    const host = dest.split("@").pop()!.split(":")[0];
+    const guest = this.guestAt(host, port);
+    if (!guest) return fail(`ssh: connect to host ${host} port ${port}: Connection refused`, 255);
+    const known =
+      knownHosts && fs.existsSync(knownHosts) ? fs.readFileSync(knownHosts, "utf8") : "";
+    const label = port === 22 ? host : `[${host}]:${port}`;
+    const pinned = known
+      .split("\n")
+      .find((l) => l.split(/\s+/)[0] === label)
+      ?.split(/\s+/)
+      .slice(1)
+      .join(" ");
+    if (!pinned)
+      return fail(
+        `No ED25519 host key is known for ${label} and you have requested strict checking.\nHost key verification failed.`,
+        255,
+      );
+    const why = guest.refuses(key, pinned);
+    if (why?.includes("host key mismatch")) {
+      return fail(
+        "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\nHost key verification failed.",
+        255,
+      );
+    }
+    if (why) return fail(`ssh: ${why}`, 255);
+    return guest;
+  }
+
+  /** `ssh-keyscan -T t -p port host`: the host key line when the machine answers SSH. */
+  private keyscan(args: string[]): CliResult {
+    const a = parseArgs(args);
+    const host = a.positional[0];
+    const port = Number(a.one("-p") ?? 22);
+    const guest = this.guestAt(host, port);
+    if (!guest || guest.refuses("", undefined)?.startsWith("dial")) return ok();
+    const label = port === 22 ? host : `[${host}]:${port}`;
+    return ok(`${label} ${guest.hostKey.trim()}\n`);
+  }
+
+  private ssh(args: string[], cwd: string): CliResult {
+    const { a, opts, key, port } = this.target(args, cwd, "-p");
+    const [dest, ...command] = a.positional;
+    const guest = this.connect(dest, port, key, opts.UserKnownHostsFile);
+    if (!(guest instanceof Guest)) return guest;
+    const r = guest.exec(command.join(" "), guest.id);
+    return { code: r.code, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  private scp(args: string[], cwd: string): CliResult {
+    const { a, opts, key, port } = this.target(args, cwd, "-P");
+    const dest = a.positional[a.positional.length - 1];
+    const guest = this.connect(dest, port, key, opts.UserKnownHostsFile);
+    if (!(guest instanceof Guest)) return guest;
+    const dir = dest.split(":").slice(1).join(":").replace(/\/$/, "");
+    const files: Record<string, string> = {};
+    for (const src of a.positional.slice(0, -1)) {
+      files[path.basename(src)] = fs.readFileSync(path.resolve(cwd, src), "utf8");
+    }
+    guest.upload(dir, files, "", guest.id);
+    return ok();
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * components/qemu/start.sh falls back to TCG when the builder's guest stays silent under KVM
+ * (nested KVM that passes detect-accel's probe but cannot run this guest). QEMU is a fake that
+ * daemonizes like the real one (-daemonize -pidfile, -serial file:...); everything start.sh
+ * starts (the fake builders, the watchdog) is found by a tag in its environment and killed.
+ */
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { isAlive } from "../support/process";
+
+const SCRIPT = path.resolve(__dirname, "..", "..", "components", "qemu", "start.sh");
+
+/**
+ * A fake qemu-system-x86_64. With -daemonize it creates the serial log, leaves a "guest" running
+ * in the background (pid in -pidfile) and returns, like QEMU; the guest writes to the serial log
+ * under TCG, and under KVM only when FAKE_KVM_GUEST=boots (with =dies the KVM guest exits at
+ * once). Without -daemonize it is detect-accel.sh's kernel probe: a kernel that prints. Every
+ * call goes to FAKE_QEMU_LOG, every guest's accelerator and pid to FAKE_QEMU_LOG.guests.
+ */
+const FAKE_QEMU = `#!/usr/bin/env bash
+set -euo pipefail
+printf '%s\\n' "$*" >>"$FAKE_QEMU_LOG"
+accel="" serial="" pidfile="" daemonize=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    -accel) accel=\${2%%,*}; shift ;;
+    -serial) serial=\${2#file:}; shift ;;
+    -pidfile) pidfile=$2; shift ;;
+    -daemonize) daemonize=1 ;;
+  esac
+  shift
+done
+if [ -z "$daemonize" ]; then
+  printf '[    0.000000] Linux version 6.1.0-fake\\n' >"$serial"
+  exec sleep 60
+fi
+: >"$serial"
+(
+  exec </dev/null >/dev/null 2>&1
+  if [ "$accel" = kvm ] && [ "\${FAKE_KVM_GUEST:-}" = dies ]; then
+    exit 1
+  fi
+  if [ "$accel" = tcg ] || [ "\${FAKE_KVM_GUEST:-}" = boots ]; then
+    printf 'Linux version 6.1.0-fake\\n' >"$serial"
+  fi
+  exec sleep 60
+) &
+echo "$!" >"$pidfile"
+echo "$accel $!" >>"$FAKE_QEMU_LOG.guests"
+`;
+
+let dir: string;
+let tag: string;
+let workDir: string;
+let qemuLog: string;
+
+function taggedProcesses(): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const env = fs.readFileSync(`/proc/${entry}/environ`, "utf8");
+      if (env.split("\0").includes(`DSE_TEST_TAG=${tag}`)) pids.push(Number(entry));
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return pids;
+}
+
+/** Kills what this test started (again while the watchdog forks its sleeps); returns leftovers. */
+function killTaggedProcesses(): number[] {
+  const until = Date.now() + 5000;
+  let left = taggedProcesses();
+  while (left.length > 0 && Date.now() < until) {
+    for (const pid of left) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    spawnSync("sleep", ["0.1"]);
+    left = taggedProcesses();
+  }
+  return left;
+}
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "dse-start-fallback-"));
+  tag = randomBytes(8).toString("hex");
+  workDir = path.join(dir, "work");
+  qemuLog = path.join(dir, "qemu.log");
+  fs.writeFileSync(path.join(dir, "qemu-system-x86_64"), FAKE_QEMU, { mode: 0o755 });
+  fs.writeFileSync(path.join(dir, "seed.iso"), "");
+  fs.writeFileSync(path.join(dir, "kvm"), "");
+  const img = spawnSync(
+    "qemu-img",
+    ["create", "-q", "-f", "qcow2", path.join(dir, "base.qcow2"), "1M"],
+    {
+      encoding: "utf8",
+    },
+  );
+  if (img.status !== 0) {
+    throw new Error(`qemu-img create failed (apt-get install qemu-utils): ${img.stderr}`);
+  }
+});
+
+afterEach(() => {
+  const left = killTaggedProcesses();
+  fs.rmSync(dir, { recursive: true, force: true });
+  expect(left, "processes left behind").toEqual([]);
+});
+
+function start(env: Record<string, string>) {
+  const r = spawnSync("bash", [SCRIPT], {
+    env: {
+      // The system python3 first: start.sh runs it a few times, and version-manager shims
+      // (pyenv) can take seconds to start on a loaded host.
+      PATH: `/usr/bin:/bin:${process.env.PATH}`,
+      TMPDIR: dir,
+      DSE_TEST_TAG: tag,
+      BASE_IMAGE: path.join(dir, "base.qcow2"),
+      WORK_DIR: workDir,
+      SEED_PATH: path.join(dir, "seed.iso"),
+      DISK_SIZE_GB: "1",
+      QEMU_SYSTEM: path.join(dir, "qemu-system-x86_64"),
+      KVM_SERIAL_TIMEOUT: "1",
+      BUILDER_TTL_MINUTES: "5",
+      FAKE_QEMU_LOG: qemuLog,
+      ...env,
+    },
+    encoding: "utf8",
+    timeout: 30_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function qemuCalls(): string[] {
+  return fs.existsSync(qemuLog) ? fs.readFileSync(qemuLog, "utf8").trimEnd().split("\n") : [];
+}
+
+/** The guests the fake started: accelerator and pid. */
+function guests(): { accel: string; pid: number }[] {
+  const file = `${qemuLog}.guests`;
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, "utf8")
+    .trimEnd()
+    .split("\n")
+    .map((line) => {
+      const [accel, pid] = line.split(" ");
+      return { accel, pid: Number(pid) };
+    });
+}
+
+function builderPid(): number {
+  return Number(fs.readFileSync(path.join(workDir, "qemu.pid"), "utf8").trim());
+}
+
+describe("qemu start.sh: KVM to TCG fallback", () => {
+  it("restarts a builder that stays silent under kvm under tcg, printing only the new port", () => {
+    const r = start({ DSE_ACCEL: "kvm" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^\d+\n$/);
+    const calls = qemuCalls();
+    expect(calls).toHaveLength(2);
+    expect(calls[0]).toMatch(/-accel kvm -cpu host .*-daemonize/);
+    expect(calls[1]).toMatch(/-accel tcg,thread=multi -cpu max .*-daemonize/);
+    // The port on stdout is the one the TCG builder forwards.
+    expect(calls[1]).toContain(`hostfwd=tcp:127.0.0.1:${r.stdout.trim()}-:22`);
+    const restarts = r.stderr
+      .split("\n")
+      .filter((line) => line.includes("restarting the builder under tcg"));
+    expect(restarts).toEqual([
+      "==> qemu: kvm: the guest wrote nothing to the serial console in 1 s; restarting the builder under tcg",
+    ]);
+    const [kvm, tcg] = guests();
+    expect(kvm.accel).toBe("kvm");
+    expect(tcg.accel).toBe("tcg");
+    expect(isAlive(kvm.pid)).toBe(false);
+    expect(builderPid()).toBe(tcg.pid);
+    expect(isAlive(tcg.pid)).toBe(true);
+    expect(r.stderr).toContain(`builder running (pid ${tcg.pid}, accel tcg)`);
+    expect(fs.readFileSync(path.join(workDir, "serial.log"), "utf8")).toContain("Linux version");
+  });
+
+  it("also restarts under tcg when qemu exits under kvm before any serial output", () => {
+    const r = start({ DSE_ACCEL: "kvm", FAKE_KVM_GUEST: "dies" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(
+      "==> qemu: kvm: qemu exited before the guest wrote to the serial console; restarting the builder under tcg",
+    );
+    const [kvm, tcg] = guests();
+    expect(kvm.accel).toBe("kvm");
+    expect(builderPid()).toBe(tcg.pid);
+    expect(r.stderr).toContain(`builder running (pid ${tcg.pid}, accel tcg)`);
+  });
+
+  it("keeps a kvm builder whose guest writes to the serial console", () => {
+    const r = start({ DSE_ACCEL: "kvm", FAKE_KVM_GUEST: "boots" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^\d+\n$/);
+    expect(qemuCalls()).toHaveLength(1);
+    expect(r.stderr).not.toContain("restarting the builder under tcg");
+    expect(r.stderr).toContain(`builder running (pid ${builderPid()}, accel kvm)`);
+  });
+
+  it("never falls back with KVM_SERIAL_TIMEOUT=0", () => {
+    const r = start({ DSE_ACCEL: "kvm", KVM_SERIAL_TIMEOUT: "0" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(qemuCalls()).toHaveLength(1);
+    expect(r.stderr).toContain("accel kvm)");
+  });
+
+  it("does not wait for the serial console under tcg", () => {
+    const r = start({ DSE_ACCEL: "tcg" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(qemuCalls()).toHaveLength(1);
+    expect(r.stderr).toContain("detect-accel: tcg: DSE_ACCEL=tcg (no probe)");
+    expect(r.stderr).toContain("accel tcg)");
+  });
+
+  it("probes KVM with the base's kernel and initrd (auto), then boots the builder under kvm", () => {
+    const kernel = path.join(dir, "vmlinuz");
+    const initrd = path.join(dir, "initrd.img");
+    fs.writeFileSync(kernel, "");
+    fs.writeFileSync(initrd, "");
+    const r = start({
+      DSE_ACCEL: "auto",
+      KVM_DEVICE: path.join(dir, "kvm"),
+      PROBE_TIMEOUT: "5",
+      KERNEL: kernel,
+      INITRD: initrd,
+      APPEND: "root=/dev/vda console=ttyS0",
+      FAKE_KVM_GUEST: "boots",
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const [probe, builder, ...more] = qemuCalls();
+    expect(more).toEqual([]);
+    expect(probe).not.toContain("-daemonize");
+    expect(probe).toMatch(/^-accel kvm -cpu host /);
+    expect(probe).toContain(`-kernel ${kernel} -append console=ttyS0 panic=-1 -initrd ${initrd}`);
+    expect(builder).toMatch(/-accel kvm -cpu host .*-daemonize/);
+    expect(r.stderr).toMatch(
+      /detect-accel: kvm: kernel vmlinuz wrote to the serial console in \d+\.\d s \(Linux version 6\.1\.0-fake\)/,
+    );
+    expect(r.stderr).toContain("accel kvm)");
+  });
+
+  it("rejects a KVM_SERIAL_TIMEOUT that is not whole seconds and removes WORK_DIR", () => {
+    const r = start({ DSE_ACCEL: "kvm", KVM_SERIAL_TIMEOUT: "soon" });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("qemu-start: KVM_SERIAL_TIMEOUT must be whole seconds, got 'soon'");
+    expect(qemuCalls()).toEqual([]);
+    expect(fs.existsSync(workDir)).toBe(false);
+  });
+});

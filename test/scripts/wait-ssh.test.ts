@@ -1,0 +1,78 @@
+/**
+ * components/lifecycle/wait-ssh.sh: waits by time, not by dial count (rule C9), and when it gives
+ * up says what it waited for, how long, and the builder console's last lines.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+const SCRIPT = path.resolve(__dirname, "..", "..", "components", "lifecycle", "wait-ssh.sh");
+let dir: string;
+
+/** A fake ssh-keyscan that answers from the Nth call on (0: never). */
+function fakeKeyscan(answerFrom: number) {
+  fs.writeFileSync(
+    path.join(dir, "ssh-keyscan"),
+    `#!/usr/bin/env bash\nn=$(($(cat "${dir}/calls" 2>/dev/null || echo 0) + 1)); echo $n >"${dir}/calls"\n` +
+      `[ ${answerFrom} -gt 0 ] && [ $n -ge ${answerFrom} ] && echo "[$4]:$3 ssh-ed25519 AAAAkey"\nexit 0\n`,
+    { mode: 0o755 },
+  );
+}
+
+function run(env: Record<string, string>) {
+  return spawnSync("bash", [SCRIPT], {
+    env: {
+      ...process.env,
+      PATH: `${dir}:${process.env.PATH}`,
+      HOST: "203.0.113.9",
+      PORT: "2222",
+      POLL_SECONDS: "0.05",
+      ...env,
+    },
+    encoding: "utf8",
+  });
+}
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "dse-wait-ssh-"));
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe("wait-ssh.sh", () => {
+  it("returns once the SSH server answers, after as many attempts as it takes", () => {
+    fakeKeyscan(3);
+    const r = run({ TIMEOUT_SECONDS: "30" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(dir, "calls"), "utf8").trim()).toBe("3");
+    expect(r.stderr).toMatch(/==> wait-ssh: SSH is up on 203\.0\.113\.9:2222 after \d+s/);
+  });
+
+  it("gives up after TIMEOUT_SECONDS, naming the address, the time and the console's last lines", () => {
+    fakeKeyscan(0);
+    const r = run({
+      TIMEOUT_SECONDS: "1",
+      CONSOLE_COMMAND: "printf 'Booting\\nKernel panic - not syncing\\n'",
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(
+      "wait-ssh: no SSH on 203.0.113.9:2222 after 1s (dse-image:sshTimeoutMinutes); last lines of the builder console:\n    Booting\n    Kernel panic - not syncing\n",
+    );
+  });
+
+  it("stops waiting at once when a local builder's qemu is gone", () => {
+    fakeKeyscan(0);
+    fs.writeFileSync(path.join(dir, "qemu.pid"), "999999\n");
+    fs.writeFileSync(path.join(dir, "serial.log"), "[ 1.0] end Kernel panic\n");
+    const r = run({
+      TIMEOUT_SECONDS: "600",
+      WORK_DIR: dir,
+      CONSOLE_COMMAND: `tail -n 1 ${dir}/serial.log`,
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(
+      "wait-ssh: the builder stopped before SSH came up on 203.0.113.9:2222; last lines of its console:\n    [ 1.0] end Kernel panic\n",
+    );
+  });
+});

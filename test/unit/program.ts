@@ -1,0 +1,130 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { ProbeResult } from "../../components/lifecycle/plan";
+import type { StoreRef } from "../../components/lifecycle/store";
+import {
+  MockRun,
+  freshProgram,
+  installMocks,
+  valueOf,
+  type InvokeMocks,
+  type StateMocks,
+} from "./mocks";
+
+/** One simulated program run under mocks: what the program declared and what it exports. */
+export interface ProgramRun {
+  run: MockRun;
+  imageIds: Record<string, unknown>;
+  images: Record<string, ImageOut>;
+  /** Stores the program probed, in order. */
+  probed: StoreRef[];
+}
+
+export interface ImageOut {
+  name: string;
+  id: string;
+  fingerprint: string;
+  createdAt: string;
+  sourceImage: string;
+  manifest: Record<string, unknown>;
+  bootTest?: unknown;
+  previous: { name: string; id: string; createdAt: string }[];
+  sha256?: string;
+}
+
+export const NOW = new Date("2026-11-29T10:00:00Z");
+export const STACK_ID = "organization/dse-image/test";
+export const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-material\n";
+export const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAbuild";
+export const HOST_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nhost-secret\n";
+export const HOST_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAhost";
+export const MANIFEST = '{"python":"3.11.2"}';
+export const INVENTORY = JSON.stringify({
+  os: {
+    id: "debian",
+    versionId: "12",
+    prettyName: "Debian GNU/Linux 12 (bookworm)",
+    arch: "amd64",
+  },
+  dpkg: [{ name: "bash", version: "5.2.15-2+b7", arch: "amd64" }],
+  pip: [{ name: "numpy", version: "1.26.4" }],
+  r: [],
+});
+
+/** What the record step prints for an image: name and fingerprint of the build that made it. */
+export function recordOf(id: string, name: string, fingerprint: string) {
+  return {
+    id,
+    name,
+    createdAt: "2026-11-29T09:00:00Z",
+    manifest: JSON.parse(MANIFEST) as unknown,
+    fingerprint,
+    imageName: "dse_base",
+  };
+}
+
+/**
+ * Runs the real program (components/index.ts) once with the given stack config; `probe` answers
+ * the lookup of existing images and builders (empty: nothing exists yet).
+ */
+export async function runProgram(
+  config: Record<string, string>,
+  probe: (ref: StoreRef) => ProbeResult = () => ({ images: [], builders: [] }),
+  extra: { invokes?: InvokeMocks; state?: StateMocks } = {},
+): Promise<ProgramRun> {
+  freshProgram();
+  // What the record step will find: published by this run, or already there (the probe's).
+  const known = new Map<string, { name: string; fingerprint: string }>();
+  const building = { name: "", fingerprint: "" };
+  const run = installMocks(extra.invokes ?? {}, {
+    "tls:index/privateKey:PrivateKey": (name) =>
+      name.endsWith("hostkey")
+        ? { privateKeyOpenssh: HOST_PRIVATE_KEY, publicKeyOpenssh: `${HOST_PUBLIC_KEY}\n` }
+        : { privateKeyOpenssh: PRIVATE_KEY, publicKeyOpenssh: `${PUBLIC_KEY}\n` },
+    "openstack:compute/instance:Instance": () => ({ accessIpV4: "10.1.2.3" }),
+    "openstack:networking/floatingIp:FloatingIp": () => ({ address: "203.0.113.7" }),
+    "aws:ec2/instance:Instance": () => ({ publicIp: "198.51.100.7", privateIp: "172.31.0.7" }),
+    "command:remote:Command": (name) => ({
+      stdout: name.endsWith("-verify") ? MANIFEST : name.endsWith("-inventory") ? INVENTORY : "",
+    }),
+    "command:local:Command": (name, inputs) => {
+      const env = (inputs.environment ?? {}) as Record<string, string>;
+      if (name.endsWith("-fetch")) return { stdout: "/cache/base/ubuntu.img" };
+      if (name.endsWith("-sbom")) return { stdout: "c".repeat(64) };
+      if (name.endsWith("-start")) return { stdout: "40022" };
+      if (name.endsWith("-snapshot") || name.endsWith("-export")) {
+        Object.assign(building, { name: env.NAME, fingerprint: env.FINGERPRINT });
+        return { stdout: `{"id": "pending-1", "name": "${env.NAME}"}` };
+      }
+      if (name.endsWith("-boot-test"))
+        return { stdout: '{"passed": true, "seconds": 42, "checks": ["cloud-init", "verify"]}' };
+      if (name.endsWith("-publish")) {
+        known.set("published-1", known.get(env.PENDING_ID) ?? { ...building });
+        return { stdout: `{"id": "published-1", "name": "${env.NAME}"}` };
+      }
+      if (name.endsWith("-image")) {
+        const k = known.get(env.IMAGE_ID) ?? { name: "unknown", fingerprint: "" };
+        return { stdout: JSON.stringify(recordOf(env.IMAGE_ID, k.name, k.fingerprint)) };
+      }
+      return { stdout: "" };
+    },
+    ...extra.state,
+  });
+  const probed: StoreRef[] = [];
+  pulumi.runtime.setAllConfig(config);
+  const { loadConfig } = await import("../../components/config");
+  const { buildImages } = await import("../../components");
+  const outputs = await buildImages(loadConfig(config), {
+    hasCommand: () => true,
+    now: () => NOW,
+    stackId: STACK_ID,
+    probe: (ref) => {
+      probed.push(ref);
+      const result = probe(ref);
+      for (const i of result.images) known.set(i.id, { name: i.name, fingerprint: i.fingerprint });
+      return Promise.resolve(result);
+    },
+  });
+  const imageIds = await valueOf(pulumi.output(outputs.imageIds));
+  const images = (await valueOf(pulumi.output(outputs.images))) as Record<string, ImageOut>;
+  return { run, imageIds, images, probed };
+}
