@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { Platform, StackConfig } from "./config/stack";
-import { Host, realHost } from "./lifecycle/host";
+import { Host, realHost, requireLifecycleTools } from "./lifecycle/host";
 import { awsPlatform } from "./aws/platform";
 import { openStackPlatform } from "./openstack/platform";
 import { qemuPlatform } from "./qemu/platform";
@@ -32,6 +32,7 @@ export async function buildImages(
   host: Partial<Host> = {},
 ): Promise<StackOutputs> {
   const facts = realHost(host);
+  requireLifecycleTools(facts.hasCommand);
   const results = await Promise.all(
     config.platforms.map(async (platform) => {
       return [platform, await BUILDERS[platform](config, facts)] as const;

@@ -42,7 +42,7 @@ export interface DseBootTest {
   checks: string[];
 }
 
-/** An older image the stack keeps (`retainImages`). */
+/** An older image the stack keeps (`retention.keep`), for rollback. */
 export interface DsePreviousImage {
   name: string;
   id: string;
@@ -52,7 +52,7 @@ export interface DsePreviousImage {
 
 /** One platform's entry in the `images` stack output. */
 export interface DseImageInfo {
-  /** `<imageName>-<first 12 hex of the fingerprint>`. */
+  /** `<imageName>-<first 12 hex of the fingerprint>-<build date>`. */
   name: string;
   /** The image ID; for AWS the AMI in the home region. */
   id: string;

@@ -27,13 +27,11 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/lib.sh"
 dse_init
 
-TOOLS="${DSE_TOOLS:-python scipy jupyter}"
-PYTHON_SOURCE="${DSE_PYTHON_SOURCE:-pip}"
+dse_read_selection
 PIP_LOCK="${DSE_PIP_LOCK:-$HERE/python-requirements.lock}"
 VENV=/opt/dse
 
 dse_step "check inputs"
-read -r -a GROUPS_SELECTED <<<"$TOOLS"
 for group in "${GROUPS_SELECTED[@]}"; do
   case "$group" in
     python | scipy | jupyter | r | tools) ;;
@@ -44,11 +42,6 @@ case "$PYTHON_SOURCE" in
   pip | apt) ;;
   *) dse_die "DSE_PYTHON_SOURCE must be pip or apt, got '$PYTHON_SOURCE'" ;;
 esac
-selected() {
-  local g
-  for g in "${GROUPS_SELECTED[@]}"; do [ "$g" = "$1" ] && return 0; done
-  return 1
-}
 # Every Python group needs Python itself.
 if ! selected python && { selected scipy || selected jupyter; }; then
   GROUPS_SELECTED+=(python)
@@ -197,6 +190,17 @@ if selected r && selected jupyter; then
   if [ -n "$jupyter" ] && ! "$jupyter" kernelspec list 2>/dev/null | grep -qw ir; then
     PATH="$(dirname "$jupyter"):$PATH" Rscript -e 'IRkernel::installspec(user = FALSE)'
   fi
+fi
+
+# A base without a system locale (debootstrap, minimal images) makes cloud-init's locale module
+# fail on every instance's first boot: Debian's `locale-gen <locale>` ignores its argument, so
+# the `update-locale LANG=en_US.UTF-8` that follows rejects a locale that was never generated.
+# C.UTF-8 is built into glibc (nothing to generate) and gives R, Python and Jupyter UTF-8; a
+# locale the base already set is kept.
+dse_step "default locale"
+if ! grep -qs '^LANG=' /etc/default/locale; then
+  printf 'LANG=C.UTF-8\n' >>/etc/default/locale
+  dse_log "no system locale was set: LANG=C.UTF-8 in /etc/default/locale"
 fi
 
 dse_step "record the build"

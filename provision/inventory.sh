@@ -25,16 +25,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/lib.sh"
 dse_init
 
-TOOLS="${DSE_TOOLS:-python scipy jupyter}"
-PYTHON_SOURCE="${DSE_PYTHON_SOURCE:-pip}"
+dse_read_selection
 VENV_PYTHON=/opt/dse/bin/python
 SYSTEM_PYTHON=/usr/bin/python3
-read -r -a GROUPS_SELECTED <<<"$TOOLS"
-selected() {
-  local g
-  for g in "${GROUPS_SELECTED[@]}"; do [ "$g" = "$1" ] && return 0; done
-  return 1
-}
 TMPD=$(mktemp -d)
 # dse_on_exit reports a failure from $?, so it must see the script's status, not rm's.
 remove_tmpd_and_report() {

@@ -25,9 +25,18 @@ dse_log() {
   printf '%s: %s\n' "$DSE_SCRIPT" "$*" >&2
 }
 
-# A visible header per step; the EXIT trap names the step when the script fails.
+# A visible header per step; the EXIT trap names the step when the script fails. Each step's
+# duration is logged when the next one starts (or the script ends), so a slow mirror or a slow
+# dpkg shows in the build log the way Packer's timestamps show it.
+DSE_STEP_STARTED=$SECONDS
+dse_log_step_time() {
+  dse_log "step \"$DSE_STEP\" took $((SECONDS - DSE_STEP_STARTED)) s"
+}
+
 dse_step() {
+  [ "$DSE_STEP" = startup ] || dse_log_step_time
   DSE_STEP="$1"
+  DSE_STEP_STARTED=$SECONDS
   printf '\n==> [%s] %s\n' "$DSE_SCRIPT" "$DSE_STEP" >&2
 }
 
@@ -40,6 +49,8 @@ dse_on_exit() {
   local rc=$?
   if [ "$rc" -ne 0 ]; then
     printf '%s: FAILED in step "%s" (exit %s)\n' "$DSE_SCRIPT" "$DSE_STEP" "$rc" >&2
+  elif [ "$DSE_STEP" != startup ]; then
+    dse_log_step_time
   fi
   return "$rc"
 }
@@ -194,4 +205,19 @@ dse_homes() {
       printf '%s\n' "$home"
     fi
   done </etc/passwd
+}
+
+# The tool selection every script reads: TOOLS, PYTHON_SOURCE and GROUPS_SELECTED from DSE_TOOLS
+# (default "python scipy jupyter") and DSE_PYTHON_SOURCE (default pip).
+dse_read_selection() {
+  TOOLS="${DSE_TOOLS:-python scipy jupyter}"
+  PYTHON_SOURCE="${DSE_PYTHON_SOURCE:-pip}"
+  read -r -a GROUPS_SELECTED <<<"$TOOLS"
+}
+
+# True when tool group $1 is selected.
+selected() {
+  local g
+  for g in "${GROUPS_SELECTED[@]}"; do [ "$g" = "$1" ] && return 0; done
+  return 1
 }

@@ -18,15 +18,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/lib.sh"
 dse_init
 
-TOOLS="${DSE_TOOLS:-python scipy jupyter}"
-PYTHON_SOURCE="${DSE_PYTHON_SOURCE:-pip}"
+dse_read_selection
 PIP_LOCK="${DSE_PIP_LOCK:-$HERE/python-requirements.lock}"
-read -r -a GROUPS_SELECTED <<<"$TOOLS"
-selected() {
-  local g
-  for g in "${GROUPS_SELECTED[@]}"; do [ "$g" = "$1" ] && return 0; done
-  return 1
-}
 if [ "$PYTHON_SOURCE" = pip ]; then
   PY=/opt/dse/bin/python
   JUPYTER=/opt/dse/bin/jupyter

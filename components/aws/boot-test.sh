@@ -66,6 +66,11 @@ launch_test_instance() {
   bt_log "booting $NAME ($IMAGE_ID) as instance $TEST_ID at $TEST_HOST"
 }
 
+# A killed earlier attempt at this test left its instance and a group with this test's name.
+remove_earlier_attempt() {
+  PREFIX="$TEST_NAME" bash "$here/teardown.sh"
+}
+
 remove_test_instance() {
   if [ "${KEEP_ON_FAILURE:-false}" = true ] && [ -n "$BT_FAILED_CHECK" ]; then
     bt_log "kept the test instance ${TEST_ID:-$TEST_NAME} for debugging"
@@ -86,22 +91,4 @@ remove_test_instance() {
   bt_cleanup_tmp
 }
 
-main() {
-  bt_setup
-  trap remove_test_instance EXIT
-  if ! launch_test_instance; then
-    BT_FAILED_CHECK=launch
-    BT_FAILED_OUTPUT="could not launch an instance from $IMAGE_ID"
-    bt_reject_image
-    bt_report_failure
-    exit 1
-  fi
-  if ! bt_wait_and_check; then
-    bt_reject_image
-    bt_report_failure
-    exit 1
-  fi
-  bt_result_json
-}
-
-main "$@"
+bt_run remove_earlier_attempt launch_test_instance remove_test_instance

@@ -5,9 +5,9 @@ import {
   Builder,
   LaunchRequest,
   PlatformDriver,
-  declareChain,
+  declareImage,
 } from "../lifecycle/chain";
-import { ImageRecordOutput, imageRecord, parseImageRecord } from "../lifecycle/image-record";
+import type { ImageRecordOutput } from "../lifecycle/image-record";
 import type { Plan } from "../lifecycle/plan";
 import type { StoreRef } from "../lifecycle/store";
 
@@ -144,7 +144,7 @@ export class AwsImage extends pulumi.ComponentResource {
         SSH_ALLOWED_CIDRS: cidrs.join(" "),
       },
     };
-    const chain = declareChain(
+    const declared = declareImage(
       this,
       name,
       {
@@ -158,22 +158,10 @@ export class AwsImage extends pulumi.ComponentResource {
       },
       driver,
     );
-    const record = imageRecord(
-      `${name}-${args.plan.name}-image`,
-      {
-        imageId: chain.imageId,
-        store,
-        stackId: args.stackId,
-        stackTag: args.stackTag,
-        retainImages: args.settings.retainImages,
-        keep: args.settings.keep,
-        dependsOn: chain.dependsOn,
-      },
-      this,
-    );
-    this.image = record.stdout.apply(parseImageRecord);
-    this.sbom = pulumi.output(chain.sbom);
-    this.imageId = this.image.id;
+
+    this.image = declared.image;
+    this.imageId = declared.imageId;
+    this.sbom = declared.sbom;
     this.imageIds = this.image.apply((r) => r.regions ?? { [args.region]: r.id });
     this.registerOutputs({ imageId: this.imageId, imageIds: this.imageIds, image: this.image });
   }

@@ -43,11 +43,14 @@ class Store:
 
     # --- reading --------------------------------------------------------------------------
     def _image(self, data):
-        if data.get("State") in ("deregistered", "invalid", "error") or "ImageId" not in data:
+        if data.get("State") == "deregistered" or "ImageId" not in data:
             return None
         tags = {t["Key"]: t["Value"] for t in data.get("Tags", [])}
         meta = {k: tags[tag(k)] for k in lifecycle.FIELDS if tags.get(tag(k))}
-        if meta.get("state") == "complete" and data.get("State") != "available":
+        # A failed AMI keeps its name (so the next CreateImage under it fails) until deregistered.
+        # Broken images are never resumed, adopted or exported; discard deletes them.
+        if data.get("State") in ("failed", "invalid", "error") or (
+                meta.get("state") == "complete" and data.get("State") != "available"):
             meta["state"] = "broken"
         users = {k[len(PREFIX + "user:"):]: v for k, v in tags.items()
                  if k.startswith(PREFIX + "user:")}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Deletes every builder-side object of one stack on AWS: instances tagged dse-image:stack=
-# STACK_TAG (builders and boot-test instances: terminated, then waited for), key pairs and
-# security groups whose name starts with PREFIX (dse-<stack tag>-aws-). The lifecycle runs it
+# Deletes every builder-side object of one stack on AWS whose name starts with PREFIX
+# (dse-<stack tag>-aws-, or one boot test's name): instances tagged dse-image:stack=STACK_TAG
+# (builders and boot-test instances: terminated, then waited for), key pairs and security groups. The lifecycle runs it
 # before a new builder generation (so a failed or abandoned build is cleaned up first) and right
 # after the snapshot. Never touches AMIs.
 #
@@ -23,6 +23,7 @@ left=()
 terminate_instances() {
   local ids
   ids=$(ec2 describe-instances --filters "Name=tag:dse-image:stack,Values=$STACK_TAG" \
+    "Name=tag:Name,Values=$PREFIX*" \
     "Name=instance-state-name,Values=pending,running,stopping,stopped,shutting-down" \
     --query 'Reservations[].Instances[].InstanceId')
   [ -n "${ids// /}" ] || return 0

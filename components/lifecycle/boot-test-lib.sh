@@ -13,8 +13,10 @@
 #   SSH_TIMEOUT_SECONDS    how long to wait for SSH (default 600)
 #   KEEP_ON_FAILURE        true: keep a failed test instance and image for debugging
 #   STORE, STORE_CONFIG    for imagestore.py
-# The platform script sets TEST_HOST, TEST_PORT before bt_wait_and_check and defines
-# `bt_console` (prints the instance's console tail) and `bt_remove_instance`.
+#   SBOM_PATH              the image's SBOM, removed with a rejected image
+# The platform script defines how to remove what an earlier attempt at this same test left, how
+# to launch its test instance (setting TEST_HOST, TEST_PORT and BT_CONSOLE_COMMAND) and how to
+# remove it, and calls `bt_run <clear> <launch> <remove>`.
 
 BT_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BT_PROVISION_DIR=$(cd "$BT_LIB_DIR/../../provision" && pwd)
@@ -104,13 +106,19 @@ bt_run_verify() {
   fi
 }
 
+# Seconds since the boot test started, for the log: where a slow test spends its time.
+bt_elapsed() { printf '%s s' "$(($(date +%s) - BT_STARTED))"; }
+
 # Waits for SSH, uploads the checks, runs them; returns 1 naming the failed check.
 bt_wait_and_check() {
   bt_pin_host_key
   bt_wait_ssh || return 1
+  bt_log "SSH up at $(bt_elapsed)"
   bt_upload || bt_fail ssh "could not reach the instance with the pinned host key (did the host key match?)" || return 1
   bt_run_smoke || return 1
+  bt_log "smoke checks passed at $(bt_elapsed)"
   bt_run_verify || return 1
+  bt_log "verify.sh passed at $(bt_elapsed)"
 }
 
 bt_result_json() {
@@ -128,6 +136,8 @@ bt_reject_image() {
     bt_log "keepBuilderOnFailure is set: kept the test instance and image $IMAGE_ID (marked failed)"
   else
     PULUMI_COMMAND_STDOUT="{\"id\": \"$IMAGE_ID\"}" python3 "$store" discard >/dev/null
+    # No SBOM of an image that does not exist (a rebuild under this name writes its own).
+    [ -z "${SBOM_PATH:-}" ] || rm -f "$SBOM_PATH"
   fi
 }
 
@@ -139,4 +149,35 @@ bt_report_failure() {
 bt_cleanup_tmp() {
   [ -n "$BT_TMP" ] && rm -rf "$BT_TMP"
   return 0
+}
+
+# The whole boot test: clear what a killed earlier attempt left (its EXIT trap never ran, and on
+# AWS its security group's name would now be taken), launch (the platform's functions), wait for
+# SSH, run the checks, print the result. The instance is removed on every way out. A check that
+# fails rejects the image; so does an image the cloud reports unusable (check "image"). A launch
+# the cloud refuses (quota, capacity, API errors) says nothing about the image: it stays pending,
+# and the next `pulumi up` tests it again (rule C6: the failed create is not in the state).
+bt_run() {
+  local clear=$1 launch=$2 remove=$3
+  bt_setup
+  # shellcheck disable=SC2064 # the platform's remover, fixed now
+  trap "$remove" EXIT
+  # Called as conditions, where errexit is off: each returns on failure itself.
+  if ! "$clear" || ! "$launch"; then
+    if [ "$BT_FAILED_CHECK" = image ]; then
+      bt_reject_image
+      bt_report_failure
+      exit 1
+    fi
+    BT_FAILED_CHECK=launch
+    BT_FAILED_OUTPUT="could not launch a test instance from $IMAGE_ID (see the errors above); the image stays pending and the next \`pulumi up\` tests it again"
+    bt_report_failure
+    exit 1
+  fi
+  if ! bt_wait_and_check; then
+    bt_reject_image
+    bt_report_failure
+    exit 1
+  fi
+  bt_result_json
 }

@@ -7,6 +7,7 @@ import type { ProvisionEnv, PythonSource, ToolGroup } from "../config/stack";
 import { Provisioner } from "../provisioner";
 import { shellQuote } from "../shell";
 import { builderObjectName, builderPrefix } from "./names";
+import { ImageRecordOutput, imageRecord, parseImageRecord } from "./image-record";
 import type { Plan } from "./plan";
 import { StoreRef, storeCommand, storeEnv } from "./store";
 import { buildSbom, formatSbom, parseInventory } from "./sbom";
@@ -247,6 +248,7 @@ function declareBootTest(
         ...ctx.storeVars,
         IMAGE_ID: ctx.pendingId,
         NAME: plan.name,
+        SBOM_PATH: sbomPathOf(settings, plan.name),
         TEST_NAME: `${builderObjectName(args.stackTag, driver.platform, plan.name, plan.gen!)}-test`,
         STACK_TAG: args.stackTag,
         GEN: plan.gen!,
@@ -405,4 +407,39 @@ function declareBuilderChain(
 /** The last line of a step's stdout: scripts print their result last. */
 export function lastLine(out: string): string {
   return out.trim().split("\n").pop() ?? "";
+}
+
+/** A platform's image as the lifecycle declares it: the chain of this run and the record. */
+export interface DeclaredImage {
+  /** The record: anything consuming the image depends on it. */
+  record: command.local.Command;
+  image: pulumi.Output<ImageRecordOutput>;
+  imageId: pulumi.Output<string>;
+  /** Path of the image's CycloneDX SBOM on this machine, when there is one. */
+  sbom: pulumi.Output<string | undefined>;
+}
+
+/** The chain of this run's phase, then the stack's claim on the image (image-record.ts). */
+export function declareImage(
+  parent: pulumi.Resource,
+  name: string,
+  args: ChainArgs,
+  driver: PlatformDriver,
+): DeclaredImage {
+  const chain = declareChain(parent, name, args, driver);
+  const record = imageRecord(
+    `${name}-${args.plan.name}-image`,
+    {
+      imageId: chain.imageId,
+      store: driver.store,
+      stackId: args.stackId,
+      stackTag: args.stackTag,
+      retainImages: args.settings.retainImages,
+      keep: args.settings.keep,
+      dependsOn: chain.dependsOn,
+    },
+    parent,
+  );
+  const image = record.stdout.apply(parseImageRecord);
+  return { record, image, imageId: image.id, sbom: pulumi.output(chain.sbom) };
 }

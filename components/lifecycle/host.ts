@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { ConfigError, fullKey } from "../config/errors";
 import { HasCommand, hasCommand } from "../host-tools";
 import { stackIdOf, stackTagOf } from "./names";
 import { Probe, probeStore } from "./store";
@@ -29,4 +30,18 @@ export function realHost(overrides: Partial<Host> = {}): Host {
     stackId,
     stackTag: overrides.stackTag ?? stackTagOf(stackId),
   };
+}
+
+/**
+ * Every platform's lifecycle runs python3 (the image store) and OpenSSH (ssh-keyscan for the SSH
+ * wait, ssh and scp for the boot test) on this machine: checked before anything is created.
+ */
+export function requireLifecycleTools(has: HasCommand): void {
+  const missing = ["python3", "ssh", "scp", "ssh-keyscan"].filter((tool) => !has(tool));
+  if (missing.length > 0) {
+    throw new ConfigError(
+      fullKey("platforms"),
+      `building images needs ${missing.join(", ")} on this machine (the image lookup, the SSH wait and the boot test); install ${missing.length > 1 ? "them" : "it"} with \`sudo apt-get install python3 openssh-client\``,
+    );
+  }
 }

@@ -184,9 +184,10 @@ def cmd_record(s):
     image_id, tag = env("IMAGE_ID"), env("STACK_TAG")
     image = s.get(image_id)
     if image is None or image.state != "complete":
-        raise StoreError(
-            f"image {image_id} is {'gone' if image is None else image.state}: it was deleted "
-            "outside Pulumi; run `pulumi up` again to rebuild it")
+        what = ("gone: it was deleted outside Pulumi" if image is None
+                else f"{image.state}: the cloud can no longer boot it" if image.state == "broken"
+                else f"{image.state}: it was changed outside Pulumi")
+        raise StoreError(f"image {image_id} is {what}; run `pulumi up` again to rebuild it")
     if tag not in image.users:
         s.set_claim(image, "users", tag, env("STACK_ID"))
     extra = s.ensure_replicas(image)
@@ -267,6 +268,17 @@ def cmd_discard(s):
     return {}
 
 
+def cmd_discard_earlier(s):
+    """Before a snapshot: this stack's unpublished or broken images for the same final name (an
+    earlier attempt's, e.g. an upload the cloud killed) go, so none is left behind or resumed."""
+    for image in s.list_family(env("IMAGE_NAME")):
+        if (image.meta.get("final_name") == env("NAME") and image.state in ("pending", "broken")
+                and image.meta.get("build_stack") == env("STACK_TAG")):
+            log(f"deleting {image.state} image {image.name} ({image.id}) of an earlier attempt")
+            s.delete(image)
+    return None
+
+
 def cmd_fail(s):
     image_id = env("IMAGE_ID")
     s.set_meta(image_id, {"state": "failed"})
@@ -276,7 +288,7 @@ def cmd_fail(s):
 COMMANDS = {"probe": cmd_probe, "pending": cmd_pending, "creation-args": cmd_creation_args,
             "publish": cmd_publish,
             "record": cmd_record, "release": cmd_release, "discard": cmd_discard,
-            "fail": cmd_fail}
+            "discard-earlier": cmd_discard_earlier, "fail": cmd_fail}
 
 
 def main(argv):

@@ -4,28 +4,13 @@ import type { StackConfig } from "../config/stack";
 import type { BuildSettings } from "./chain";
 import type { ImageRecordOutput } from "./image-record";
 import type { Plan } from "./plan";
+import type { DseImageInfo, DsePreviousImage } from "../reader";
 
-/** A previous image of this stack, kept by `retention.keep`. */
-export interface PreviousImage {
-  name: string;
-  id: string;
-  createdAt: string;
-}
-
-/** One platform's entry in the `images` stack output. */
-export interface ImageInfo {
-  name: string;
-  id: string;
-  fingerprint: string;
-  createdAt: string;
-  sourceImage: string;
-  manifest: Record<string, unknown>;
-  sha256?: string;
-  bootTest?: { passed: boolean; seconds: number; checks: string[] };
-  /** Path of the CycloneDX SBOM on this machine, when it was written here. */
-  sbom?: string;
-  previous: PreviousImage[];
-}
+/**
+ * One platform's entry in the `images` stack output: the public shape consumers read
+ * (components/reader.ts), with `previous` always present.
+ */
+export type ImageInfo = DseImageInfo & { previous: DsePreviousImage[] };
 
 /** What a platform contributes to the stack outputs. */
 export interface PlatformResult {

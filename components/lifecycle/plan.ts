@@ -1,7 +1,11 @@
 import { familyPrefix, newBuildName, newGeneration } from "./names";
 
-/** States an image of ours goes through; only `complete` images are ever looked up or exported. */
-export type ImageState = "pending" | "complete" | "failed";
+/**
+ * States an image of ours goes through; only `complete` images are ever looked up or exported.
+ * `broken`: the cloud cannot boot it (a killed or failed upload, a published image no longer
+ * available); it is never resumed, and the next snapshot under its name discards it.
+ */
+export type ImageState = "pending" | "complete" | "failed" | "broken";
 
 /** One image of this image family, as the probe (components/lifecycle/imagestore.py) sees it. */
 export interface ProbeImage {

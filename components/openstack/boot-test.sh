@@ -33,7 +33,14 @@ wait_for_image() {
   local status=""
   for _ in $(seq 1 360); do
     status=$(os image show -f value -c status "$IMAGE_ID") || return 1
-    [ "$status" = active ] && return 0
+    case "$status" in
+      active) return 0 ;;
+      # Glance's terminal states: the upload failed, nothing can boot from it.
+      killed | deleted | pending_delete | deactivated)
+        bt_fail image "image $IMAGE_ID is $status: its snapshot cannot be booted"
+        return 1
+        ;;
+    esac
     sleep "${POLL_SECONDS:-5}"
   done
   bt_log "image $IMAGE_ID is still $status"
@@ -83,6 +90,11 @@ launch_test_instance() {
   bt_log "booting $NAME ($IMAGE_ID) as server $TEST_ID at $TEST_HOST"
 }
 
+# A killed earlier attempt at this test left its server, group and floating IP, named after it.
+remove_earlier_attempt() {
+  PREFIX="$TEST_NAME" bash "$here/teardown.sh"
+}
+
 remove_test_instance() {
   if [ "${KEEP_ON_FAILURE:-false}" = true ] && [ -n "$BT_FAILED_CHECK" ]; then
     bt_log "kept the test server ${TEST_ID:-$TEST_NAME} for debugging"
@@ -94,22 +106,4 @@ remove_test_instance() {
   bt_cleanup_tmp
 }
 
-main() {
-  bt_setup
-  trap remove_test_instance EXIT
-  if ! launch_test_instance; then
-    BT_FAILED_CHECK=launch
-    BT_FAILED_OUTPUT="could not launch a server from image $IMAGE_ID"
-    bt_reject_image
-    bt_report_failure
-    exit 1
-  fi
-  if ! bt_wait_and_check; then
-    bt_reject_image
-    bt_report_failure
-    exit 1
-  fi
-  bt_result_json
-}
-
-main "$@"
+bt_run remove_earlier_attempt launch_test_instance remove_test_instance

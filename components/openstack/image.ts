@@ -5,9 +5,9 @@ import {
   Builder,
   LaunchRequest,
   PlatformDriver,
-  declareChain,
+  declareImage,
 } from "../lifecycle/chain";
-import { ImageRecordOutput, imageRecord, parseImageRecord } from "../lifecycle/image-record";
+import type { ImageRecordOutput } from "../lifecycle/image-record";
 import type { Plan } from "../lifecycle/plan";
 import type { StoreRef } from "../lifecycle/store";
 import { shellQuote } from "../shell";
@@ -130,7 +130,7 @@ export class OpenStackImage extends pulumi.ComponentResource {
         SSH_ALLOWED_CIDRS: cidrs.join(" "),
       },
     };
-    const chain = declareChain(
+    const declared = declareImage(
       this,
       name,
       {
@@ -144,22 +144,10 @@ export class OpenStackImage extends pulumi.ComponentResource {
       },
       driver,
     );
-    const record = imageRecord(
-      `${name}-${args.plan.name}-image`,
-      {
-        imageId: chain.imageId,
-        store,
-        stackId: args.stackId,
-        stackTag: args.stackTag,
-        retainImages: args.settings.retainImages,
-        keep: args.settings.keep,
-        dependsOn: chain.dependsOn,
-      },
-      this,
-    );
-    this.image = record.stdout.apply(parseImageRecord);
-    this.sbom = pulumi.output(chain.sbom);
-    this.imageId = this.image.id;
+
+    this.image = declared.image;
+    this.imageId = declared.imageId;
+    this.sbom = declared.sbom;
     this.registerOutputs({ imageId: this.imageId, image: this.image });
   }
 

@@ -2,9 +2,10 @@
 # The OpenStack platform's snapshot (the lifecycle's snapshot step): marks the provisioned builder
 # sealed, stops it, and snapshots it into a PENDING image, named <NAME>.pending, with all of this
 # build's properties (state, fingerprint, manifest, ...) in the create call: an interrupted
-# snapshot still leaves a whole pending image that the next run tests and publishes. It tears nothing down: a failed snapshot leaves the sealed builder for
-# the next run; the lifecycle's teardown step runs after this one. Publishing (after the boot
-# test) gives the image its final name.
+# snapshot still leaves a whole pending image that the next run tests and publishes. This stack's
+# unpublished or killed images for the same name go first. It tears nothing down: a failed
+# snapshot leaves the sealed builder for the next run; the lifecycle's teardown step runs after
+# this one. Publishing (after the boot test) gives the image its final name.
 # Runs on the operator's machine with the OS_* variables of a sourced openrc.
 #
 # Env:
@@ -50,6 +51,8 @@ main() {
   log "Stopping server: $SERVER_ID ..."
   os server stop "$SERVER_ID" || true
   wait_for_shutoff
+  # Names are not unique in Glance: an earlier attempt's unpublished or killed image would stay.
+  python3 "$here/../lifecycle/imagestore.py" discard-earlier
   log "Creating the image: $NAME.pending"
   local image_id props=()
   # Every property in the create call: the image never exists without its state and manifest.

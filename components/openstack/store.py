@@ -49,11 +49,14 @@ class Store:
                 return None
             raise lifecycle.StoreError(f"openstack image show {image_id}: {proc.stderr.strip()}")
         data = json.loads(proc.stdout)
-        if data.get("status") in ("deleted", "pending_delete", "killed"):
+        if data.get("status") in ("deleted", "pending_delete"):
             return None
         props = properties_of(data)
         meta = {k: props[prop(k)] for k in lifecycle.FIELDS if props.get(prop(k))}
-        if meta.get("state") == "complete" and data.get("status") != "active":
+        # `killed`: the upload failed and nothing can boot it, but it stays until deleted. Broken
+        # images are never resumed, adopted or exported; discard deletes them.
+        if data.get("status") == "killed" or (
+                meta.get("state") == "complete" and data.get("status") != "active"):
             meta["state"] = "broken"
         users = {k[len("dse_user_"):]: v for k, v in props.items() if k.startswith("dse_user_")}
         kept = {k[len("dse_kept_"):]: v for k, v in props.items() if k.startswith("dse_kept_")}

@@ -20,9 +20,14 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 work="$CACHE_DIR/builds/$STACK_TAG/$GEN-test"
 BT_CONSOLE_COMMAND="WORK_DIR='$work' bash '$here/console.sh'"
 
+# A killed earlier attempt at this test left its machine running in the same folder.
+remove_earlier_attempt() {
+  WORK_DIR="$work" bash "$here/teardown.sh"
+}
+
 # Called as a condition, where errexit is off: every step returns on failure itself.
 launch_test_instance() {
-  rm -rf "$work" && mkdir -p "$work" || return 1
+  mkdir -p "$work" || return 1
   SEED_PATH="$work/seed.iso" INSTANCE_ID="$TEST_NAME" USER_DATA="$USER_DATA" \
     bash "$here/make-seed.sh" || return 1
   TEST_HOST=127.0.0.1
@@ -40,21 +45,4 @@ remove_test_instance() {
   bt_cleanup_tmp
 }
 
-main() {
-  bt_setup
-  trap remove_test_instance EXIT
-  if ! launch_test_instance; then
-    BT_FAILED_CHECK=launch
-    bt_reject_image
-    bt_report_failure
-    exit 1
-  fi
-  if ! bt_wait_and_check; then
-    bt_reject_image
-    bt_report_failure
-    exit 1
-  fi
-  bt_result_json
-}
-
-main "$@"
+bt_run remove_earlier_attempt launch_test_instance remove_test_instance

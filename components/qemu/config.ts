@@ -95,7 +95,7 @@ export function parseQemuConfig(value: unknown): QemuConfig {
         : "the publisher's SHA256SUMS";
     fail(
       `${p}.sourceImageSha256`,
-      `required when qemu.sourceImageUrl is an http(s) URL (${sourceImageUrl}); set it to ${where}, or to file:<URL of that SHA256SUMS>: pulumi config set --path 'qemu.sourceImageSha256' <sha256>`,
+      `required when qemu.sourceImageUrl is an http(s) URL (${sourceImageUrl}); set it to ${where}, or to file:<URL of that SHA256SUMS>: npx pulumi config set --path --type string 'dse-image:qemu.sourceImageSha256' <sha256>`,
     );
   }
   const kernel = optionalString(`${p}.kernel`, raw.kernel, "a kernel file path");

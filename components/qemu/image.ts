@@ -7,10 +7,10 @@ import {
   Builder,
   LaunchRequest,
   PlatformDriver,
-  declareChain,
+  declareImage,
   script,
 } from "../lifecycle/chain";
-import { ImageRecordOutput, imageRecord, parseImageRecord } from "../lifecycle/image-record";
+import type { ImageRecordOutput } from "../lifecycle/image-record";
 import type { Plan } from "../lifecycle/plan";
 import type { StoreRef } from "../lifecycle/store";
 
@@ -105,7 +105,7 @@ export class QemuImage extends pulumi.ComponentResource {
       launch: (request) => this.launchBuilder(request, args, local),
       bootTestEnv: {},
     };
-    const chain = declareChain(
+    const declared = declareImage(
       this,
       name,
       {
@@ -119,22 +119,10 @@ export class QemuImage extends pulumi.ComponentResource {
       },
       driver,
     );
-    this.record = imageRecord(
-      `${name}-${args.plan.name}-image`,
-      {
-        imageId: chain.imageId,
-        store,
-        stackId: args.stackId,
-        stackTag: args.stackTag,
-        retainImages: args.settings.retainImages,
-        keep: args.settings.keep,
-        dependsOn: chain.dependsOn,
-      },
-      this,
-    );
-    this.image = this.record.stdout.apply(parseImageRecord);
-    this.sbom = pulumi.output(chain.sbom);
-    this.imageId = this.image.id;
+    this.record = declared.record;
+    this.image = declared.image;
+    this.imageId = declared.imageId;
+    this.sbom = declared.sbom;
     this.registerOutputs({ imageId: this.imageId, image: this.image });
   }
 

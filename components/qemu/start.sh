@@ -45,9 +45,8 @@ overlay="$WORK_DIR/overlay.qcow2"
 pidfile="$WORK_DIR/qemu.pid"
 
 stop_stale_builder() {
-  [ -f "$pidfile" ] || return 0
   local pid
-  pid=$(cat "$pidfile")
+  pid=$(cat "$pidfile" 2>/dev/null) || return 0
   if proc_alive "$pid"; then
     log "stopping a builder left by an earlier run (pid $pid)"
     kill "$pid" 2>/dev/null || true
@@ -141,7 +140,9 @@ start_qemu_with_tcg_fallback() {
     echo "$accel $port"
     return 0
   fi
-  pid=$(cat "$pidfile")
+  # QEMU removes its pidfile when it exits (not when killed): a KVM qemu that already died
+  # leaves none.
+  pid=$(cat "$pidfile" 2>/dev/null || true)
   while [ ! -s "$serial" ] && proc_alive "$pid" && [ "$tenths" -lt $((silent_for * 10)) ]; do
     sleep 0.1
     tenths=$((tenths + 1))
@@ -190,7 +191,7 @@ main() {
   create_overlay
   started=$(start_qemu_with_tcg_fallback "$accel")
   read -r accel port <<<"$started"
-  pid=$(cat "$pidfile")
+  pid=$(cat "$pidfile" 2>/dev/null) || die "qemu exited as soon as it started; serial log: $WORK_DIR/serial.log"
   arm_watchdog "$pid"
   log "builder running (pid $pid, accel $accel), SSH on 127.0.0.1:$port, serial log $WORK_DIR/serial.log"
   echo "$port"

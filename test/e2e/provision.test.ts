@@ -199,6 +199,28 @@ describe("provision scripts in a Debian 12 VM", () => {
     );
     expect((await v.run("cat /etc/machine-id", { check: true })).stdout.trim()).not.toBe("");
 
+    // A finding in the image's content fails cleanup BEFORE the builder's identity goes: the
+    // build key, the host keys and the scripts are still there, so cleanup can run again.
+    await v.run(`ssh-keygen -q -t ed25519 -N '' -f ${home}/id_left_behind`, { check: true });
+    const refused = await step("cleanup", APT_PYTHON);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain(`audit: FAILED: private key: ${home}/id_left_behind`);
+    expect(refused.stderr).toContain(`cleanup.sh: FAILED in step "audit the image's content"`);
+    const kept = await v.run(
+      [
+        `sudo grep -c '${blob}' ${home}/.ssh/authorized_keys`,
+        "ls /etc/ssh/ssh_host_ed25519_key",
+        `ls ${REMOTE_PROVISION_DIR}/cleanup.sh`,
+      ].join(" && "),
+      { check: true },
+    );
+    expect(kept.stdout.trim().split("\n")).toEqual([
+      "1",
+      "/etc/ssh/ssh_host_ed25519_key",
+      `${REMOTE_PROVISION_DIR}/cleanup.sh`,
+    ]);
+    await v.run(`rm -f ${home}/id_left_behind ${home}/id_left_behind.pub`, { check: true });
+
     const cleanup = await step("cleanup", APT_PYTHON);
     expect(cleanup.code, cleanup.stderr).toBe(0);
     expect(cleanup.stderr).toContain("audit: clean");

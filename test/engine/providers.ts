@@ -136,9 +136,11 @@ export class Providers {
     const t0 = Date.now();
     const result = await new Promise<{ code: number; stdout: string; stderr: string }>(
       (resolve) => {
+        // Its own process group, so a kill fault can SIGKILL the step and all it started.
         const child = spawn("sh", ["-c", command], {
-          env: { ...process.env, ...env },
+          env: { ...process.env, ...env, DSE_ENGINE_KILLABLE: "1" },
           stdio: ["pipe", "pipe", "pipe"],
+          detached: true,
         });
         let stdout = "";
         let stderr = "";
@@ -146,7 +148,13 @@ export class Providers {
         child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
         child.stdin.on("error", () => undefined);
         child.stdin.end(stdin ?? "");
-        child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+        child.on("close", (code, signal) =>
+          resolve({
+            code: code ?? 1,
+            stdout,
+            stderr: signal ? `${stderr}killed by ${signal}\n` : stderr,
+          }),
+        );
       },
     );
     this.commandRuns.push({
@@ -450,6 +458,11 @@ export class Providers {
     return {
       "aws:ec2/keyPair:KeyPair": {
         create: (inputs) => {
+          // Names are unique per region (terraform-provider-aws surfaces EC2's error as is).
+          if (ec2.keyPairs.has(str(inputs.keyName)))
+            throw new Error(
+              `importing EC2 Key Pair (${str(inputs.keyName)}): InvalidKeyPair.Duplicate: The keypair already exists`,
+            );
           ec2.keyPairs.set(str(inputs.keyName), {
             name: str(inputs.keyName),
             publicKey: str(inputs.publicKey),
@@ -466,6 +479,12 @@ export class Providers {
       },
       "aws:ec2/securityGroup:SecurityGroup": {
         create: (inputs) => {
+          if (
+            [...ec2.groups.values()].some((g) => g.name === str(inputs.name) && g.region === region)
+          )
+            throw new Error(
+              `creating Security Group (${str(inputs.name)}): InvalidGroup.Duplicate: The security group '${str(inputs.name)}' already exists for VPC`,
+            );
           const id = `sg-${Math.random().toString(16).slice(2, 12)}`;
           ec2.groups.set(id, { id, name: str(inputs.name), region });
           return { id, outputs: { ...inputs, id } };

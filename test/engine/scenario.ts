@@ -44,6 +44,11 @@ export class Scenario {
     await this.world.close();
   }
 
+  /** Where the stacks write their SBOMs (the default, ./images, is the working directory). */
+  get sbomDir(): string {
+    return path.join(this.world.root, "sbom");
+  }
+
   get localDirs(): string[] {
     return [path.join(this.world.root, "images")];
   }
@@ -54,7 +59,7 @@ export class Scenario {
 
   /** The stack config of one platform family (the local family builds qemu and virtualbox). */
   config(family: Family, extra: Record<string, unknown> = {}): Record<string, unknown> {
-    const common = { tools: ["python"], pythonSource: "apt", ...extra };
+    const common = { tools: ["python"], pythonSource: "apt", sbomDir: this.sbomDir, ...extra };
     switch (family) {
       case "openstack":
         return {

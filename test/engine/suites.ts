@@ -8,10 +8,16 @@
  */
 import * as fs from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Family, Scenario, created, roles } from "./scenario";
+import { AWS_REGION, Family, Scenario, created, roles } from "./scenario";
 import { publishedImages } from "./invariants";
 
 const PLATFORMS = { openstack: ["openstack"], aws: ["aws"], local: ["qemu", "virtualbox"] };
+/** The call that launches a boot test's instance, and how often it is tried (start.sh: 5). */
+const REFUSED_TEST_LAUNCH = {
+  openstack: { fault: "cli:openstack server create", times: 1 },
+  aws: { fault: "cli:aws run-instances", times: 1 },
+  local: { fault: "cli:qemu-system-x86_64 test", times: 5 },
+};
 /** Five tool selections: five fingerprints. */
 const TOOLSETS = [
   ["python"],
@@ -244,12 +250,79 @@ export function recoveryPaths(family: Family): void {
       expect(roles(created(next))).not.toContain(BUILDER);
     });
 
+    it("a test instance the cloud refuses keeps the image pending; the next run tests and publishes it", async () => {
+      const dev = s.stack("dev", s.config(family));
+      const { fault, times } = REFUSED_TEST_LAUNCH[family];
+      s.world.faults.fail(fault, { platform: mainPlatform, times });
+      const failed = await s.up(dev, { expectOk: false });
+      expect(failed.error).toMatch(/FAILED in check "launch"/);
+      expect(failed.error).toMatch(/the image stays pending/);
+      expect(images()).toEqual([]);
+      const next = await s.up(dev);
+      expect(roles(created(next))).not.toContain(BUILDER);
+      expect(roles(created(next))).toEqual(expect.arrayContaining(["boot-test", "publish"]));
+      expect(images().map((i) => i.id)).toContain(exported(next).id);
+    });
+
+    it("a run killed mid boot test: the next removes its test instance, then tests and publishes the same image", async () => {
+      const dev = s.stack("dev", s.config(family));
+      s.world.faults.fail("kill:scp smoke.sh");
+      await s.up(dev, { expectOk: false });
+      // The kill skipped the test's own cleanup: its instance still runs (the builder is gone).
+      expect(s.world.guests().filter((g) => g.running)).toHaveLength(1);
+      const next = await s.up(dev);
+      expect(roles(created(next))).not.toContain(BUILDER);
+      expect(images().map((i) => i.id)).toContain(exported(next).id);
+    });
+
+    it.runIf(family === "openstack")(
+      "an image Glance kills before its boot test is discarded; the next run builds anew",
+      async () => {
+        const dev = s.stack("dev", s.config(family));
+        s.world.faults.fail("glance:killed", { platform: "openstack" });
+        const failed = await s.up(dev, { expectOk: false });
+        expect(failed.error).toMatch(/FAILED in check "image"/);
+        expect(
+          [...s.world.openstack.images.values()].filter((i) => i.name.startsWith("dse_base")),
+        ).toEqual([]);
+        const next = await s.up(dev);
+        expect(roles(created(next))).toContain(BUILDER);
+        expect(images().map((i) => i.id)).toContain(exported(next).id);
+      },
+    );
+
+    it.runIf(family !== "local")(
+      "a snapshot the cloud fails: the next run snapshots the sealed builder again, and no failed image stays",
+      async () => {
+        const dev = s.stack("dev", s.config(family));
+        s.world.faults.fail(family === "aws" ? "ec2:ami-failed" : "glance:killed-upload", {
+          platform: family,
+        });
+        const failed = await s.up(dev, { expectOk: false });
+        expect(failed.error).toMatch(family === "aws" ? /ImageAvailable failed/ : /is killed/);
+        const next = await s.up(dev);
+        expect(roles(created(next))).not.toContain(BUILDER);
+        expect(roles(created(next))).toContain("snapshot");
+        const ours =
+          family === "aws"
+            ? [...s.world.aws.amis.values()]
+                .filter((i) => i.region === AWS_REGION) // not the copies
+                .map((i) => [i.id, i.name, i.state])
+            : [...s.world.openstack.images.values()].map((i) => [i.id, i.name, i.status]);
+        expect(ours.filter(([, name]) => name.startsWith("dse_base"))).toEqual([
+          [exported(next).id, exported(next).name, family === "aws" ? "available" : "active"],
+        ]);
+      },
+    );
+
     it("a failed boot test publishes nothing and leaves nothing; the next run builds anew", async () => {
       const dev = s.stack("dev", s.config(family));
       s.world.faults.fail("remote:smoke");
       const failed = await s.up(dev, { expectOk: false });
       expect(failed.error).toMatch(/boot-test/);
       expect(images()).toEqual([]);
+      // Nor an SBOM of the image that does not exist.
+      expect(fs.existsSync(s.sbomDir) ? fs.readdirSync(s.sbomDir) : []).toEqual([]);
       s.check(dev);
       const next = await s.up(dev);
       expect(roles(created(next))).toContain(BUILDER);

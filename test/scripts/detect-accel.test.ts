@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { taggedProcesses } from "../support/process";
 
 const SCRIPT = path.resolve(__dirname, "..", "..", "components", "qemu", "detect-accel.sh");
 
@@ -39,28 +40,13 @@ let qemu: string;
 let kvmDevice: string;
 let qemuLog: string;
 
-/** Pids of processes whose environment carries this test's tag: what the test started. */
-function taggedProcesses(): number[] {
-  const pids: number[] = [];
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      const env = fs.readFileSync(`/proc/${entry}/environ`, "utf8");
-      if (env.split("\0").includes(`DSE_TEST_TAG=${tag}`)) pids.push(Number(entry));
-    } catch {
-      // gone, or not ours
-    }
-  }
-  return pids;
-}
-
 /** Waits (briefly) for the tagged processes to end; returns those still alive. */
 function leftoverProcesses(): number[] {
   const until = Date.now() + 3000;
-  let left = taggedProcesses();
+  let left = taggedProcesses(tag);
   while (left.length > 0 && Date.now() < until) {
     spawnSync("sleep", ["0.1"]);
-    left = taggedProcesses();
+    left = taggedProcesses(tag);
   }
   return left;
 }
@@ -76,7 +62,7 @@ beforeEach(() => {
 });
 
 afterEach(() => {
-  for (const pid of taggedProcesses()) {
+  for (const pid of taggedProcesses(tag)) {
     try {
       process.kill(pid, "SIGKILL");
     } catch {

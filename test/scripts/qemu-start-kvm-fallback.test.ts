@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { isAlive } from "../support/process";
+import { isAlive, taggedProcesses } from "../support/process";
 
 const SCRIPT = path.resolve(__dirname, "..", "..", "components", "qemu", "start.sh");
 
@@ -58,24 +58,10 @@ let tag: string;
 let workDir: string;
 let qemuLog: string;
 
-function taggedProcesses(): number[] {
-  const pids: number[] = [];
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      const env = fs.readFileSync(`/proc/${entry}/environ`, "utf8");
-      if (env.split("\0").includes(`DSE_TEST_TAG=${tag}`)) pids.push(Number(entry));
-    } catch {
-      // gone, or not ours
-    }
-  }
-  return pids;
-}
-
 /** Kills what this test started (again while the watchdog forks its sleeps); returns leftovers. */
 function killTaggedProcesses(): number[] {
   const until = Date.now() + 5000;
-  let left = taggedProcesses();
+  let left = taggedProcesses(tag);
   while (left.length > 0 && Date.now() < until) {
     for (const pid of left) {
       try {
@@ -85,7 +71,7 @@ function killTaggedProcesses(): number[] {
       }
     }
     spawnSync("sleep", ["0.1"]);
-    left = taggedProcesses();
+    left = taggedProcesses(tag);
   }
   return left;
 }

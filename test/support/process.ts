@@ -17,3 +17,18 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** Pids of processes whose environment has `DSE_TEST_TAG=<tag>`: what one test started. */
+export function taggedProcesses(tag: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const env = fs.readFileSync(`/proc/${entry}/environ`, "utf8");
+      if (env.split("\0").includes(`DSE_TEST_TAG=${tag}`)) pids.push(Number(entry));
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return pids;
+}

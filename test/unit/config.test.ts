@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, loadConfig, parseStackConfig } from "../../components/config";
+import { CONFIG_KEYS, ConfigError, loadConfig, parseStackConfig } from "../../components/config";
 import { readRawConfig } from "../../components/config/read";
 import { stackConfig } from "./mocks";
 
@@ -506,5 +506,32 @@ describe("an empty value is a mistake, not the default", () => {
     expect(config.openstack?.sshUser).toBe("ubuntu");
     expect(config.openstack?.availabilityZone).toBeUndefined();
     expect(config.qemu?.outputDir).toBe("./images");
+  });
+});
+
+describe("Pulumi.yaml's config schema", () => {
+  it("declares only keys the program reads, with the program's defaults", async () => {
+    const fs = await import("node:fs");
+    const path = await import("node:path");
+    const { parse } = await import("yaml");
+    const project = parse(
+      fs.readFileSync(path.resolve(__dirname, "..", "..", "Pulumi.yaml"), "utf8"),
+    ) as { config: Record<string, { default?: unknown }> };
+    const defaults = parseStackConfig({
+      platforms: ["qemu"],
+      qemu: { sourceImageUrl: "/base.qcow2" },
+    }) as unknown as Record<string, unknown>;
+    const env: Record<string, string> = {
+      aptMirror: "APT_MIRROR",
+      pipIndexUrl: "PIP_INDEX_URL",
+      httpProxy: "http_proxy",
+      httpsProxy: "https_proxy",
+      noProxy: "no_proxy",
+    };
+    for (const [key, schema] of Object.entries(project.config)) {
+      expect(CONFIG_KEYS, key).toContain(key);
+      if (key in env) continue;
+      if ("default" in schema) expect(defaults[key], key).toEqual(schema.default);
+    }
   });
 });

@@ -239,3 +239,13 @@ describe.each(CASES)("$platform: the lifecycle graph", (c) => {
     ).toMatchObject({ IMAGE_ID: "pending-9" });
   });
 });
+
+describe("host tools of every lifecycle", () => {
+  it("names what is missing and how to install it", async () => {
+    const { requireLifecycleTools } = await import("../../components/lifecycle/host");
+    expect(() => requireLifecycleTools((t) => t !== "ssh-keyscan" && t !== "scp")).toThrow(
+      "dse-image:platforms: building images needs scp, ssh-keyscan on this machine (the image lookup, the SSH wait and the boot test); install them with `sudo apt-get install python3 openssh-client`",
+    );
+    expect(() => requireLifecycleTools(() => true)).not.toThrow();
+  });
+});

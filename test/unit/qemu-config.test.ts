@@ -38,11 +38,11 @@ describe("qemu config", () => {
   it.each([
     [
       {},
-      "dse-image:qemu.sourceImageSha256: required when qemu.sourceImageUrl is an http(s) URL (https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.img); set it to the line for ubuntu-24.04-server-cloudimg-amd64.img in https://cloud-images.ubuntu.com/releases/noble/release/SHA256SUMS, or to file:<URL of that SHA256SUMS>: pulumi config set --path 'qemu.sourceImageSha256' <sha256>",
+      "dse-image:qemu.sourceImageSha256: required when qemu.sourceImageUrl is an http(s) URL (https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.img); set it to the line for ubuntu-24.04-server-cloudimg-amd64.img in https://cloud-images.ubuntu.com/releases/noble/release/SHA256SUMS, or to file:<URL of that SHA256SUMS>: npx pulumi config set --path --type string 'dse-image:qemu.sourceImageSha256' <sha256>",
     ],
     [
       { sourceImageUrl: "https://example.org/x.img" },
-      "dse-image:qemu.sourceImageSha256: required when qemu.sourceImageUrl is an http(s) URL (https://example.org/x.img); set it to the publisher's SHA256SUMS, or to file:<URL of that SHA256SUMS>: pulumi config set --path 'qemu.sourceImageSha256' <sha256>",
+      "dse-image:qemu.sourceImageSha256: required when qemu.sourceImageUrl is an http(s) URL (https://example.org/x.img); set it to the publisher's SHA256SUMS, or to file:<URL of that SHA256SUMS>: npx pulumi config set --path --type string 'dse-image:qemu.sourceImageSha256' <sha256>",
     ],
     [
       { sourceImageSha256: "abc" },

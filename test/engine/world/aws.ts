@@ -297,11 +297,19 @@ export class FakeAws {
       }
       // CreateImage stops the instance for the snapshot and starts it again (a reboot).
       const ami = this.addAmi({ name, region, tags, disk: copyDisk(inst.guest.disk) });
+      // `ec2:ami-failed`: the AMI's snapshot fails; the AMI stays, `failed`, under its name.
+      if (this.faults.take("ec2:ami-failed", "aws")) ami.state = "failed";
       inst.guest.restart();
       return ok(JSON.stringify({ ImageId: ami.id }));
     },
     "create-security-group": (a, region) => {
       const g = { id: `sg-${hex()}`, name: a.one("--group-name")!, region };
+      if ([...this.groups.values()].some((o) => o.region === region && o.name === g.name)) {
+        return fail(
+          `An error occurred (InvalidGroup.Duplicate) when calling the CreateSecurityGroup operation: The security group '${g.name}' already exists for VPC 'vpc-default'`,
+          254,
+        );
+      }
       this.groups.set(g.id, g);
       return ok(JSON.stringify({ GroupId: g.id }));
     },

@@ -27,6 +27,15 @@ export LC_ALL=C
 exec 3<>"/dev/tcp/127.0.0.1/$DSE_FAKE_WORLD_PORT" || { echo "fake world unreachable" >&2; exit 99; }
 printf '%s\\0' "__TOOL__" "$PWD" "$#" "$@" >&3
 read -r rc <&3
+if [ "$rc" = killed ]; then
+  # A kill fault: SIGKILL the whole step (its process group) as a killed \`pulumi up\` would,
+  # so no EXIT trap runs. Only a step the provider started in its own group says it may.
+  if [ -n "\${DSE_ENGINE_KILLABLE:-}" ]; then
+    read -r _ _ _ _ pgid _ </proc/$$/stat
+    kill -KILL -- "-$pgid"
+  fi
+  exit 137
+fi
 read -r n <&3
 if [ "$n" -gt 0 ]; then IFS= read -r -d '' -N "$n" err <&3; printf '%s' "$err" >&2; fi
 IFS= read -r -d '' out <&3
@@ -34,12 +43,17 @@ printf '%s' "$out"
 exit "$rc"
 `;
 
+/** The answer that makes the shim kill its step (see SHIM). */
+export const KILLED: CliResult = { code: -9, stdout: "", stderr: "" };
+
 export class CliServer {
   private server?: net.Server;
   private handlers = new Map<string, CliHandler>();
   port = 0;
   /** Every call, for assertions: tool and argv. */
   readonly calls: { tool: string; args: string[] }[] = [];
+  /** Consulted before each call's handler: `true` kills the calling step (a kill fault). */
+  killsCall?: (tool: string, args: string[]) => boolean;
 
   on(tool: string, handler: CliHandler): void {
     this.handlers.set(tool, handler);
@@ -76,6 +90,7 @@ export class CliServer {
       const args = parts.slice(3, 3 + argc);
       this.calls.push({ tool, args });
       void this.answer(tool, args, cwd).then((r) => {
+        if (r === KILLED) return void socket.end("killed\n");
         const err = Buffer.from(r.stderr);
         socket.end(
           Buffer.concat([Buffer.from(`${r.code}\n${err.length}\n`), err, Buffer.from(r.stdout)]),
@@ -86,6 +101,7 @@ export class CliServer {
   }
 
   private async answer(tool: string, args: string[], cwd: string): Promise<CliResult> {
+    if (this.killsCall?.(tool, args)) return KILLED;
     const handler = this.handlers.get(tool);
     if (!handler) return fail(`fake ${tool}: no handler`, 127);
     try {

@@ -3,7 +3,11 @@
  * platform or all. Names: `remote:<script>` (install, verify, inventory, cleanup, smoke),
  * `host:<script>` (snapshot, teardown, boot-test, wait-ssh, publish, record, release, ...),
  * `cli:<tool> <subcommand words>` (e.g. `cli:openstack image set`), `boot:broken` (the image's
- * test instance never answers), `boot:cloud-init`. Test utility, never shipped.
+ * test instance never answers), `boot:cloud-init`, `glance:killed` (an OpenStack image turns
+ * `killed` at its next status poll), `glance:killed-upload` (a snapshot's upload fails), `ec2:ami-failed` (a
+ * new AMI ends `failed`), and `kill:<tool> <word>...` (the first call
+ * of that CLI whose arguments hold the words SIGKILLs its whole host step, as a killed
+ * `pulumi up` does: no EXIT trap runs). Test utility, never shipped.
  */
 export interface Fault {
   name: string;
@@ -24,6 +28,15 @@ export class Faults {
 
   clear(): void {
     this.list = [];
+  }
+
+  /** Consumes the first platform-less fault whose name passes `test`; true when one fired. */
+  takeWhere(test: (name: string) => boolean): boolean {
+    const f = this.list.find((x) => x.times > 0 && x.platform === undefined && test(x.name));
+    if (!f) return false;
+    f.times--;
+    this.fired.push(f.name);
+    return true;
   }
 
   /** Consumes a matching fault, if any; returns its description. */

@@ -121,6 +121,10 @@ export class FakeLocal {
     if (!port || !pidfile || drives.length < 2)
       return fail("fake qemu: expected -drive x2, hostfwd, -pidfile");
     const overlay = path.resolve(cwd, drives[0]);
+    // `cli:qemu-system-x86_64 builder|test`: qemu refuses to start (no memory, a taken port).
+    const role = path.basename(path.dirname(overlay)).endsWith("-test") ? "test" : "builder";
+    const fault = this.faults.take(`cli:qemu-system-x86_64 ${role}`, "qemu");
+    if (fault) return fail(`qemu-system-x86_64: cannot set up guest memory 'pc.ram' (${fault})`);
     const seed = JSON.parse(fs.readFileSync(path.resolve(cwd, drives[1]), "utf8")) as {
       files: Record<string, string>;
     };
@@ -145,8 +149,10 @@ export class FakeLocal {
     const vm: LocalVm = { guest, port, overlay, process: child, listeners: [] };
     this.vms.set(port, vm);
 
-    const exited = () => {
+    const exited = (_code: number | null, signal: NodeJS.Signals | null) => {
       guest.running = false;
+      // QEMU unlinks its pidfile on a clean exit (a signal it handles included), not on SIGKILL.
+      if (signal !== "SIGKILL") fs.rmSync(path.resolve(cwd, pidfile), { force: true });
       // What the guest wrote stays in its overlay, as qemu's writes do.
       if (fs.existsSync(overlay))
         fs.writeFileSync(overlay, JSON.stringify({ fake: "disk", disk: guest.disk }));

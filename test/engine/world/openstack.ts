@@ -231,6 +231,9 @@ export class FakeOpenStack {
     "image show": (a) => {
       const i = this.image(a.positional[0]);
       if (!i) return fail(`No Image found for ${a.positional[0]}`);
+      // `glance:killed`: the image's upload fails after the fact, seen by the next status poll.
+      if (a.all("-c").includes("status") && this.faults.take("glance:killed", "openstack"))
+        i.status = "killed";
       return ok(this.format(a, this.imageView(i)));
     },
     "image set": (a) => {
@@ -308,6 +311,12 @@ export class FakeOpenStack {
         properties: keyValues(a.all("--property")),
         disk: copyDisk(s.guest.disk),
       });
+      // `glance:killed-upload`: the snapshot's upload fails; `--wait` reports it, and the killed
+      // image stays in Glance until deleted.
+      if (this.faults.take("glance:killed-upload", "openstack")) {
+        image.status = "killed";
+        return fail(`Error creating server snapshot: ${image.name} (image ${image.id} is killed)`);
+      }
       return ok(this.format(a, { id: image.id, name: image.name }));
     },
     "server create": (a, cwd) => {

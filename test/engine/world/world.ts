@@ -45,6 +45,19 @@ export class World {
     w.cli.on("ssh", (args, cwd) => w.ssh(args, cwd));
     w.cli.on("scp", (args, cwd) => w.scp(args, cwd));
     w.cli.on("ssh-keyscan", (args) => w.keyscan(args));
+    // `kill:<tool> <word>...`: the first call of <tool> whose argv holds every word (a word or
+    // its basename) kills its step.
+    w.cli.killsCall = (tool, args) => {
+      const words = new Set([...args, ...args.map((a) => path.basename(a))]);
+      return w.faults.takeWhere(
+        (name) =>
+          name.startsWith(`kill:${tool} `) &&
+          name
+            .slice(`kill:${tool} `.length)
+            .split(" ")
+            .every((x) => words.has(x)),
+      );
+    };
     await w.cli.start(w.bin);
     // The system python: a version manager's shim (pyenv) costs a second per start.
     if (fs.existsSync("/usr/bin/python3"))
