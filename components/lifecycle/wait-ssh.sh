@@ -20,9 +20,11 @@ poll="${POLL_SECONDS:-3}"
 log() { printf '==> wait-ssh: %s\n' "$*" >&2; }
 
 # Exit 0 when the SSH server answers the key exchange (OpenSSH's ssh-keyscan prints its key).
+# Only ed25519, the type of the host key every builder and test instance is given: keyscan makes
+# one connection and key exchange per type, which costs seconds each on a TCG guest.
 ssh_answers() {
   local keys
-  keys=$(ssh-keyscan -T 10 -p "$PORT" "$HOST" 2>/dev/null) || return 1
+  keys=$(ssh-keyscan -T 10 -t ed25519 -p "$PORT" "$HOST" 2>/dev/null) || return 1
   [ -n "$keys" ]
 }
 
