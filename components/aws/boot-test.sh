@@ -20,6 +20,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${REGION:?}" "${TEST_NAME:?}" "${USER_DATA:?}" "${STACK_TAG:?}"
 ec2() { aws --region "$REGION" --output text ec2 "$@"; }
 TEST_ID=""
+BT_INSTANCE="instance $TEST_NAME"
 GROUP_ID=""
 
 default_vpc() {
@@ -57,6 +58,7 @@ launch_test_instance() {
     args+=(--security-group-ids "$GROUP_ID")
   fi
   TEST_ID=$(ec2 run-instances "${args[@]}") || return 1
+  BT_INSTANCE="instance $TEST_ID"
   BT_CONSOLE_COMMAND="REGION='$REGION' INSTANCE_ID='$TEST_ID' bash '$here/console.sh'"
   ec2 wait instance-running --instance-ids "$TEST_ID" || return 1
   local field=PublicIpAddress
@@ -72,23 +74,18 @@ remove_earlier_attempt() {
 }
 
 remove_test_instance() {
-  if [ "${KEEP_ON_FAILURE:-false}" = true ] && [ -n "$BT_FAILED_CHECK" ]; then
-    bt_log "kept the test instance ${TEST_ID:-$TEST_NAME} for debugging"
-  else
-    if [ -n "$TEST_ID" ]; then
-      if ! { ec2 terminate-instances --instance-ids "$TEST_ID" >/dev/null &&
-        ec2 wait instance-terminated --instance-ids "$TEST_ID"; }; then
-        bt_log "could not terminate $TEST_ID"
-      fi
-    fi
-    if [ -n "$GROUP_ID" ]; then
-      for _ in 1 2 3 4 5 6; do
-        ec2 delete-security-group --group-id "$GROUP_ID" >/dev/null 2>&1 && break
-        sleep "${RETRY_SECONDS:-10}"
-      done
+  if [ -n "$TEST_ID" ]; then
+    if ! { ec2 terminate-instances --instance-ids "$TEST_ID" >/dev/null &&
+      ec2 wait instance-terminated --instance-ids "$TEST_ID"; }; then
+      bt_log "could not terminate $TEST_ID"
     fi
   fi
-  bt_cleanup_tmp
+  if [ -n "$GROUP_ID" ]; then
+    for _ in 1 2 3 4 5 6; do
+      ec2 delete-security-group --group-id "$GROUP_ID" >/dev/null 2>&1 && break
+      sleep "${RETRY_SECONDS:-10}"
+    done
+  fi
 }
 
 bt_run remove_earlier_attempt launch_test_instance remove_test_instance

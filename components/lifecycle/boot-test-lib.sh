@@ -15,8 +15,9 @@
 #   STORE, STORE_CONFIG    for imagestore.py
 #   SBOM_PATH              the image's SBOM, removed with a rejected image
 # The platform script defines how to remove what an earlier attempt at this same test left, how
-# to launch its test instance (setting TEST_HOST, TEST_PORT and BT_CONSOLE_COMMAND) and how to
-# remove it, and calls `bt_run <clear> <launch> <remove>`.
+# to launch its test instance (setting TEST_HOST, TEST_PORT, BT_CONSOLE_COMMAND and BT_INSTANCE,
+# the instance as the log names it) and how to remove it, and calls
+# `bt_run <clear> <launch> <remove>`.
 
 BT_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BT_PROVISION_DIR=$(cd "$BT_LIB_DIR/../../provision" && pwd)
@@ -151,6 +152,18 @@ bt_cleanup_tmp() {
   return 0
 }
 
+# The EXIT trap: the platform's remover removes the test instance, unless a failed test keeps it
+# for debugging (KEEP_ON_FAILURE=true). The local temp files go either way.
+bt_finish() {
+  local remove=$1
+  if [ "${KEEP_ON_FAILURE:-false}" = true ] && [ -n "$BT_FAILED_CHECK" ]; then
+    bt_log "kept the test ${BT_INSTANCE:-instance} for debugging"
+  else
+    "$remove"
+  fi
+  bt_cleanup_tmp
+}
+
 # The whole boot test: clear what a killed earlier attempt left (its EXIT trap never ran, and on
 # AWS its security group's name would now be taken), launch (the platform's functions), wait for
 # SSH, run the checks, print the result. The instance is removed on every way out. A check that
@@ -161,7 +174,7 @@ bt_run() {
   local clear=$1 launch=$2 remove=$3
   bt_setup
   # shellcheck disable=SC2064 # the platform's remover, fixed now
-  trap "$remove" EXIT
+  trap "bt_finish $remove" EXIT
   # Called as conditions, where errexit is off: each returns on failure itself.
   if ! "$clear" || ! "$launch"; then
     if [ "$BT_FAILED_CHECK" = image ]; then

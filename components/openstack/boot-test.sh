@@ -26,6 +26,7 @@ os() {
   openstack ${OS_FLAGS:-} "$@"
 }
 TEST_ID=""
+BT_INSTANCE="server $TEST_NAME"
 ALLOCATED_IP_ID=""
 GROUP_ID=""
 
@@ -74,6 +75,7 @@ launch_test_instance() {
   wait_for_image || return 1
   create_security_group || return 1
   TEST_ID=$(os server create "${args[@]}" "$TEST_NAME") || return 1
+  BT_INSTANCE="server $TEST_ID"
   TEST_PORT=22
   if [ -n "${FLOATING_IP:-}" ]; then
     TEST_HOST=$FLOATING_IP
@@ -96,14 +98,10 @@ remove_earlier_attempt() {
 }
 
 remove_test_instance() {
-  if [ "${KEEP_ON_FAILURE:-false}" = true ] && [ -n "$BT_FAILED_CHECK" ]; then
-    bt_log "kept the test server ${TEST_ID:-$TEST_NAME} for debugging"
-  else
-    [ -n "$TEST_ID" ] && { os server delete --wait "$TEST_ID" || bt_log "could not delete server $TEST_ID"; }
-    [ -n "$ALLOCATED_IP_ID" ] && { os floating ip delete "$ALLOCATED_IP_ID" || bt_log "could not release $ALLOCATED_IP_ID"; }
-    [ -n "$GROUP_ID" ] && { os security group delete "$GROUP_ID" || bt_log "could not delete group $GROUP_ID"; }
-  fi
-  bt_cleanup_tmp
+  [ -n "$TEST_ID" ] && { os server delete --wait "$TEST_ID" || bt_log "could not delete server $TEST_ID"; }
+  [ -n "$ALLOCATED_IP_ID" ] && { os floating ip delete "$ALLOCATED_IP_ID" || bt_log "could not release $ALLOCATED_IP_ID"; }
+  [ -n "$GROUP_ID" ] && { os security group delete "$GROUP_ID" || bt_log "could not delete group $GROUP_ID"; }
+  return 0
 }
 
 bt_run remove_earlier_attempt launch_test_instance remove_test_instance

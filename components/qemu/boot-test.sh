@@ -19,6 +19,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${TEST_NAME:?}" "${CACHE_DIR:?}" "${STACK_TAG:?}" "${GEN:?}" "${USER_DATA:?}"
 work="$CACHE_DIR/builds/$STACK_TAG/$GEN-test"
 BT_CONSOLE_COMMAND="WORK_DIR='$work' bash '$here/console.sh'"
+BT_INSTANCE="machine in $work (serial log: $work/serial.log)"
 
 # A killed earlier attempt at this test left its machine running in the same folder.
 remove_earlier_attempt() {
@@ -37,12 +38,7 @@ launch_test_instance() {
 }
 
 remove_test_instance() {
-  if [ "${KEEP_ON_FAILURE:-false}" = true ] && [ -n "$BT_FAILED_CHECK" ]; then
-    bt_log "kept the test machine in $work (serial log: $work/serial.log)"
-  else
-    WORK_DIR="$work" bash "$here/teardown.sh"
-  fi
-  bt_cleanup_tmp
+  WORK_DIR="$work" bash "$here/teardown.sh"
 }
 
 bt_run remove_earlier_attempt launch_test_instance remove_test_instance

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ProbeResult } from "../../components/lifecycle/plan";
 import type { StoreRef } from "../../components/lifecycle/store";
+import type { DseImageInfo, DsePreviousImage } from "../../components/reader";
 import {
   MockRun,
   freshProgram,
@@ -19,17 +20,8 @@ export interface ProgramRun {
   probed: StoreRef[];
 }
 
-export interface ImageOut {
-  name: string;
-  id: string;
-  fingerprint: string;
-  createdAt: string;
-  sourceImage: string;
-  manifest: Record<string, unknown>;
-  bootTest?: unknown;
-  previous: { name: string; id: string; createdAt: string }[];
-  sha256?: string;
-}
+/** The program always exports `previous` (empty when nothing is kept). */
+export type ImageOut = DseImageInfo & { previous: DsePreviousImage[] };
 
 export const NOW = new Date("2026-11-29T10:00:00Z");
 export const STACK_ID = "organization/dse-image/test";
