@@ -6,6 +6,7 @@
 #
 # Env read here:
 #   IMAGE_ID, NAME         the pending image under test and its final name
+#   TEST_NAME              the test instance's name (per build generation)
 #   SSH_USER               login user of the image
 #   SSH_PRIVATE_KEY        this test's private key (OpenSSH PEM); AUTHORIZED_KEY its public line
 #   HOST_PUBLIC_KEY        the host key the test instance was given (pinned)
@@ -29,9 +30,13 @@ BT_FAILED_OUTPUT=""
 
 bt_log() { printf '==> boot test: %s\n' "$*" >&2; }
 
+# The temp folder holds this test's private key. A killed earlier attempt at the same test never
+# ran its EXIT trap: its folder (same TEST_NAME, random suffix) goes before this one is made.
 bt_setup() {
-  : "${IMAGE_ID:?}" "${NAME:?}" "${SSH_USER:?}" "${SSH_PRIVATE_KEY:?}" "${HOST_PUBLIC_KEY:?}"
-  BT_TMP=$(mktemp -d "${TMPDIR:-/tmp}/dse-boot-test.XXXXXX")
+  : "${IMAGE_ID:?}" "${NAME:?}" "${TEST_NAME:?}" "${SSH_USER:?}" "${SSH_PRIVATE_KEY:?}" "${HOST_PUBLIC_KEY:?}"
+  local prefix="${TMPDIR:-/tmp}/dse-boot-test-$TEST_NAME"
+  rm -rf "$prefix".??????
+  BT_TMP=$(mktemp -d "$prefix.XXXXXX")
   umask 077
   printf '%s\n' "$SSH_PRIVATE_KEY" >"$BT_TMP/id"
   printf '%s\n' "${USER_DATA:-}" >"$BT_TMP/user-data"

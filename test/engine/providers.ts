@@ -138,7 +138,12 @@ export class Providers {
       (resolve) => {
         // Its own process group, so a kill fault can SIGKILL the step and all it started.
         const child = spawn("sh", ["-c", command], {
-          env: { ...process.env, ...env, DSE_ENGINE_KILLABLE: "1" },
+          env: {
+            ...process.env,
+            ...(this.world ? { TMPDIR: this.world.tmpDir } : {}),
+            ...env,
+            DSE_ENGINE_KILLABLE: "1",
+          },
           stdio: ["pipe", "pipe", "pipe"],
           detached: true,
         });

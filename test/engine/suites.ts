@@ -268,11 +268,16 @@ export function recoveryPaths(family: Family): void {
       const dev = s.stack("dev", s.config(family));
       s.world.faults.fail("kill:scp smoke.sh");
       await s.up(dev, { expectOk: false });
-      // The kill skipped the test's own cleanup: its instance still runs (the builder is gone).
+      // The kill skipped the test's own cleanup: its instance still runs (the builder is gone),
+      // and its temp folder with the test's private key is still there.
       expect(s.world.guests().filter((g) => g.running)).toHaveLength(1);
+      const bootTestTemp = () =>
+        fs.readdirSync(s.world.tmpDir).filter((f) => f.startsWith("dse-boot-test-"));
+      expect(bootTestTemp()).toHaveLength(1);
       const next = await s.up(dev);
       expect(roles(created(next))).not.toContain(BUILDER);
       expect(images().map((i) => i.id)).toContain(exported(next).id);
+      expect(bootTestTemp()).toEqual([]);
     });
 
     it.runIf(family === "openstack")(

@@ -26,12 +26,16 @@ export class World {
   readonly bin: string;
   /** A fake base image for the local platforms. */
   readonly baseImage: string;
+  /** TMPDIR of every host step: what a killed step leaves there stays visible to the tests. */
+  readonly tmpDir: string;
   private savedPath = process.env.PATH;
 
   private constructor() {
     this.root = fs.mkdtempSync(path.join(os.tmpdir(), "dse-engine-"));
     this.bin = path.join(this.root, "bin");
     this.baseImage = path.join(this.root, "base", "debian-12.qcow2");
+    this.tmpDir = path.join(this.root, "tmp");
+    fs.mkdirSync(this.tmpDir);
   }
 
   static async create(): Promise<World> {
