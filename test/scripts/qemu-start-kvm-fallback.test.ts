@@ -18,7 +18,7 @@ const SCRIPT = path.resolve(__dirname, "..", "..", "components", "qemu", "start.
  * A fake qemu-system-x86_64. With -daemonize it creates the serial log, leaves a "guest" running
  * in the background (pid in -pidfile) and returns, like QEMU; the guest writes to the serial log
  * under TCG, and under KVM only when FAKE_KVM_GUEST=boots (with =dies the KVM guest exits at
- * once). Without -daemonize it is detect-accel.sh's kernel probe: a kernel that prints. Every
+ * once; with FAKE_GUEST_EXITS=1 any guest exits at once, leaving no pidfile). Without -daemonize it is detect-accel.sh's kernel probe: a kernel that prints. Every
  * call goes to FAKE_QEMU_LOG, every guest's accelerator and pid to FAKE_QEMU_LOG.guests.
  */
 const FAKE_QEMU = `#!/usr/bin/env bash
@@ -39,6 +39,8 @@ if [ -z "$daemonize" ]; then
   exec sleep 60
 fi
 : >"$serial"
+# QEMU 7.2 unlinks its pidfile when the guest exits: one that exits at once leaves none.
+[ "\${FAKE_GUEST_EXITS:-}" = 1 ] && exit 0
 (
   exec </dev/null >/dev/null 2>&1
   if [ "$accel" = kvm ] && [ "\${FAKE_KVM_GUEST:-}" = dies ]; then
@@ -149,6 +151,16 @@ function builderPid(): number {
 }
 
 describe("qemu start.sh: KVM to TCG fallback", () => {
+  it("fails naming the serial log when qemu exits as soon as it started, and removes its folder", () => {
+    const r = start({ DSE_ACCEL: "tcg", FAKE_GUEST_EXITS: "1" });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain(
+      `qemu exited as soon as it started; serial log: ${workDir}/serial.log`,
+    );
+    expect(fs.existsSync(workDir)).toBe(false);
+  });
+
   it("restarts a builder that stays silent under kvm under tcg, printing only the new port", () => {
     const r = start({ DSE_ACCEL: "kvm" });
     expect(r.code, r.stderr).toBe(0);
