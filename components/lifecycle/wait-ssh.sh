@@ -8,14 +8,15 @@
 #   HOST, PORT         the builder's SSH address
 #   TIMEOUT_SECONDS    how long to wait (default 600; dse-image:sshTimeoutMinutes)
 #   CONSOLE_COMMAND    optional: prints the builder's console tail (a platform's console.sh)
-#   POLL_SECONDS       pause between attempts (default 3)
+#   POLL_SECONDS       pause between attempts (default 1: a refused attempt costs nothing, and
+#                      every second of pause is, on average, half a second of build time)
 #   WORK_DIR           optional (local builders): stop waiting if its qemu is gone
 #   ...                anything else the console command needs (SERVER_ID, INSTANCE_ID, ...)
 set -euo pipefail
 
 : "${HOST:?HOST is required}" "${PORT:?PORT is required}"
 timeout_s="${TIMEOUT_SECONDS:-600}"
-poll="${POLL_SECONDS:-3}"
+poll="${POLL_SECONDS:-1}"
 
 log() { printf '==> wait-ssh: %s\n' "$*" >&2; }
 

@@ -8,7 +8,8 @@
 #   SOURCE_SHA256  expected sha256, or file:<URL> of a SHA256SUMS file that lists the image by
 #                  its file name (Packer's iso_checksum form): required for http(s) URLs,
 #                  checked when set for local files
-#   CACHE_DIR      cache folder; downloads land in <CACHE_DIR>/base/<sha256>/<file name>
+#   CACHE_DIR      cache folder; downloads land in <CACHE_DIR>/base/<sha256>/<file name>, and
+#                  <CACHE_DIR>/verified/ remembers files whose sha256 was checked (see below)
 # Output: the base image's absolute path on stdout; progress on stderr.
 set -euo pipefail
 
@@ -47,13 +48,36 @@ case "$expected" in
 esac
 expected=$(printf '%s' "$expected" | tr 'A-F' 'a-f')
 
+# Hashing a multi-GB base costs seconds in every build; a file checked before and unchanged
+# since is not hashed again. "Unchanged" is what git's index trusts: the same size, inode,
+# modification and status-change times (the ctime moves on every write and cannot be set back).
+stat_line() { stat -L -c '%s %i %d %.9Y %.9Z' "$1"; }
+stamp_of() {
+  printf '%s/verified/%s' "$CACHE_DIR" "$(realpath "$1" | sha256sum | cut -d' ' -f1)"
+}
+verified_before() {
+  local stamp
+  stamp=$(stamp_of "$1")
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$expected $(stat_line "$1")" ]
+}
+remember_verified() {
+  local stamp
+  stamp=$(stamp_of "$1")
+  mkdir -p "$(dirname "$stamp")"
+  printf '%s %s\n' "$expected" "$(stat_line "$1")" >"$stamp.tmp" && mv "$stamp.tmp" "$stamp"
+}
 check_sha256() {
   local file=$1 actual
   [ -z "$expected" ] && return 0
+  if verified_before "$file"; then
+    log "sha256 of $file checked before; unchanged since"
+    return 0
+  fi
   actual=$(sha256_of "$file")
   if [ "$actual" != "$expected" ]; then
     die "sha256 mismatch for $file: expected $expected (dse-image:qemu.sourceImageSha256), got $actual"
   fi
+  remember_verified "$file"
 }
 
 use_local_file() {
@@ -68,7 +92,8 @@ download() {
   local dir="$CACHE_DIR/base/$expected" name
   name=$(basename "${SOURCE_URL%%\?*}")
   local file="$dir/$name"
-  if [ -f "$file" ] && [ "$(sha256_of "$file")" = "$expected" ]; then
+  if [ -f "$file" ] && { verified_before "$file" || [ "$(sha256_of "$file")" = "$expected" ]; }; then
+    remember_verified "$file"
     log "base image cached: $file"
     realpath "$file"
     return 0
@@ -81,9 +106,13 @@ download() {
   log "downloading $SOURCE_URL"
   curl -fL --retry 5 --retry-delay 5 --retry-connrefused --no-progress-meter -o "$part" "$SOURCE_URL" ||
     die "could not download $SOURCE_URL (dse-image:qemu.sourceImageUrl)"
-  check_sha256 "$part"
+  local actual
+  actual=$(sha256_of "$part")
+  [ "$actual" = "$expected" ] ||
+    die "sha256 mismatch for $SOURCE_URL: expected $expected (dse-image:qemu.sourceImageSha256), got $actual"
   mv "$part" "$file"
   trap - EXIT
+  remember_verified "$file"
   realpath "$file"
 }
 

@@ -3,17 +3,19 @@
  * the script ends, and the failed step named on a failure (without a duration).
  */
 import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 const LIB = path.join(__dirname, "..", "..", "provision", "lib.sh");
 
 /** Runs `body` in bash after sourcing lib.sh the way the scripts do (EXIT trap included). */
-function script(body: string) {
+function script(body: string, env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(
     "bash",
     ["-c", `set -euo pipefail\nDSE_SCRIPT=t.sh\n. '${LIB}'\ntrap dse_on_exit EXIT\n${body}`],
-    { encoding: "utf8" },
+    { encoding: "utf8", env: { ...process.env, ...env } },
   );
   return { status: r.status, lines: r.stderr.split("\n").filter(Boolean) };
 }
@@ -44,5 +46,78 @@ describe("provision/lib.sh steps", () => {
 
   it("logs no duration when no step began", () => {
     expect(script("true").lines).toEqual([]);
+  });
+});
+
+describe("provision/lib.sh dse_wait_for_cloud_init", () => {
+  let dir: string;
+  let calls: string;
+  let env: NodeJS.ProcessEnv;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "dse-cloud-init-"));
+    calls = path.join(dir, "calls");
+    fs.mkdirSync(path.join(dir, "bin"));
+    fs.mkdirSync(path.join(dir, "systemd"));
+    // A fake cloud-init: logs how it was called and exits with $CLOUD_INIT_RC.
+    fs.writeFileSync(
+      path.join(dir, "bin", "cloud-init"),
+      `#!/bin/sh\necho "$@" >>'${calls}'\nexit "\${CLOUD_INIT_RC:-0}"\n`,
+      { mode: 0o755 },
+    );
+    env = {
+      PATH: `${path.join(dir, "bin")}:${process.env.PATH}`,
+      DSE_SYSTEMD_RUN_DIR: path.join(dir, "systemd"),
+      DSE_CLOUD_INIT_RESULT: path.join(dir, "result.json"),
+    };
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const called = () => (fs.existsSync(calls) ? fs.readFileSync(calls, "utf8").trim() : "");
+  const result = (v1: object) =>
+    fs.writeFileSync(path.join(dir, "result.json"), JSON.stringify({ v1 }));
+
+  it("takes a finished boot's result without starting cloud-init", () => {
+    result({ datasource: "DataSourceNoCloud", errors: [] });
+    expect(script("dse_wait_for_cloud_init", env)).toEqual({ status: 0, lines: [] });
+    expect(called()).toBe("");
+  });
+
+  it("warns with the result's errors and goes on", () => {
+    result({
+      errors: ["('locale', ProcessExecutionError())"],
+      recoverable_errors: { WARNING: ["no locale"] },
+    });
+    expect(script("dse_wait_for_cloud_init", env)).toEqual({
+      status: 0,
+      lines: [
+        "t.sh: warning: cloud-init finished with errors (('locale', ProcessExecutionError()); WARNING: no locale); continuing",
+      ],
+    });
+    expect(called()).toBe("");
+  });
+
+  it("waits with cloud-init status --wait while there is no result, and warns on its status", () => {
+    expect(script("dse_wait_for_cloud_init", { ...env, CLOUD_INIT_RC: "1" })).toEqual({
+      status: 0,
+      lines: [
+        "t.sh: waiting for cloud-init (at most 900s)",
+        "t.sh: warning: cloud-init finished with status 1; continuing",
+      ],
+    });
+    expect(called()).toBe("status --wait");
+  });
+
+  it("asks cloud-init when the result cannot be read", () => {
+    fs.writeFileSync(path.join(dir, "result.json"), "{not json");
+    expect(script("dse_wait_for_cloud_init", env).lines).toEqual([
+      "t.sh: waiting for cloud-init (at most 900s)",
+    ]);
+    expect(called()).toBe("status --wait");
+  });
+
+  it("waits for nothing outside a booted systemd (a chroot)", () => {
+    const chroot = { ...env, DSE_SYSTEMD_RUN_DIR: path.join(dir, "missing") };
+    expect(script("dse_wait_for_cloud_init", chroot)).toEqual({ status: 0, lines: [] });
+    expect(called()).toBe("");
   });
 });

@@ -1,6 +1,7 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
+import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -18,10 +19,27 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function fetch(sourceSha256: string) {
+/** A sha256sum on PATH that logs each file it hashes (stdin, the stamp's path hash, is not). */
+function countingSha256sum(): { path: string; hashed: () => string[] } {
+  const bin = path.join(dir, "bin");
+  const log = path.join(dir, "hashed.log");
+  fs.mkdirSync(bin, { recursive: true });
+  fs.writeFileSync(
+    path.join(bin, "sha256sum"),
+    `#!/bin/sh\n[ $# -gt 0 ] && echo "$@" >>'${log}'\nexec /usr/bin/sha256sum "$@"\n`,
+    { mode: 0o755 },
+  );
+  return {
+    path: `${bin}:${process.env.PATH}`,
+    hashed: () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n") : []),
+  };
+}
+
+function fetch(sourceSha256: string, env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync("bash", [SCRIPT], {
     env: {
       PATH: process.env.PATH,
+      ...env,
       SOURCE_URL: `file://${image}`,
       SOURCE_SHA256: sourceSha256,
       CACHE_DIR: path.join(dir, "cache"),
@@ -71,5 +89,97 @@ describe("qemu-fetch-base.sh", () => {
     expect(r.stderr).toContain(
       `qemu-fetch-base: could not read file://${dir}/missing (dse-image:qemu.sourceImageSha256)`,
     );
+  });
+
+  it("does not hash an unchanged file again, and hashes it again once it changed", () => {
+    const sum = countingSha256sum();
+    expect(fetch(sha, { PATH: sum.path })).toEqual({
+      code: 0,
+      stdout: fs.realpathSync(image),
+      stderr: "",
+    });
+    expect(fetch(sha, { PATH: sum.path })).toEqual({
+      code: 0,
+      stdout: fs.realpathSync(image),
+      stderr: `==> qemu: sha256 of ${image} checked before; unchanged since`,
+    });
+    expect(sum.hashed()).toEqual([image]);
+    // Same size, other content: the status-change time moves, so it is hashed and refused.
+    fs.writeFileSync(image, "not really a disk imagE\n");
+    const r = fetch(sha, { PATH: sum.path });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^qemu-fetch-base: sha256 mismatch for /);
+    expect(sum.hashed()).toEqual([image, image]);
+  });
+
+  it("remembers a checked file per expected sha256: another sha256 is checked again", () => {
+    expect(fetch(sha).code).toBe(0);
+    const other = "e".repeat(64);
+    expect(fetch(other)).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `qemu-fetch-base: sha256 mismatch for ${image}: expected ${other} (dse-image:qemu.sourceImageSha256), got ${sha}`,
+    });
+  });
+});
+
+describe("qemu-fetch-base.sh downloads", () => {
+  let server: http.Server;
+  let url: string;
+  beforeEach(async () => {
+    server = http.createServer((_req, res) => res.end(fs.readFileSync(image)));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}/noble.img`;
+  });
+  afterEach(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  /** Async: the test's own HTTP server must keep answering while the script runs. */
+  function download(sourceSha256: string, env: NodeJS.ProcessEnv = {}) {
+    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn("bash", [SCRIPT], {
+        env: {
+          PATH: process.env.PATH,
+          ...env,
+          SOURCE_URL: url,
+          SOURCE_SHA256: sourceSha256,
+          CACHE_DIR: path.join(dir, "cache"),
+        },
+      });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      child.on("close", (code) => resolve({ code, stdout: stdout.trim(), stderr: stderr.trim() }));
+    });
+  }
+
+  it("downloads once, then reuses the cached copy without hashing it again", async () => {
+    const sum = countingSha256sum();
+    const cached = path.join(dir, "cache", "base", sha, "noble.img");
+    const first = await download(sha, { PATH: sum.path });
+    expect(first).toEqual({
+      code: 0,
+      stdout: cached,
+      stderr: `==> qemu: downloading ${url}`,
+    });
+    const second = await download(sha, { PATH: sum.path });
+    expect(second).toEqual({
+      code: 0,
+      stdout: cached,
+      stderr: `==> qemu: base image cached: ${cached}`,
+    });
+    // Only the download itself was hashed (under its temporary name).
+    expect(sum.hashed()).toHaveLength(1);
+    expect(path.dirname(sum.hashed()[0])).toBe(path.dirname(cached));
+  });
+
+  it("refuses a download whose sha256 differs, naming the URL and the key, and keeps nothing", async () => {
+    const wrong = "f".repeat(64);
+    expect(await download(wrong)).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `==> qemu: downloading ${url}\nqemu-fetch-base: sha256 mismatch for ${url}: expected ${wrong} (dse-image:qemu.sourceImageSha256), got ${sha}`,
+    });
+    expect(fs.readdirSync(path.join(dir, "cache", "base", wrong))).toEqual([]);
   });
 });
