@@ -9,7 +9,7 @@
 # Env:
 #   WORK_DIR          builder folder from start.sh
 #   SHUTDOWN_TIMEOUT  seconds to wait for the guest's poweroff (default 300)
-#   POLL_SECONDS      pause between checks that qemu exited (default 1)
+#   POLL_SECONDS      pause between checks that qemu exited (default 0.2)
 #   MONITOR_DELAY     seconds to let the QEMU monitor greet and then act on a command (default 0.5)
 set -euo pipefail
 
@@ -50,7 +50,7 @@ sysrq_poweroff() {
 is_running() { proc_alive "$pid"; }
 
 wait_for_exit() {
-  local seconds=$1 poll="${POLL_SECONDS:-1}" deadline
+  local seconds=$1 poll="${POLL_SECONDS:-0.2}" deadline
   deadline=$(($(date +%s) + seconds))
   while [ "$(date +%s)" -lt "$deadline" ]; do
     is_running || return 0
