@@ -17,7 +17,17 @@ import { localConfig, localStack } from "../test/e2e/helpers/program";
 import { mustRun, sha256File, waitForWatchdogs } from "../test/e2e/helpers/processes";
 import { chooseAccel, ensureDebianBase, startVm, type Vm } from "../test/vm";
 import { killPackerSync, packerBuild, removePackerWork } from "./packer";
-import { median, ratio, ratioLines, resultsMarkdown, type BenchRun } from "./report";
+import {
+  median,
+  medianPhases,
+  packerPhases,
+  pipelinePhases,
+  ratio,
+  ratioLines,
+  resultsMarkdown,
+  type BenchRun,
+  type PhaseTimes,
+} from "./report";
 
 const quick = process.argv.includes("--quick");
 const verbose = process.argv.includes("--verbose") || !!process.env.DSE_BENCH_VERBOSE;
@@ -94,6 +104,8 @@ async function main(): Promise<void> {
   const pipeline: number[] = [];
   const bootTests: number[] = [];
   const packer: number[] = [];
+  const phasesA: PhaseTimes[] = [];
+  const phasesB: PhaseTimes[] = [];
   let lastA: { output: string; install: number; stack: ReturnType<typeof localStack> } | undefined;
   let packerSize = 0;
   for (let i = 1; i <= rounds; i++) {
@@ -112,6 +124,7 @@ async function main(): Promise<void> {
       log: quiet,
     });
     packer.push(b.seconds);
+    phasesB.push(packerPhases(b.lines, b.seconds));
     packerSize = fs.statSync(b.output).size;
     say(`B${i}: ${b.seconds.toFixed(1)} s (output ${(packerSize / 2 ** 20).toFixed(0)} MiB)`);
     removePackerWork(b);
@@ -143,6 +156,7 @@ async function main(): Promise<void> {
       times.filter((t) => t.name.endsWith(suffix)).reduce((a, t) => a + t.seconds, 0);
     const bootTest = step("-boot-test");
     pipeline.push(seconds - bootTest);
+    phasesA.push(pipelinePhases(times, seconds - bootTest));
     bootTests.push(bootTest);
     const image = (r.outputs!.images as Record<string, { id: string }>).qemu;
     lastA = { output: image.id, install: step("-provision-install"), stack };
@@ -207,6 +221,7 @@ async function main(): Promise<void> {
       "size/uncleaned": ratio(outputSize, uncleanedSize),
       "boot-test/build": ratio(median(bootTests), median(pipeline) + median(bootTests)),
     },
+    phases: { pipeline: medianPhases(phasesA), packer: medianPhases(phasesB) },
     notes: [
       `Same Debian 12 base (test/vm, sha256 ${baseSha.slice(0, 12)}), same provision/ scripts and commands (prepare, upload, install.sh, verify.sh, cleanup.sh), 2 vCPUs, 2048 MiB, accel ${accel}, -cpu ${accel === "kvm" ? "host" : "max"} on both sides, direct kernel boot, NoCloud seed, 6 GiB disk, compressed qcow2 output.`,
       "A: `pulumi up` of the real program on the local stack (the engine model with real providers, test/e2e/helpers/program.ts): builder on an overlay of the cached base with a pinned host key, discard=unmap, cleanup.sh fstrims, snapshot (`qemu-img convert -c`), boot test of the exported qcow2, publish. pipeline/packer compares A without its boot test (Packer has none); boot-test/build is the boot test's share of A's whole build.",

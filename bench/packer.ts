@@ -33,6 +33,8 @@ export interface PackerBuild {
 
 export interface PackerResult {
   seconds: number;
+  /** Packer's output lines with the seconds since the build began: its phases. */
+  lines: { at: number; line: string }[];
   /** The compressed qcow2 Packer wrote; removed with `workDir`. */
   output: string;
   workDir: string;
@@ -161,6 +163,8 @@ export async function packerBuild(b: PackerBuild): Promise<PackerResult> {
   const seed = path.join(workDir, "seed.iso");
   const out = path.join(workDir, "out");
   const started = process.hrtime.bigint();
+  const since = () => Number(process.hrtime.bigint() - started) / 1e9;
+  const lines: { at: number; line: string }[] = [];
   b.log(`packer qemu builder: accelerator ${b.accel}${b.accelReason ? ` (${b.accelReason})` : ""}`);
   await run(
     "ssh-keygen",
@@ -191,8 +195,10 @@ export async function packerBuild(b: PackerBuild): Promise<PackerResult> {
       CHECKPOINT_DISABLE: "1",
       PACKER_CACHE_DIR: path.join(workDir, "cache"),
     },
-    b.log,
+    (line) => {
+      lines.push({ at: since(), line });
+      b.log(line);
+    },
   );
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { seconds, output: path.join(out, "packer.qcow2"), workDir };
+  return { seconds: since(), lines, output: path.join(out, "packer.qcow2"), workDir };
 }

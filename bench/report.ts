@@ -48,6 +48,84 @@ export function parseRatioLines(text: string): Partial<Ratios> {
   return out;
 }
 
+/** What every build goes through, in order: the table of where a build's time goes. */
+export const PHASES = [
+  "setup",
+  "boot to SSH",
+  "provisioning",
+  "shutdown and export",
+  "publish",
+  "between steps",
+] as const;
+export type Phase = (typeof PHASES)[number];
+export type PhaseTimes = Record<Phase, number>;
+
+const zeroPhases = (): PhaseTimes => Object.fromEntries(PHASES.map((p) => [p, 0])) as PhaseTimes;
+
+/**
+ * A's phases from its step times (resource names end with the step) and its wall time, both
+ * without the boot test.
+ * A step the table does not know fails the benchmark rather than vanishing from the table.
+ */
+export function pipelinePhases(
+  times: readonly { name: string; seconds: number }[],
+  total: number,
+): PhaseTimes {
+  const phaseOf = (name: string): Phase | undefined => {
+    if (/-(sweep|fetch|seed|start)$/.test(name)) return "setup";
+    if (name.endsWith("-wait-ssh")) return "boot to SSH";
+    if (/-(provision-[a-z]+|sbom)$/.test(name)) return "provisioning";
+    if (name.endsWith("-snapshot")) return "shutdown and export";
+    if (/-(teardown|publish|image)$/.test(name)) return "publish";
+    return undefined;
+  };
+  const out = zeroPhases();
+  for (const t of times) {
+    if (t.name.endsWith("-boot-test")) continue;
+    const phase = phaseOf(t.name);
+    if (!phase) throw new Error(`bench: no phase for step ${t.name}`);
+    out[phase] += t.seconds;
+  }
+  // The program's run and the engine's work between steps.
+  out["between steps"] = total - PHASES.reduce((a, p) => a + out[p], 0);
+  return out;
+}
+
+/** Packer's log lines that end one phase and begin the next. */
+const PACKER_MARKS: readonly [Phase, RegExp][] = [
+  ["setup", /==> qemu: Starting VM/],
+  ["boot to SSH", /==> qemu: Connected to SSH!/],
+  ["provisioning", /==> qemu: Gracefully halting virtual machine/],
+];
+
+/**
+ * Packer's phases from the seconds (since the build began) at which its log printed each
+ * line; the build's end closes "shutdown and export". Packer publishes nothing, and its phases
+ * follow each other with nothing between.
+ */
+export function packerPhases(
+  lines: readonly { at: number; line: string }[],
+  total: number,
+): PhaseTimes {
+  const out = zeroPhases();
+  let from = 0;
+  for (const [phase, mark] of PACKER_MARKS) {
+    const hit = lines.find((l) => mark.test(l.line));
+    if (!hit) throw new Error(`bench: Packer's log has no line matching ${mark}`);
+    out[phase] = hit.at - from;
+    from = hit.at;
+  }
+  out["shutdown and export"] = total - from;
+  return out;
+}
+
+/** Per phase, the median over builds. */
+export function medianPhases(runs: readonly PhaseTimes[]): PhaseTimes {
+  const out = zeroPhases();
+  for (const p of PHASES) out[p] = median(runs.map((r) => r[p]));
+  return out;
+}
+
 export interface BenchRun {
   date: string;
   machine: string;
@@ -63,6 +141,8 @@ export interface BenchRun {
   outputSize: number;
   uncleanedSize: number;
   ratios: Ratios;
+  /** Median seconds per phase of A (without its boot test) and of Packer. */
+  phases?: { pipeline: PhaseTimes; packer: PhaseTimes };
   /** Free text appended as a "Notes" section (how each side was configured, caveats). */
   notes?: string[];
 }
@@ -103,6 +183,30 @@ export function resultsMarkdown(run: BenchRun): string {
     `- install.sh: ${run.install.toFixed(1)}; naive apt-get install: ${run.naive.toFixed(1)}`,
     `- output qcow2: ${(run.outputSize / 2 ** 20).toFixed(1)}; un-cleaned qcow2: ${(run.uncleanedSize / 2 ** 20).toFixed(1)}`,
     "",
+    ...(run.phases ? phaseTable(run.phases, median(run.packer)) : []),
     ...(run.notes?.length ? ["## Notes", "", ...run.notes.map((n) => `- ${n}`), ""] : []),
   ].join("\n");
+}
+
+function phaseTable(
+  phases: { pipeline: PhaseTimes; packer: PhaseTimes },
+  packer: number,
+): string[] {
+  const sum = (t: PhaseTimes) => PHASES.reduce((a, p) => a + t[p], 0);
+  const share = (seconds: number) => `${Math.round((seconds / packer) * 100)}%`;
+  return [
+    "Where the time goes (median seconds per phase; A without its boot test; share of Packer's median build):",
+    "",
+    "| phase | dse-image | Packer |",
+    "|---|---|---|",
+    ...PHASES.map(
+      (p) =>
+        `| ${p} | ${phases.pipeline[p].toFixed(1)} (${share(phases.pipeline[p])}) | ${phases.packer[p].toFixed(1)} (${share(phases.packer[p])}) |`,
+    ),
+    `| sum | ${sum(phases.pipeline).toFixed(1)} | ${sum(phases.packer).toFixed(1)} |`,
+    "",
+    "Provisioning runs the same commands in the same guest on both sides (prepare, upload, install.sh, verify.sh, inventory.sh, cleanup.sh), and a boot to SSH is the same kernel, base and cloud-init;",
+    `A's provisioning alone is ${share(phases.pipeline.provisioning)} of Packer's build, its boot to SSH another ${share(phases.pipeline["boot to SSH"])}.`,
+    "",
+  ];
 }
