@@ -60,11 +60,15 @@ verified_before() {
   stamp=$(stamp_of "$1")
   [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$expected $(stat_line "$1")" ]
 }
+# Best effort: a cache that cannot be written only means the next build hashes again.
 remember_verified() {
   local stamp
   stamp=$(stamp_of "$1")
-  mkdir -p "$(dirname "$stamp")"
-  printf '%s %s\n' "$expected" "$(stat_line "$1")" >"$stamp.tmp" && mv "$stamp.tmp" "$stamp"
+  {
+    mkdir -p "$(dirname "$stamp")" &&
+      printf '%s %s\n' "$expected" "$(stat_line "$1")" >"$stamp.tmp" &&
+      mv "$stamp.tmp" "$stamp"
+  } 2>/dev/null || log "warning: could not remember the check in $CACHE_DIR/verified"
 }
 check_sha256() {
   local file=$1 actual

@@ -112,6 +112,16 @@ describe("qemu-fetch-base.sh", () => {
     expect(sum.hashed()).toEqual([image, image]);
   });
 
+  it("still uses a checked local file when the cache cannot be written, and says so", () => {
+    const notADir = path.join(dir, "cache");
+    fs.writeFileSync(notADir, "a file where the cache folder should be\n");
+    expect(fetch(sha)).toEqual({
+      code: 0,
+      stdout: fs.realpathSync(image),
+      stderr: `==> qemu: warning: could not remember the check in ${notADir}/verified`,
+    });
+  });
+
   it("remembers a checked file per expected sha256: another sha256 is checked again", () => {
     expect(fetch(sha).code).toBe(0);
     const other = "e".repeat(64);
