@@ -70,18 +70,28 @@ remember_verified() {
       mv "$stamp.tmp" "$stamp"
   } 2>/dev/null || log "warning: could not remember the check in $CACHE_DIR/verified"
 }
+# Hashes FILE and fails naming WHAT (the file, or the URL it came from) when it is not the
+# expected image.
+require_expected_sha256() {
+  local file=$1 what=$2 actual
+  actual=$(sha256_of "$file")
+  [ "$actual" = "$expected" ] ||
+    die "sha256 mismatch for $what: expected $expected (dse-image:qemu.sourceImageSha256), got $actual"
+}
 check_sha256() {
-  local file=$1 actual
+  local file=$1
   [ -z "$expected" ] && return 0
   if verified_before "$file"; then
     log "sha256 of $file checked before; unchanged since"
     return 0
   fi
-  actual=$(sha256_of "$file")
-  if [ "$actual" != "$expected" ]; then
-    die "sha256 mismatch for $file: expected $expected (dse-image:qemu.sourceImageSha256), got $actual"
-  fi
+  require_expected_sha256 "$file" "$file"
   remember_verified "$file"
+}
+# A cached download is reused when it was checked before and is unchanged, or hashes right now.
+cached_copy_valid() {
+  verified_before "$1" && return 0
+  [ "$(sha256_of "$1")" = "$expected" ] && remember_verified "$1"
 }
 
 use_local_file() {
@@ -96,8 +106,7 @@ download() {
   local dir="$CACHE_DIR/base/$expected" name
   name=$(basename "${SOURCE_URL%%\?*}")
   local file="$dir/$name"
-  if [ -f "$file" ] && { verified_before "$file" || [ "$(sha256_of "$file")" = "$expected" ]; }; then
-    remember_verified "$file"
+  if [ -f "$file" ] && cached_copy_valid "$file"; then
     log "base image cached: $file"
     realpath "$file"
     return 0
@@ -110,10 +119,7 @@ download() {
   log "downloading $SOURCE_URL"
   curl -fL --retry 5 --retry-delay 5 --retry-connrefused --no-progress-meter -o "$part" "$SOURCE_URL" ||
     die "could not download $SOURCE_URL (dse-image:qemu.sourceImageUrl)"
-  local actual
-  actual=$(sha256_of "$part")
-  [ "$actual" = "$expected" ] ||
-    die "sha256 mismatch for $SOURCE_URL: expected $expected (dse-image:qemu.sourceImageSha256), got $actual"
+  require_expected_sha256 "$part" "$SOURCE_URL"
   mv "$part" "$file"
   trap - EXIT
   remember_verified "$file"
