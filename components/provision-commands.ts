@@ -1,7 +1,7 @@
 import { envWords, shellQuote } from "./shell";
 import type { ProvisionEnv, PythonSource, ToolGroup } from "./config/stack";
 
-/** Where the Provisioner uploads provision/ on the builder (the upload lands in `<dir>/provision`). */
+/** Where the Provisioner uploads provision/ on the builder (it lands in `<dir>/provision`). */
 export const REMOTE_DIR = "/var/tmp/dse-build";
 export const REMOTE_PROVISION_DIR = `${REMOTE_DIR}/provision`;
 
@@ -66,6 +66,14 @@ export function prepareCommand(ttlMinutes: number): string {
   const settle =
     "if command -v cloud-init >/dev/null; then sudo cloud-init status --wait || true; fi";
   return `sudo rm -rf ${REMOTE_DIR} && mkdir -p ${REMOTE_DIR} && { ${arm}; } >/dev/null 2>&1 || true; { ${settle}; } >/dev/null 2>&1; test -d ${REMOTE_DIR}`;
+}
+
+/**
+ * The upload step: unpacks provisionArchive()'s text, given on stdin, into REMOTE_DIR (prepare
+ * made it, owned by the login user), so provision/ lands in REMOTE_PROVISION_DIR.
+ */
+export function uploadCommand(): string {
+  return `base64 -d | tar -xzf - -C ${REMOTE_DIR} && test -d ${REMOTE_PROVISION_DIR}`;
 }
 
 /**

@@ -2,13 +2,14 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import type { ProvisionEnv, PythonSource, ToolGroup } from "./config/stack";
 import { PROVISION_DIR } from "./lifecycle/fingerprint";
+import { provisionArchive } from "./provision-archive";
 import {
   DATA_STEPS,
   PROVISION_STEPS,
-  REMOTE_DIR,
   onFailure,
   prepareCommand,
   provisionCommand,
+  uploadCommand,
 } from "./provision-commands";
 
 export interface ProvisionerArgs {
@@ -55,7 +56,9 @@ export interface ProvisionerArgs {
 
 /**
  * Uploads provision/ and runs install.sh, verify.sh and cleanup.sh on a builder over SSH.
- * verify.sh's stdout is the manifest.
+ * verify.sh's stdout is the manifest. The upload is a remote command fed the folder on stdin
+ * (provision-archive.ts), not a CopyToRemote, whose FileArchive would store this machine's path
+ * of the folder in the state (rule P3).
  */
 export class Provisioner extends pulumi.ComponentResource {
   /** JSON printed by verify.sh: each tool and its version. */
@@ -109,12 +112,12 @@ export class Provisioner extends pulumi.ComponentResource {
       },
       { ...step, dependsOn: args.after },
     );
-    const upload = new command.remote.CopyToRemote(
+    const upload = new command.remote.Command(
       `${name}-upload`,
       {
         connection,
-        source: new pulumi.asset.FileArchive(args.provisionDir ?? PROVISION_DIR),
-        remotePath: REMOTE_DIR,
+        create: uploadCommand(),
+        stdin: provisionArchive(args.provisionDir ?? PROVISION_DIR),
         triggers,
       },
       { ...step, dependsOn: [prepare] },

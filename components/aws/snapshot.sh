@@ -42,7 +42,7 @@ for i in json.load(sys.stdin).get("Images", []):
     exit 1
   fi
   log "removing the unpublished AMI $id of an earlier attempt"
-  PULUMI_COMMAND_STDOUT="{\"id\": \"$id\"}" python3 "$here/../lifecycle/imagestore.py" discard >/dev/null
+  IMAGE_ID="$id" python3 "$here/../lifecycle/imagestore.py" discard-image >/dev/null
 }
 
 main() {

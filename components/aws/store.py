@@ -60,6 +60,7 @@ class Store:
         image = lifecycle.Image(data["ImageId"], data.get("Name", ""), data.get("CreationDate", ""),
                                 meta, users, kept, manifest)
         image.extra["copies"] = parse_copies(tags.get(PREFIX + "copies", ""))
+        image.extra["regions"] = {self.region: data["ImageId"], **image.extra["copies"]}
         image.extra["snapshots"] = [m["Ebs"]["SnapshotId"] for m in data.get("BlockDeviceMappings", [])
                                     if m.get("Ebs", {}).get("SnapshotId")]
         return image

@@ -150,12 +150,25 @@ export function parseRetention(value: unknown): { keep: number } {
  */
 export function parseProvisionEnv(raw: RawObject): ProvisionEnv {
   return dropUnset({
-    APT_MIRROR: httpUrl("aptMirror", raw.aptMirror, "http://deb.debian.org/debian"),
-    PIP_INDEX_URL: httpUrl("pipIndexUrl", raw.pipIndexUrl, "https://pypi.org/simple/"),
-    http_proxy: proxyUrl("httpProxy", raw.httpProxy),
-    https_proxy: proxyUrl("httpsProxy", raw.httpsProxy),
-    no_proxy: noProxyList("noProxy", raw.noProxy),
+    APT_MIRROR: httpUrl("aptMirror", unsetIfEmpty(raw.aptMirror), "http://deb.debian.org/debian"),
+    PIP_INDEX_URL: httpUrl(
+      "pipIndexUrl",
+      unsetIfEmpty(raw.pipIndexUrl),
+      "https://pypi.org/simple/",
+    ),
+    http_proxy: proxyUrl("httpProxy", unsetIfEmpty(raw.httpProxy)),
+    https_proxy: proxyUrl("httpsProxy", unsetIfEmpty(raw.httpsProxy)),
+    no_proxy: noProxyList("noProxy", unsetIfEmpty(raw.noProxy)),
   });
+}
+
+/**
+ * Pulumi.yaml gives these optional keys the default "" (a declared key without a default is
+ * required by the CLI: pulumi/pulumi sdk/go/common/workspace/config.go `mergeConfig`, rule P1),
+ * so the empty string is "not set".
+ */
+function unsetIfEmpty(value: unknown): unknown {
+  return value === "" ? undefined : value;
 }
 
 function dropUnset<T extends object>(value: T): T {

@@ -141,7 +141,7 @@ bt_reject_image() {
     IMAGE_ID=$IMAGE_ID python3 "$store" fail >/dev/null
     bt_log "keepBuilderOnFailure is set: kept the test instance and image $IMAGE_ID (marked failed)"
   else
-    PULUMI_COMMAND_STDOUT="{\"id\": \"$IMAGE_ID\"}" python3 "$store" discard >/dev/null
+    IMAGE_ID=$IMAGE_ID python3 "$store" discard-image >/dev/null
     # No SBOM of an image that does not exist (a rebuild under this name writes its own).
     [ -z "${SBOM_PATH:-}" ] || rm -f "$SBOM_PATH"
   fi

@@ -5,6 +5,7 @@ import * as command from "@pulumi/command";
 import * as tls from "@pulumi/tls";
 import type { ProvisionEnv, PythonSource, ToolGroup } from "../config/stack";
 import { Provisioner } from "../provisioner";
+import { projectRelative } from "../project-files";
 import { shellQuote } from "../shell";
 import { builderObjectName, builderPrefix } from "./names";
 import { ImageRecordOutput, imageRecord, parseImageRecord } from "./image-record";
@@ -13,9 +14,9 @@ import { StoreRef, storeCommand, storeEnv } from "./store";
 import { buildSbom, formatSbom, parseInventory } from "./sbom";
 import { TEST_TTL_SCRIPT, cloudConfig } from "./user-data";
 
-/** Shell command running a script of the lifecycle or of a platform folder. */
+/** Shell command running a script of the lifecycle or of a platform folder (rule P3). */
 export function script(file: string): string {
-  return `bash ${shellQuote(file)}`;
+  return `bash ${shellQuote(projectRelative(file))}`;
 }
 
 export const WAIT_SSH = path.join(__dirname, "wait-ssh.sh");
@@ -33,7 +34,7 @@ export interface BuildSettings {
   retainImages: boolean;
   /** Previous images of this stack kept after a rebuild. */
   keep: number;
-  /** Absolute folder of the SBOMs this machine writes. */
+  /** Folder of the SBOMs, relative to the project folder (or absolute, as configured). */
   sbomDir: string;
 }
 
@@ -431,6 +432,8 @@ export function declareImage(
     `${name}-${args.plan.name}-image`,
     {
       imageId: chain.imageId,
+      imageName: args.imageName,
+      imageGen: args.plan.gen ?? "",
       store: driver.store,
       stackId: args.stackId,
       stackTag: args.stackTag,
@@ -440,6 +443,6 @@ export function declareImage(
     },
     parent,
   );
-  const image = record.stdout.apply(parseImageRecord);
+  const image = record.stdout.apply((out) => parseImageRecord(out, args.plan.record));
   return { record, image, imageId: image.id, sbom: pulumi.output(chain.sbom) };
 }

@@ -6,6 +6,14 @@ import { StoreRef, storeCommand, storeEnv } from "./store";
 export interface ImageRecordArgs {
   /** The complete image this stack uses: found by the program, or published by this run. */
   imageId: pulumi.Input<string>;
+  /** The image family (`imageName`): the release looks for this stack's other images in it. */
+  imageName: string;
+  /**
+   * Generation of the build that made the image. A local image deleted outside Pulumi and built
+   * again the same day has the same ID (its path) but a new generation: a changed input, so the
+   * record claims the new file again (rule C2) instead of staying "same".
+   */
+  imageGen: string;
   store: StoreRef;
   stackId: string;
   stackTag: string;
@@ -32,8 +40,16 @@ export interface ImageRecordOutput {
   regions?: Record<string, string>;
 }
 
-export function parseImageRecord(stdout: string): ImageRecordOutput {
-  const last = lastLine(stdout);
+/**
+ * The record step's output. `known` is the record the probe read before the run: an unchanged
+ * record step returns its stored stdout, which a refresh may have emptied (rule P4).
+ */
+export function parseImageRecord(
+  stdout: string | undefined,
+  known?: ImageRecordOutput,
+): ImageRecordOutput {
+  if ((stdout ?? "").trim() === "" && known !== undefined) return known;
+  const last = lastLine(stdout ?? "");
   try {
     return JSON.parse(last) as ImageRecordOutput;
   } catch {
@@ -46,7 +62,8 @@ export function parseImageRecord(stdout: string): ImageRecordOutput {
  * input (nothing to ignore, so rule E2 cannot feed it a gone builder's values): `create` finds the
  * image by ID and adds the stack to its users, `delete` (rule C3: run with the stored
  * environment when the record leaves the program, E1, or is replaced, E3) removes the claim and
- * deletes the image only when no stack uses or keeps it. The image ID is its trigger (C1), so an
+ * deletes the image only when no stack uses or keeps it. The delete reads only that environment,
+ * never the stored stdout, which a refresh can empty (rule P4). The image ID is its trigger (C1), so an
  * image rebuilt after an outside deletion gets a new record and the old one is released.
  */
 export function imageRecord(
@@ -66,6 +83,8 @@ export function imageRecord(
       environment: {
         ...storeEnv(args.store),
         IMAGE_ID: args.imageId,
+        IMAGE_NAME: args.imageName,
+        IMAGE_GEN: args.imageGen,
         STACK_ID: args.stackId,
         STACK_TAG: args.stackTag,
         RETAIN: String(args.retainImages),

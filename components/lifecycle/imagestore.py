@@ -16,9 +16,13 @@ it):
             --property arguments; AWS: the tag list JSON), so an image is never seen without it
   publish   PENDING_ID NAME [BOOT_TEST]   -> {"id"}: complete, under its final name
   record    IMAGE_ID STACK_ID STACK_TAG   claims the image for the stack -> the image record
-  release   PULUMI_COMMAND_STDOUT (a record) STACK_ID STACK_TAG KEEP RETAIN
+  release   IMAGE_ID IMAGE_NAME STACK_ID STACK_TAG KEEP RETAIN
             drops the stack's claim; deletes what no stack claims any more
-  discard   PULUMI_COMMAND_STDOUT (pending's output): deletes that image unless it was published
+  discard   NAME GEN STACK_TAG IMAGE_NAME: deletes the image this stack's build GEN made for NAME
+            unless it was published
+The deletes (release, discard) read only their stored environment, never the step's stored
+stdout: a `pulumi refresh` can empty it (pulumi/pulumi-command#1377, rule P4).
+  discard-image  IMAGE_ID: deletes that image unless it was published
   fail      IMAGE_ID: marks a pending image failed (kept for debugging, never published)
 Exit status 1 with one line "imagestore: ..." on stderr when something fails.
 """
@@ -90,6 +94,9 @@ class Image:
             "fingerprint": self.meta.get("fingerprint", ""), "gen": self.meta.get("gen", ""),
             "buildStack": self.meta.get("build_stack", ""), "createdAt": self.created_at,
             "users": sorted(self.users.values()), "kept": sorted(self.kept.values()),
+            # What the record step prints for it: the program exports this when the record step
+            # is unchanged but a refresh emptied its stored stdout (rule P4).
+            **({"record": self.record()} if self.state == "complete" else {}),
         }
 
     def record(self):
@@ -212,21 +219,18 @@ def delete_if_unclaimed(s, image, retain):
 
 
 def cmd_release(s):
-    stdout = os.environ.get("PULUMI_COMMAND_STDOUT", "").strip().splitlines()
-    if not stdout:
-        log("no image recorded; nothing to release")
-        return {}
-    rec = json.loads(stdout[-1])
+    image_id = env("IMAGE_ID")
     tag, stack_id = env("STACK_TAG"), env("STACK_ID")
     keep = int(os.environ.get("KEEP", "0") or 0)
     retain = os.environ.get("RETAIN", "false") == "true"
-    image = s.get(rec["id"])
+    image = s.get(image_id)
+    image_name = release_family(image)
     if image is None:
-        log(f"image {rec.get('name', rec['id'])} is already gone")
+        log(f"image {image_id} is already gone")
     else:
         s.drop_claim(image, "users", tag)
-    family = [i for i in s.list_family(rec_image_name(rec, image)) if i.state == "complete"]
-    successor = next((i for i in family if tag in i.users and i.id != rec["id"]), None)
+    family = [i for i in s.list_family(image_name) if i.state == "complete"]
+    successor = next((i for i in family if tag in i.users and i.id != image_id), None)
     if image is not None and successor is not None and keep > 0:
         image = s.get(image.id)
         s.set_claim(image, "kept", tag, stack_id)
@@ -237,7 +241,7 @@ def cmd_release(s):
         # The stack stops using this platform (destroy, removed platform): it keeps nothing.
         doomed = [i for i in family if tag in i.kept]
     else:
-        kept = sorted((i for i in s.list_family(rec_image_name(rec, image)) if tag in i.kept),
+        kept = sorted((i for i in s.list_family(image_name) if tag in i.kept),
                       key=lambda i: i.created_at, reverse=True)
         doomed = kept[keep:]
     for old in doomed:
@@ -248,22 +252,36 @@ def cmd_release(s):
     return {}
 
 
-def rec_image_name(rec, image):
-    if image is not None and image.meta.get("image_name"):
-        return image.meta["image_name"]
-    if not rec.get("imageName"):
-        raise StoreError(f"record of {rec.get('name')} names no imageName")
-    return rec["imageName"]
+def release_family(image):
+    """The image family the release looks in: the stored IMAGE_NAME. A record stored before the
+    environment carried it falls back to the image's own metadata, then to what the step printed
+    (when a refresh has not emptied it)."""
+    name = os.environ.get("IMAGE_NAME") or (image.meta.get("image_name") if image else "")
+    if not name:
+        printed = os.environ.get("PULUMI_COMMAND_STDOUT", "").strip().splitlines()
+        name = parse_json(printed[-1], {}).get("imageName", "") if printed else ""
+    if not name:
+        raise StoreError(f"cannot tell the image family of {env('IMAGE_ID')}: IMAGE_NAME is not "
+                         "set and the image is gone; nothing else of this stack was released")
+    return name
 
 
 def cmd_discard(s):
-    stdout = os.environ.get("PULUMI_COMMAND_STDOUT", "").strip().splitlines()
-    if not stdout:
-        return {}
-    image_id = json.loads(stdout[-1])["id"]
-    image = s.get(image_id)
+    name, gen, tag = env("NAME"), env("GEN"), env("STACK_TAG")
+    for image in s.list_family(env("IMAGE_NAME")):
+        meta = image.meta
+        if (meta.get("final_name") == name and meta.get("gen") == gen
+                and meta.get("build_stack") == tag and image.state != "complete"):
+            log(f"deleting unpublished image {image.name} ({image.id})")
+            s.delete(image)
+    return {}
+
+
+def cmd_discard_image(s):
+    """IMAGE_ID: deletes that image unless it is complete (a rejected or stale pending image)."""
+    image = s.get(env("IMAGE_ID"))
     if image is not None and image.state != "complete":
-        log(f"deleting unpublished image {image.name} ({image_id})")
+        log(f"deleting unpublished image {image.name} ({image.id})")
         s.delete(image)
     return {}
 
@@ -288,7 +306,8 @@ def cmd_fail(s):
 COMMANDS = {"probe": cmd_probe, "pending": cmd_pending, "creation-args": cmd_creation_args,
             "publish": cmd_publish,
             "record": cmd_record, "release": cmd_release, "discard": cmd_discard,
-            "discard-earlier": cmd_discard_earlier, "fail": cmd_fail}
+            "discard-image": cmd_discard_image, "discard-earlier": cmd_discard_earlier,
+            "fail": cmd_fail}
 
 
 def main(argv):

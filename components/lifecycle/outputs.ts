@@ -31,7 +31,8 @@ export function buildSettings(config: StackConfig): BuildSettings {
     bootTest: config.bootTest,
     retainImages: config.retainImages,
     keep: config.retention.keep,
-    sbomDir: path.resolve(config.sbomDir),
+    // As configured (relative to the project folder): SBOM paths reach the state (rule P3).
+    sbomDir: path.normalize(config.sbomDir),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { ImageRecordOutput } from "./image-record";
 import { familyPrefix, newBuildName, newGeneration } from "./names";
 
 /**
@@ -22,6 +23,8 @@ export interface ProbeImage {
   /** Stack IDs using it now / keeping it as a previous image. */
   users: string[];
   kept: string[];
+  /** A complete image's record, as the record step prints it. */
+  record?: ImageRecordOutput;
 }
 
 /** A builder of this stack on this platform that is still there. */
@@ -66,10 +69,12 @@ export interface Plan {
   phase: "published" | "pending" | "build";
   /** Final image name. */
   name: string;
-  /** Builder generation (pending and build). */
+  /** Generation of the build that made (published, pending) or makes (build) the image. */
   gen?: string;
   /** The complete image (published) or the pending one (pending). */
   imageId?: string;
+  /** The complete image's record as the probe read it (published). */
+  record?: ImageRecordOutput;
   /** One line for the log: why this phase. */
   reason: string;
   /** Complete images this stack used before, newest first, at most `keep`. */
@@ -114,7 +119,9 @@ export function planBuild(p: PlanInputs): Plan {
     return {
       phase: "published",
       name: image.name,
+      gen: image.gen,
       imageId: image.id,
+      record: image.record,
       reason: `image ${image.name} (${image.id}) is up to date; no builder needed`,
       previous: previous(image.id),
     };

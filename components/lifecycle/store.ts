@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { projectRelative } from "../project-files";
 import { shellQuote } from "../shell";
 import type { ProbeResult } from "./plan";
 
@@ -10,9 +11,9 @@ export const IMAGESTORE = path.join(__dirname, "imagestore.py");
 export type StoreCommand =
   "probe" | "pending" | "publish" | "record" | "release" | "discard" | "fail";
 
-/** The exact shell command of a store step, as command.local runs it. */
+/** The exact shell command of a store step, as command.local runs it (rule P3). */
 export function storeCommand(command: StoreCommand): string {
-  return `python3 ${shellQuote(IMAGESTORE)} ${command}`;
+  return `python3 ${shellQuote(projectRelative(IMAGESTORE))} ${command}`;
 }
 
 /** Which store, and its settings (`STORE`, `STORE_CONFIG`). */

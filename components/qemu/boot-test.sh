@@ -7,7 +7,7 @@
 # Env (besides boot-test-lib.sh's):
 #   USER_DATA        cloud-config of the test instance (user, key, host key, TTL switch)
 #   TEST_NAME        name of the test machine (its cloud-init instance ID)
-#   CACHE_DIR STACK_TAG GEN   the work folder is <CACHE_DIR>/builds/<STACK_TAG>/<GEN>-test
+#   STACK_TAG GEN    the work folder is <cache>/builds/<STACK_TAG>/<GEN>-test (paths-lib.sh)
 #   MEMORY_MB CPUS DSE_ACCEL KERNEL INITRD APPEND BUILDER_TTL_MINUTES   as for start.sh
 # Output: one JSON line {"passed", "seconds", "checks"}; on failure exit 1 naming the check.
 set -euo pipefail
@@ -15,9 +15,11 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=components/lifecycle/boot-test-lib.sh
 . "$here/../lifecycle/boot-test-lib.sh"
+# shellcheck source=components/qemu/paths-lib.sh
+. "$here/paths-lib.sh"
 
-: "${TEST_NAME:?}" "${CACHE_DIR:?}" "${STACK_TAG:?}" "${GEN:?}" "${USER_DATA:?}"
-work="$CACHE_DIR/builds/$STACK_TAG/$GEN-test"
+: "${TEST_NAME:?}" "${STACK_TAG:?}" "${GEN:?}" "${USER_DATA:?}"
+work="$(dse_builder_dir)-test"
 BT_CONSOLE_COMMAND="WORK_DIR='$work' bash '$here/console.sh'"
 BT_INSTANCE="machine in $work (serial log: $work/serial.log)"
 

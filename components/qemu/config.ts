@@ -35,9 +35,12 @@ export interface QemuConfig {
    * SHA256SUMS file listing it: required for http(s), checked when set for files.
    */
   sourceImageSha256?: string;
-  /** Where downloaded base images and the builder's work folders live. */
-  cacheDir: string;
-  /** Where `<imageName>-<fingerprint>.qcow2` is written. */
+  /**
+   * Where downloaded base images and the builder's work folders live. Default: the user's cache
+   * (`$XDG_CACHE_HOME/dse-image` or `~/.cache/dse-image`), resolved where each step runs.
+   */
+  cacheDir?: string;
+  /** Where `<imageName>-<fingerprint>.qcow2` is written; relative to the project folder. */
   outputDir: string;
   diskSizeGb: number;
   memoryMb: number;
@@ -57,6 +60,10 @@ export function isLocalSource(url: string): boolean {
   return url.startsWith("file://") || !/^[a-z][a-z0-9+.-]*:\/\//i.test(url);
 }
 
+/**
+ * The user's cache folder, as components/qemu/paths-lib.sh resolves an unset `cacheDir` on the
+ * machine that runs each step: the program itself never stores it (rule P3).
+ */
 export function defaultCacheDir(): string {
   const xdg = process.env.XDG_CACHE_HOME;
   return path.join(xdg && xdg !== "" ? xdg : path.join(os.homedir(), ".cache"), "dse-image");
@@ -108,7 +115,7 @@ export function parseQemuConfig(value: unknown): QemuConfig {
   return {
     sourceImageUrl,
     sourceImageSha256: sha !== undefined && SHA256.test(sha) ? sha.toLowerCase() : sha,
-    cacheDir: stringOr(`${p}.cacheDir`, raw.cacheDir, defaultCacheDir(), "a folder path"),
+    cacheDir: optionalString(`${p}.cacheDir`, raw.cacheDir, "a folder path"),
     outputDir: stringOr(`${p}.outputDir`, raw.outputDir, "./images", "a folder path"),
     diskSizeGb: integerOr(`${p}.diskSizeGb`, raw.diskSizeGb, 20, 2, 4096)!,
     memoryMb: integerOr(`${p}.memoryMb`, raw.memoryMb, 2048, 256, 1048576)!,

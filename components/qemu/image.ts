@@ -40,9 +40,12 @@ export interface QemuImageArgs {
   sourceImageUrl: string;
   /** Expected sha256 of the base image (required for http(s)). Default: unchecked. */
   sourceImageSha256?: pulumi.Input<string>;
-  /** Absolute cache folder: downloaded bases and the builders' work folders. */
-  cacheDir: string;
-  /** Absolute output folder: `<outputDir>/<name>.qcow2`. */
+  /**
+   * Cache folder: downloaded bases and the builders' work folders. Default: the user's cache,
+   * resolved where each step runs (components/qemu/paths-lib.sh).
+   */
+  cacheDir?: string;
+  /** Output folder, `<outputDir>/<name>.qcow2`: relative to the project folder, or absolute. */
   outputDir: string;
   /** Default 20. */
   diskSizeGb?: pulumi.Input<number>;
@@ -63,8 +66,8 @@ export interface QemuImageArgs {
 }
 
 /** The image store of the qcow2s in `outputDir`. */
-export function qemuStore(outputDir: string, cacheDir: string): StoreRef {
-  return { store: "qemu", config: { outputDir, cacheDir, ext: "qcow2" } };
+export function qemuStore(outputDir: string, cacheDir?: string): StoreRef {
+  return { store: "qemu", config: { outputDir, cacheDir: cacheDir ?? "", ext: "qcow2" } };
 }
 
 /**
@@ -73,7 +76,7 @@ export function qemuStore(outputDir: string, cacheDir: string): StoreRef {
  * `pulumi up` (components/lifecycle/chain.ts).
  */
 export class QemuImage extends pulumi.ComponentResource {
-  /** Absolute path of the qcow2. */
+  /** Path of the qcow2, under `outputDir` as configured. */
   public readonly imageId: pulumi.Output<string>;
   public readonly image: pulumi.Output<ImageRecordOutput>;
   /** Path of the image's CycloneDX SBOM on this machine, when there is one. */
@@ -85,7 +88,7 @@ export class QemuImage extends pulumi.ComponentResource {
     super("dse-image:index:QemuImage", name, {}, opts);
     const store = qemuStore(args.outputDir, args.cacheDir);
     const local: Record<string, pulumi.Input<string>> = {
-      CACHE_DIR: args.cacheDir,
+      CACHE_DIR: args.cacheDir ?? "",
       OUTPUT_DIR: args.outputDir,
       MEMORY_MB: pulumi.output(args.memoryMb ?? 2048).apply(String),
       CPUS: pulumi.output(args.cpus ?? 2).apply(String),
@@ -131,68 +134,40 @@ export class QemuImage extends pulumi.ComponentResource {
     args: QemuImageArgs,
     local: Record<string, pulumi.Input<string>>,
   ): Builder {
-    // Rule E4: once the build moved on, these steps leave the program and are only dropped.
-    const step = { parent: this, retainOnDelete: true };
-    // Short: the generation alone (the folder holds `build` and `gen` for the probe).
-    const workDir = path.join(args.cacheDir, "builds", args.stackTag, request.labels.dse_gen);
-    const seedPath = path.join(workDir, "seed.iso");
-    const ttl = String(args.settings.builderTtlMinutes);
-
-    const fetch = new command.local.Command(
-      `${request.base}-fetch`,
-      {
-        create: hostScript("fetch-base.sh"),
-        environment: {
-          SOURCE_URL: args.sourceImageUrl,
-          SOURCE_SHA256: args.sourceImageSha256 ?? "",
-          CACHE_DIR: args.cacheDir,
-        },
-        logging: "stderr",
-      },
-      { ...step, dependsOn: request.after },
-    );
-    const seed = new command.local.Command(
-      `${request.base}-seed`,
-      {
-        create: hostScript("make-seed.sh"),
-        environment: {
-          SEED_PATH: seedPath,
-          USER_DATA: request.userData,
-          INSTANCE_ID: request.cloudName,
-        },
-      },
-      { ...step, dependsOn: [fetch] },
-    );
+    // One step fetches the base, writes the seed and starts qemu (launch.sh): the work folder is
+    // found from STACK_TAG and GEN wherever a step runs, so no path of this machine is stored.
+    const builder = { STACK_TAG: args.stackTag, GEN: request.labels.dse_gen };
     const start = new command.local.Command(
       `${request.base}-start`,
       {
         create: hostScript("launch.sh"),
         environment: {
           ...local,
+          ...builder,
           BUILD: request.labels.dse_build,
-          GEN: request.labels.dse_gen,
-          BASE_IMAGE: fetch.stdout.apply((s) => s.trim()),
-          WORK_DIR: workDir,
-          SEED_PATH: seedPath,
+          SOURCE_URL: args.sourceImageUrl,
+          SOURCE_SHA256: args.sourceImageSha256 ?? "",
+          USER_DATA: request.userData,
+          INSTANCE_ID: request.cloudName,
           DISK_SIZE_GB: pulumi.output(args.diskSizeGb ?? 20).apply(String),
-          BUILDER_TTL_MINUTES: ttl,
+          BUILDER_TTL_MINUTES: String(args.settings.builderTtlMinutes),
         },
         // The builder as a resource: when it leaves the program (rule E1), its qemu and work
-        // folder go (rule C3 runs this with the stored WORK_DIR); a no-op once the snapshot
-        // removed them.
+        // folder go (rule C3 runs this with the stored STACK_TAG and GEN); a no-op once the
+        // snapshot removed them.
         delete: hostScript("teardown.sh"),
         logging: "stderr",
       },
-      { parent: this, dependsOn: [seed] },
+      { parent: this, dependsOn: request.after },
     );
     const port = start.stdout.apply((s) => Number(s.trim()));
     return {
-      id: pulumi.interpolate`${workDir}:${port}`,
+      id: pulumi.interpolate`${args.stackTag}/${request.labels.dse_gen}:${port}`,
       host: "127.0.0.1",
       port,
       ready: [start],
       env: {
-        WORK_DIR: workDir,
+        ...builder,
         SHUTDOWN_TIMEOUT: pulumi.output(args.shutdownTimeoutSeconds ?? 300).apply(String),
       },
     };

@@ -1,13 +1,29 @@
 #!/usr/bin/env bash
-# Starts a QEMU builder for the lifecycle: labels its work folder with the build and generation
-# it serves (the probe reads them to resume a running builder), then runs start.sh.
+# Starts a QEMU builder for the lifecycle (the create of its start step): fetches and checks the
+# base (fetch-base.sh), writes the NoCloud seed (make-seed.sh) and labels the work folder with the
+# build and generation it serves (the probe reads them to resume a running builder), then runs
+# start.sh. One step whose stored environment names no folder of this machine (rule P3): the work
+# folder and the cached base are found from CACHE_DIR, STACK_TAG and GEN where it runs.
 #
-# Env: BUILD (final image name), GEN (builder generation), WORK_DIR, and start.sh's inputs.
+# Env: BUILD (final image name), GEN (builder generation), STACK_TAG, CACHE_DIR (optional),
+#      SOURCE_URL and SOURCE_SHA256 (fetch-base.sh), USER_DATA and INSTANCE_ID (make-seed.sh),
+#      and start.sh's other inputs (its BASE_IMAGE, WORK_DIR and SEED_PATH are set here).
 # Output: start.sh's (the SSH port).
 set -euo pipefail
 
-: "${BUILD:?BUILD is required}" "${GEN:?GEN is required}" "${WORK_DIR:?WORK_DIR is required}"
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=components/qemu/paths-lib.sh
+. "$here/paths-lib.sh"
+
+: "${BUILD:?BUILD is required}" "${GEN:?GEN is required}"
+CACHE_DIR=$(dse_cache_dir)
+WORK_DIR=$(dse_builder_dir)
+SEED_PATH="$WORK_DIR/seed.iso"
+export CACHE_DIR WORK_DIR SEED_PATH
+BASE_IMAGE=$(bash "$here/fetch-base.sh")
+export BASE_IMAGE
 mkdir -p "$WORK_DIR"
+bash "$here/make-seed.sh"
 printf '%s\n' "$BUILD" >"$WORK_DIR/build"
 printf '%s\n' "$GEN" >"$WORK_DIR/gen"
-exec bash "$(dirname "${BASH_SOURCE[0]}")/start.sh"
+exec bash "$here/start.sh"

@@ -78,8 +78,9 @@ async function declareQemuBuild(config: StackConfig, host: Host): Promise<QemuBu
   const q = qemuConfigOf(config);
   requireQemuTools(host.hasCommand, "qemu");
   const fp = qemuFingerprint(config);
-  const outputDir = path.resolve(q.outputDir);
-  const cacheDir = path.resolve(q.cacheDir);
+  // As configured (relative to the project folder): these reach the state (rule P3).
+  const outputDir = path.normalize(q.outputDir);
+  const cacheDir = q.cacheDir === undefined ? undefined : path.normalize(q.cacheDir);
   const plan = await resolvePlan("qemu", host, qemuStore(outputDir, cacheDir), config, fp);
   const image = new QemuImage("qemu", {
     plan,

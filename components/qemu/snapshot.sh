@@ -8,8 +8,8 @@
 # building anew.
 #
 # Env:
-#   WORK_DIR          builder folder (start.sh)
-#   OUTPUT_DIR        output folder
+#   STACK_TAG GEN     the builder (its folder: paths-lib.sh, with CACHE_DIR)
+#   OUTPUT_DIR        output folder (relative to the project folder, or absolute)
 #   NAME              final image name, <imageName>-<fp12>-<date>
 #   SHUTDOWN_TIMEOUT  seconds the guest gets to power off (stop.sh)
 #   STORE, STORE_CONFIG, IMAGE_NAME, FINGERPRINT, GEN, STACK_TAG, MANIFEST, SOURCE_IMAGE:
@@ -20,6 +20,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=components/qemu/proc-lib.sh
 . "$here/proc-lib.sh"
+# shellcheck source=components/qemu/paths-lib.sh
+. "$here/paths-lib.sh"
 
 log() { printf '==> qemu: %s\n' "$*" >&2; }
 die() {
@@ -27,7 +29,8 @@ die() {
   exit 1
 }
 
-: "${WORK_DIR:?WORK_DIR is required}"
+WORK_DIR=$(dse_builder_dir)
+export WORK_DIR
 : "${OUTPUT_DIR:?OUTPUT_DIR is required}"
 : "${NAME:?NAME is required}"
 
@@ -53,7 +56,8 @@ convert_overlay() {
 main() {
   stop_builder
   local pending_dir out
-  pending_dir="$(realpath -m "$OUTPUT_DIR")/.pending"
+  # As configured: the pending image's ID (its path) lands in the state (rule P3).
+  pending_dir="$OUTPUT_DIR/.pending"
   mkdir -p "$pending_dir"
   out="$pending_dir/$NAME.qcow2"
   convert_overlay "$out"

@@ -6,7 +6,8 @@
 # unless stop.sh claimed it for the export.
 #
 # Env:
-#   BASE_IMAGE           base image (qcow2 or raw), from fetch-base.sh
+#   BASE_IMAGE           base image (qcow2 or raw), from fetch-base.sh; relative to the current
+#                        folder (the overlay names it by its absolute path)
 #   WORK_DIR             builder folder: overlay.qcow2, qemu.pid, monitor.sock, serial.log
 #   SEED_PATH            NoCloud seed ISO from make-seed.sh
 #   DISK_SIZE_GB         overlay size (never smaller than the base)
@@ -34,6 +35,8 @@ die() {
 }
 
 : "${BASE_IMAGE:?BASE_IMAGE is required}"
+# qemu-img resolves a relative backing file against the overlay's folder, not this one.
+BASE_IMAGE=$(realpath "$BASE_IMAGE")
 : "${WORK_DIR:?WORK_DIR is required}"
 : "${SEED_PATH:?SEED_PATH is required}"
 DISK_SIZE_GB="${DISK_SIZE_GB:-20}"

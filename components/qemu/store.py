@@ -6,7 +6,10 @@ until it is published: publishing renames the file into place, then writes the .
 record last, so a record that says `complete` always has its whole file beside it.
 Builders are work folders under `<cacheDir>/builds/<stack tag>/`.
 
-STORE_CONFIG: {"outputDir": abs path, "ext": "qcow2" | "ova", "cacheDir": abs path}
+STORE_CONFIG: {"outputDir": path, "ext": "qcow2" | "ova", "cacheDir": path or ""}. Relative paths
+are relative to the project folder, where Pulumi runs the program and its commands; image IDs are
+the paths as configured, so none names a folder of this machine (rule P3). An empty cacheDir is
+the user's cache (components/qemu/paths-lib.sh).
 """
 
 import glob
@@ -64,7 +67,7 @@ class Store:
         self.platform = platform
         self.out = config["outputDir"]
         self.ext = config.get("ext", "qcow2")
-        self.cache = config.get("cacheDir", "")
+        self.cache = config.get("cacheDir") or default_cache_dir()
         self.pending_dir = os.path.join(self.out, ".pending")
 
     # --- reading --------------------------------------------------------------------------
@@ -100,8 +103,8 @@ class Store:
 
     def list_builders(self, stack_tag):
         builders = []
-        root = os.path.join(self.cache, "builds", stack_tag) if self.cache else ""
-        for work in sorted(glob.glob(os.path.join(root, "*"))) if root else []:
+        root = os.path.join(self.cache, "builds", stack_tag)
+        for work in sorted(glob.glob(os.path.join(root, "*"))):
             build, gen = _read(os.path.join(work, "build")), _read(os.path.join(work, "gen"))
             if not build or not gen:
                 continue
@@ -174,6 +177,12 @@ class Store:
 
     def ensure_replicas(self, image):
         return {}
+
+
+def default_cache_dir():
+    """The user's cache, as dse_cache_dir in components/qemu/paths-lib.sh."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "dse-image")
 
 
 def _read(path):

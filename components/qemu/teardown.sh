@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Removes builders of the local platforms (the lifecycle's teardown): kills their qemu and deletes
-# their work folders. With WORK_DIR, that one builder (the delete of its start step); otherwise
-# every builder and boot-test folder of this stack, <CACHE_DIR>/builds/<STACK_TAG>/*, whatever
-# build or generation made it: so it also cleans up after failed or abandoned builds.
+# their work folders. With WORK_DIR, or GEN (the delete of a start step), that one builder;
+# otherwise every builder and boot-test folder of this stack, <cache>/builds/<STACK_TAG>/*,
+# whatever build or generation made it: so it also cleans up after failed or abandoned builds.
 #
 # Env:
 #   WORK_DIR             one builder folder; or
-#   CACHE_DIR STACK_TAG  every builder folder of this stack
+#   STACK_TAG GEN        one builder of this stack; or
+#   STACK_TAG            every builder folder of this stack
+#   CACHE_DIR            optional (paths-lib.sh)
 set -euo pipefail
 
 # shellcheck source=components/qemu/proc-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/proc-lib.sh"
+# shellcheck source=components/qemu/paths-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/paths-lib.sh"
 
 log() { printf '==> qemu: %s\n' "$*" >&2; }
 
@@ -32,9 +36,13 @@ main() {
     remove_builder "$WORK_DIR"
     return 0
   fi
-  : "${CACHE_DIR:?CACHE_DIR is required}" "${STACK_TAG:?STACK_TAG is required}"
+  if [ -n "${GEN:-}" ]; then
+    remove_builder "$(dse_builder_dir)"
+    return 0
+  fi
+  : "${STACK_TAG:?STACK_TAG is required}"
   local work
-  for work in "$CACHE_DIR/builds/$STACK_TAG"/*; do
+  for work in "$(dse_cache_dir)/builds/$STACK_TAG"/*; do
     [ -d "$work" ] && remove_builder "$work"
   done
   return 0

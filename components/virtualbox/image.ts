@@ -24,7 +24,7 @@ export interface VirtualBoxImageArgs {
     manifest: pulumi.Input<string>;
     dependsOn: pulumi.Resource[];
   };
-  /** Absolute output folder: `<outputDir>/<name>.ova`. */
+  /** Output folder, `<outputDir>/<name>.ova`: relative to the project folder, or absolute. */
   outputDir: string;
   /** `qemu` (default) or `vboxmanage`. */
   builder?: pulumi.Input<VirtualBoxBuilder>;
@@ -53,7 +53,7 @@ export function ovaStore(outputDir: string): StoreRef {
  * twice. The same lifecycle as every image: a pending OVA, published, then recorded.
  */
 export class VirtualBoxImage extends pulumi.ComponentResource {
-  /** Absolute path of the `.ova`. */
+  /** Path of the `.ova`, under `outputDir` as configured. */
   public readonly imageId: pulumi.Output<string>;
   public readonly image: pulumi.Output<ImageRecordOutput>;
 
@@ -120,6 +120,8 @@ export class VirtualBoxImage extends pulumi.ComponentResource {
       `${name}-${plan.name}-image`,
       {
         imageId,
+        imageName: args.imageName,
+        imageGen: plan.gen ?? "",
         store,
         stackId: args.stackId,
         stackTag: args.stackTag,
@@ -129,7 +131,7 @@ export class VirtualBoxImage extends pulumi.ComponentResource {
       },
       this,
     );
-    this.image = record.stdout.apply(parseImageRecord);
+    this.image = record.stdout.apply((out) => parseImageRecord(out, plan.record));
     this.imageId = this.image.id;
     this.registerOutputs({ imageId: this.imageId, image: this.image });
   }

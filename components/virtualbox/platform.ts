@@ -34,7 +34,8 @@ export async function virtualBoxPlatform(config: StackConfig, host: Host): Promi
     memoryMb: vb.memoryMb,
     cpus: vb.cpus,
   });
-  const outputDir = path.resolve(vb.outputDir);
+  // As configured (relative to the project folder): it reaches the state (rule P3).
+  const outputDir = path.normalize(vb.outputDir);
   const plan = await resolvePlan("virtualbox", host, ovaStore(outputDir), config, fp);
   let source;
   if (plan.phase === "build") {

@@ -7,6 +7,7 @@
  */
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { REPO, enterProgram, stackFileOf } from "../support/front-door";
 import { Providers, ResourceProvider } from "./providers";
 
 export interface StateEntry {
@@ -39,7 +40,8 @@ export interface UpOptions {
   killAfter?: string;
 }
 
-const PROGRAM = path.resolve(__dirname, "..", "..", "index.ts");
+/** pulumi-command resources whose outputs carry the command's stdout and stderr. */
+const COMMANDS_WITH_OUTPUT = ["command:local:Command", "command:remote:Command"];
 
 /** The slice of the SDK's RegisterResourceRequest the model reads. */
 interface RegisterRequest {
@@ -97,9 +99,17 @@ export class Engine {
   readonly history: RunResult[] = [];
   lastOutputs?: Record<string, unknown>;
 
+  /**
+   * The checkout `pulumi up` runs in: the program's folder, and the working folder of the program
+   * and of every provider plugin (pulumi/pulumi pkg/engine/project.go `getPwdMain`,
+   * sdk/go/common/resource/plugin/plugin.go `cmd.Dir = pwd`). A scenario may move it (rule P3).
+   */
+  projectDir = REPO;
+
   constructor(
     readonly stack: string,
     readonly providers: Providers,
+    /** The stack file's config (Pulumi.<stack>.yaml), keys without the project's namespace. */
     public config: Record<string, unknown>,
     readonly project = "dse-image",
     readonly org = "organization",
@@ -114,8 +124,14 @@ export class Engine {
     const run = result ?? newRun();
     for (const entry of [...this.state.values()]) {
       if (!entry.custom || entry.type.startsWith("pulumi:providers:")) continue;
+      if (COMMANDS_WITH_OUTPUT.includes(entry.type)) {
+        // Rule C5: a command has no Read of its own, and yet a refresh can leave its stdout and
+        // stderr empty (rule P4, pulumi/pulumi-command#1377, open on 1.2.1): the worst case, always.
+        entry.outputs = { ...entry.outputs, stdout: "", stderr: "" };
+        continue;
+      }
       const provider = this.providers.for(entry.type);
-      if (!provider.read) continue; // rule C5: command resources have no Read of their own
+      if (!provider.read) continue;
       const read = await provider.read(entry);
       if (read === null) {
         this.state.delete(entry.urn);
@@ -133,6 +149,19 @@ export class Engine {
   async up(opts: UpOptions = {}): Promise<RunResult> {
     const run = newRun();
     this.history.push(run);
+    this.providers.cwd = this.projectDir;
+    // Rule P1: the CLI checks the stack's config against Pulumi.yaml and applies its defaults
+    // before anything runs; the program gets only what comes through (test/support/front-door.ts).
+    let entered;
+    try {
+      entered = enterProgram({
+        projectDir: this.projectDir,
+        stack: this.stack,
+        stackFile: stackFileOf(this.config),
+      });
+    } catch (e) {
+      return finish(run, e);
+    }
     try {
       // Replaced resources a failed run could not delete go first (rule E3's deletes, deferred
       // by rule E5).
@@ -233,14 +262,7 @@ export class Engine {
       false,
       this.org,
     );
-    pulumi.runtime.setAllConfig(
-      Object.fromEntries(
-        Object.entries(this.config).map(([k, v]) => [
-          k.includes(":") ? k : `dse-image:${k}`,
-          typeof v === "string" ? v : JSON.stringify(v),
-        ]),
-      ),
-    );
+    pulumi.runtime.setAllConfig(entered.config, entered.secretKeys);
     const monitor = pulumi.runtime.getMonitor() as unknown as MockMonitorLike & {
       mocks: { newResource: (args: { inputs: Record<string, unknown> }) => Promise<unknown> };
     };
@@ -276,8 +298,11 @@ export class Engine {
       run.logs.push(`unhandled: ${reason instanceof Error ? reason.message : String(reason)}`);
     process.on("unhandledRejection", collect);
     let outputs: Record<string, unknown> | undefined;
+    // The language host runs the program in the project folder.
+    const cwd = process.cwd();
+    process.chdir(this.projectDir);
     try {
-      const program = (await import(PROGRAM)) as {
+      const program = (await import(path.join(this.projectDir, "index.ts"))) as {
         default: () => Promise<Record<string, unknown>>;
       };
       const declared = await program.default();
@@ -318,6 +343,7 @@ export class Engine {
     trace("steps done");
     await new Promise((r) => setTimeout(r, 0));
     process.removeListener("unhandledRejection", collect);
+    process.chdir(cwd);
     for (const h of vitestHandlers) process.on("unhandledRejection", h);
 
     if (failure !== undefined || stopped) {
@@ -343,6 +369,7 @@ export class Engine {
   async destroy(): Promise<RunResult> {
     const run = newRun();
     this.history.push(run);
+    this.providers.cwd = this.projectDir;
     try {
       await this.deleteAll([...this.pendingDeletes, ...this.state.values()], run, false);
       this.pendingDeletes = [];

@@ -3,9 +3,11 @@
  * points 2, 7 and 8). Test utility, never shipped.
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { expect } from "vitest";
 import { stackTagOf } from "../../components/lifecycle/names";
+import { REPO } from "../support/front-door";
 import type { Engine } from "./engine";
 import type { Disk } from "./world/guest";
 import { readDisk } from "./world/local";
@@ -121,12 +123,12 @@ export function publishedImages(world: World, localDirs: string[] = []): Publish
   return out;
 }
 
-/** The image IDs a stack's outputs name. */
+/** The image IDs a stack's outputs name; a local image's path resolved in its project folder. */
 export function exportedIds(engine: Engine): string[] {
   const ids = (engine.lastOutputs?.imageIds ?? {}) as Record<string, unknown>;
-  return Object.values(ids).flatMap((v) =>
-    typeof v === "string" ? [v] : Object.values(v as Record<string, string>),
-  );
+  return Object.values(ids)
+    .flatMap((v) => (typeof v === "string" ? [v] : Object.values(v as Record<string, string>)))
+    .map((id) => (/\.(qcow2|ova)$/.test(id) ? path.resolve(engine.projectDir, id) : id));
 }
 
 /** Builder-side objects of one stack still in the clouds or on the machine. */
@@ -210,5 +212,49 @@ export function checkInvariants(world: World, o: InvariantOptions): void {
       leftovers(world, o.succeeded, o.localCache),
       `left behind by ${o.succeeded.stack}`,
     ).toEqual([]);
+    checkClaims(published, o.succeeded);
+  }
+  for (const engine of o.stacks) checkStatePaths(engine);
+}
+
+/**
+ * Rule P3: the state names no folder of the machine that ran the program: not its checkout (a
+ * later `up` or `destroy` runs the stored commands from another clone), not the user's home
+ * (the default cache). Paths the stack config names itself are the user's and may appear. A
+ * command's stderr is its progress log, shown to the operator and never read back.
+ */
+export function checkStatePaths(engine: Engine): void {
+  const local = [engine.projectDir, REPO, os.homedir()];
+  const stored = [...engine.state.values()].map((e) => {
+    const { stderr: _log, ...outputs } = e.outputs;
+    return { urn: e.urn, text: JSON.stringify([e.inputs, outputs]) };
+  });
+  stored.push({ urn: "the stack outputs", text: JSON.stringify(engine.lastOutputs ?? {}) });
+  for (const { urn, text } of stored) {
+    for (const dir of local)
+      expect(text.includes(dir), `${urn} stores the path ${dir}`).toBe(false);
+  }
+}
+
+/**
+ * After a successful run a stack claims exactly the images it exports (contract point 8): a claim
+ * it no longer exports is a leak that keeps the image forever, and an exported image it does not
+ * claim can be deleted under it by another stack.
+ */
+function checkClaims(published: PublishedImage[], engine: Engine): void {
+  const exported = new Set(exportedIds(engine));
+  for (const img of published) {
+    if (img.copy) continue;
+    const claims = img.users.includes(engine.stackId);
+    if (claims)
+      expect(
+        exported.has(img.id),
+        `${engine.stack} still claims ${img.platform} image ${img.name} (${img.id}), which it does not export: a leaked claim`,
+      ).toBe(true);
+    if (exported.has(img.id))
+      expect(
+        claims,
+        `${engine.stack} exports ${img.platform} image ${img.name} (${img.id}) without a claim on it`,
+      ).toBe(true);
   }
 }

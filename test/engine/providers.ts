@@ -6,8 +6,6 @@
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import type { StateEntry } from "./engine";
 import { fakeKeyPair } from "./world/guest";
 import type { World } from "./world/world";
@@ -60,6 +58,12 @@ export interface CommandRun {
 export class Providers {
   /** Every host command run, for assertions and failure messages. */
   readonly commandRuns: CommandRun[] = [];
+  /**
+   * Where local commands run: the project folder of the stack whose run this is (a plugin runs
+   * in it, and pulumi-command runs a command without `dir` in its own working folder:
+   * provider/pkg/provider/local/commandOutputs.go `run`).
+   */
+  cwd = process.cwd();
   private table?: Record<string, ResourceProvider>;
 
   constructor(
@@ -73,7 +77,6 @@ export class Providers {
       "tls:index/privateKey:PrivateKey": this.tls(),
       "command:local:Command": this.localCommand(),
       "command:remote:Command": this.remoteCommand(),
-      "command:remote:CopyToRemote": this.copyToRemote(),
       ...this.openstack(),
       ...this.aws(),
     };
@@ -138,6 +141,7 @@ export class Providers {
       (resolve) => {
         // Its own process group, so a kill fault can SIGKILL the step and all it started.
         const child = spawn("sh", ["-c", command], {
+          cwd: this.cwd,
           env: {
             ...process.env,
             ...(this.world ? { TMPDIR: this.world.tmpDir } : {}),
@@ -246,7 +250,7 @@ export class Providers {
   private remoteCommand(): ResourceProvider {
     const run = (inputs: Record<string, unknown>) => {
       const guest = this.guestFor(inputs);
-      const r = guest.exec(str(inputs.create), guest.id);
+      const r = guest.exec(str(inputs.create), guest.id, str(inputs.stdin));
       if (r.code !== 0) {
         throw new Error(
           `Process exited with status ${r.code}: running "${str(inputs.create).slice(0, 80)}...":\n${r.stderr}`,
@@ -266,44 +270,6 @@ export class Providers {
       },
       // Rule C7: a changed connection (or command) is an update, which runs create again.
       update: (_old, inputs) => run(inputs),
-    };
-  }
-
-  private copyToRemote(): ResourceProvider {
-    const hashOf = (dir: string) => {
-      const h = createHash("sha256");
-      for (const f of listFiles(dir)) h.update(f).update(fs.readFileSync(path.join(dir, f)));
-      return h.digest("hex");
-    };
-    const copy = (inputs: Record<string, unknown>) => {
-      const guest = this.guestFor(inputs);
-      const dir = (inputs.source as { archive: string }).archive;
-      const files = Object.fromEntries(
-        listFiles(dir).map((f) => [f, fs.readFileSync(path.join(dir, f), "utf8")]),
-      );
-      // A folder lands inside remotePath (rule C8).
-      guest.upload(`${str(inputs.remotePath)}/${path.basename(dir)}`, files, "", guest.id);
-      return hashOf(dir);
-    };
-    return {
-      create: (inputs, ctx) => ({
-        id: `${ctx.name}-${Date.now().toString(36)}`,
-        outputs: { ...inputs, sourceHash: copy(inputs) },
-      }),
-      diff: (old, inputs) => {
-        if (!same(old.inputs.triggers, inputs.triggers)) return "replace";
-        const keys = new Set([...Object.keys(old.inputs), ...Object.keys(inputs)]);
-        return [...keys].some((k) => !same(old.inputs[k], inputs[k])) ? "update" : "same";
-      },
-      // Rule C8: an update copies only when the source hash or remotePath changed; a new host or
-      // port alone copies nothing.
-      update: (old, inputs) => {
-        const dir = (inputs.source as { archive: string }).archive;
-        if (hashOf(dir) !== old.outputs.sourceHash || old.inputs.remotePath !== inputs.remotePath) {
-          return { ...inputs, sourceHash: copy(inputs) };
-        }
-        return { ...inputs, sourceHash: old.outputs.sourceHash };
-      },
     };
   }
 
@@ -545,17 +511,4 @@ export class Providers {
       },
     };
   }
-}
-
-function listFiles(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (rel: string) => {
-    for (const entry of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-      const child = rel ? `${rel}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) walk(child);
-      else out.push(child);
-    }
-  };
-  walk("");
-  return out.sort();
 }

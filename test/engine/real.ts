@@ -11,6 +11,8 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import * as tar from "tar";
+import { provisionArchive } from "../../components/provision-archive";
 import type { StateEntry } from "./engine";
 import { Providers, type ResourceProvider } from "./providers";
 
@@ -110,16 +112,15 @@ export class RealProviders extends Providers {
         },
       },
       "command:remote:Command": this.remote(),
-      "command:remote:CopyToRemote": this.copy(),
     };
   }
 
-  /** A builder whose host key is not the pinned one: its seed carries a fresh key pair instead. */
+  /** A builder whose host key is not the pinned one: its seed (written by its start step) carries a fresh key pair instead. */
   private async tamper(
     name: string,
     inputs: Record<string, unknown>,
   ): Promise<Record<string, unknown>> {
-    if (!this.opts.swapBuilderHostKey || !name.endsWith("-seed")) return inputs;
+    if (!this.opts.swapBuilderHostKey || !name.endsWith("-start")) return inputs;
     const env = { ...(inputs.environment as Record<string, string>) };
     const other = await sshKeygen(this.dir);
     env.USER_DATA = env.USER_DATA.replace(
@@ -195,12 +196,25 @@ export class RealProviders extends Providers {
     }
   }
 
+  /** The upload's archive (components/provision-archive.ts) with the overlay's files in it. */
+  private overlaid(stdin: string): string {
+    if (!this.opts.provisionOverlay) return stdin;
+    const dir = fs.mkdtempSync(path.join(this.dir, "overlay-"));
+    fs.writeFileSync(path.join(dir, "upload.tgz"), Buffer.from(stdin, "base64"));
+    tar.x({ sync: true, file: path.join(dir, "upload.tgz"), cwd: dir });
+    for (const [file, text] of Object.entries(this.opts.provisionOverlay)) {
+      fs.writeFileSync(path.join(dir, "provision", file), text, { mode: 0o755 });
+    }
+    return provisionArchive(path.join(dir, "provision"));
+  }
+
   private remote(): ResourceProvider {
     const exec = async (name: string, inputs: Record<string, unknown>) => {
       const c = inputs.connection as Connection;
+      const stdin = name.endsWith("-upload") ? this.overlaid(str(inputs.stdin)) : str(inputs.stdin);
       const t0 = Date.now();
       const r = await this.withDials(c, () =>
-        run("ssh", [...this.sshArgs(c, "-p"), `${c.user}@${c.host}`, str(inputs.create)]),
+        run("ssh", [...this.sshArgs(c, "-p"), `${c.user}@${c.host}`, str(inputs.create)], stdin),
       );
       this.times.push({ name, seconds: (Date.now() - t0) / 1000 });
       this.opts.log?.(`${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -217,42 +231,6 @@ export class RealProviders extends Providers {
         return str(old.inputs) === str(inputs) ? "same" : "update";
       },
       update: (old, inputs) => exec(old.name, inputs),
-    };
-  }
-
-  private copy(): ResourceProvider {
-    return {
-      create: async (inputs, ctx) => {
-        const c = inputs.connection as Connection;
-        let source = (inputs.source as { archive: string }).archive;
-        if (this.opts.provisionOverlay) {
-          // The same folder name, so it lands in the same place (rule C8).
-          const copy = path.join(
-            fs.mkdtempSync(path.join(this.dir, "overlay-")),
-            path.basename(source),
-          );
-          fs.cpSync(source, copy, { recursive: true });
-          for (const [file, text] of Object.entries(this.opts.provisionOverlay)) {
-            fs.writeFileSync(path.join(copy, file), text, { mode: 0o755 });
-          }
-          source = copy;
-        }
-        const t0 = Date.now();
-        const r = await this.withDials(c, () =>
-          run("scp", [
-            "-q",
-            "-r",
-            ...this.sshArgs(c, "-P"),
-            source,
-            `${c.user}@${c.host}:${str(inputs.remotePath)}`,
-          ]),
-        );
-        this.times.push({ name: ctx.name, seconds: (Date.now() - t0) / 1000 });
-        if (r.code !== 0) throw new Error(`upload failed (exit ${r.code}): ${r.stderr.trim()}`);
-        return { id: ctx.name, outputs: { ...inputs } };
-      },
-      diff: (old: StateEntry, inputs) =>
-        str(old.inputs.triggers) !== str(inputs.triggers) ? "replace" : "same",
     };
   }
 }

@@ -5,6 +5,7 @@
 import * as path from "node:path";
 import { expect } from "vitest";
 import { stackTagOf } from "../../components/lifecycle/names";
+import { REPO } from "../support/front-door";
 import { Engine, RunResult, UpOptions } from "./engine";
 import { checkInvariants } from "./invariants";
 import { Providers } from "./providers";
@@ -22,6 +23,7 @@ export class Scenario {
 
   private constructor(readonly world: World) {
     this.providers = new Providers(world, AWS_REGION);
+    this.localCache = this.defaultLocalCache;
   }
 
   static async create(): Promise<Scenario> {
@@ -49,11 +51,16 @@ export class Scenario {
     return path.join(this.world.root, "sbom");
   }
 
+  /** Where local images are: the world's output folder, and `images/` of a moved checkout. */
   get localDirs(): string[] {
-    return [path.join(this.world.root, "images")];
+    const checkouts = this.stacks.filter((e) => e.projectDir !== REPO).map((e) => e.projectDir);
+    return [path.join(this.world.root, "images"), ...checkouts.map((d) => path.join(d, "images"))];
   }
 
-  get localCache(): string {
+  /** The local cache: the world's, or the user's cache when a scenario leaves cacheDir unset. */
+  localCache = "";
+
+  get defaultLocalCache(): string {
     return path.join(this.world.root, "cache");
   }
 
@@ -88,7 +95,7 @@ export class Scenario {
           platforms: ["qemu", "virtualbox"],
           qemu: {
             sourceImageUrl: this.world.baseImage,
-            cacheDir: this.localCache,
+            cacheDir: this.defaultLocalCache,
             outputDir: this.localDirs[0],
             accelerator: "tcg",
             sshUser: "debian",

@@ -83,6 +83,28 @@ export function happyPaths(family: Family): void {
       expect(again.outputs).toEqual(first.outputs);
     });
 
+    it("build, refresh (command outputs emptied, rule P4), rebuild, destroy: no claim or image leaks", async () => {
+      const dev = s.stack("dev", s.config(family));
+      const first = await s.up(dev);
+      await dev.refresh();
+      const same = await s.up(dev);
+      expect(same.outputs).toEqual(first.outputs);
+      await dev.refresh();
+      dev.config = s.config(family, { tools: ["python", "tools"] });
+      const second = await s.up(dev);
+      const newIds = Object.values(second.outputs!.images as Record<string, { id: string }>).map(
+        (i) => i.id,
+      );
+      expect(
+        images()
+          .map((i) => i.id)
+          .sort(),
+      ).toEqual(newIds.sort());
+      await dev.refresh();
+      await s.destroy(dev);
+      expect(images()).toEqual([]);
+    });
+
     it("a fingerprint change builds once under a new name and deletes the old image", async () => {
       const dev = s.stack("dev", s.config(family));
       const first = await s.up(dev);

@@ -69,3 +69,102 @@ describe("imagestore.py record", () => {
     );
   });
 });
+
+/** imagestore.py with the local store over `dir`. */
+function store(command: string, env: Record<string, string>) {
+  const r = spawnSync("python3", [IMAGESTORE, command], {
+    env: {
+      ...process.env,
+      STORE: "qemu",
+      STORE_CONFIG: JSON.stringify({ outputDir: dir, cacheDir: path.join(dir, "cache") }),
+      ...env,
+    },
+    encoding: "utf8",
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A complete image of family dse_base claimed by the given stacks (tag -> stack ID). */
+function complete(users: Record<string, string>) {
+  fs.writeFileSync(image, "qcow2");
+  fs.writeFileSync(`${image}.sha256`, "x");
+  fs.writeFileSync(
+    `${image}.json`,
+    JSON.stringify({ state: "complete", size: 5, imageName: "dse_base", users, name: "n" }),
+  );
+}
+
+describe("imagestore.py release (a record's delete: rule C3)", () => {
+  const dev = { STACK_TAG: "3476bb56", STACK_ID: "organization/dse-image/dev" };
+
+  it("reads only its stored environment: an empty stdout (a refresh, rule P4) still releases", () => {
+    complete({ [dev.STACK_TAG]: dev.STACK_ID });
+    const r = store("release", {
+      ...dev,
+      IMAGE_ID: image,
+      IMAGE_NAME: "dse_base",
+      PULUMI_COMMAND_STDOUT: "",
+    });
+    expect(r.stderr).toContain(`deleting n (${image})`);
+    expect(r.status).toBe(0);
+    expect(fs.existsSync(image)).toBe(false);
+  });
+
+  it("keeps an image another stack still uses, dropping only this stack's claim", () => {
+    complete({ [dev.STACK_TAG]: dev.STACK_ID, aaaaaaaa: "organization/dse-image/prod" });
+    const r = store("release", { ...dev, IMAGE_ID: image, IMAGE_NAME: "dse_base" });
+    expect(r.status).toBe(0);
+    const rec = JSON.parse(fs.readFileSync(`${image}.json`, "utf8")) as { users: object };
+    expect(rec.users).toEqual({ aaaaaaaa: "organization/dse-image/prod" });
+  });
+
+  it("releases a record stored before IMAGE_NAME was (an upgraded stack) by the image's family", () => {
+    complete({ [dev.STACK_TAG]: dev.STACK_ID });
+    const r = store("release", { ...dev, IMAGE_ID: image, PULUMI_COMMAND_STDOUT: "" });
+    expect(r.status).toBe(0);
+    expect(fs.existsSync(image)).toBe(false);
+  });
+
+  it("says what it cannot tell when neither the environment nor the image names the family", () => {
+    const r = store("release", { ...dev, IMAGE_ID: image, PULUMI_COMMAND_STDOUT: "" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(
+      `imagestore: cannot tell the image family of ${image}: IMAGE_NAME is not set and the image is gone; nothing else of this stack was released\n`,
+    );
+  });
+});
+
+describe("imagestore.py discard (a snapshot step's delete)", () => {
+  /** A pending image of build `gen` of stack `tag` for final name NAME. */
+  function pending(file: string, gen: string, tag: string) {
+    const p = path.join(dir, ".pending", file);
+    fs.mkdirSync(path.dirname(p), { recursive: true });
+    fs.writeFileSync(p, "qcow2");
+    fs.writeFileSync(
+      `${p}.json`,
+      JSON.stringify({
+        state: "pending",
+        imageName: "dse_base",
+        finalName: "NAME",
+        gen,
+        buildStack: tag,
+      }),
+    );
+    return p;
+  }
+
+  it("deletes only the unpublished image its own build made, found by NAME, GEN and STACK_TAG", () => {
+    const mine = pending("a.qcow2", "g1", "3476bb56");
+    const otherGen = pending("b.qcow2", "g2", "3476bb56");
+    const otherStack = pending("c.qcow2", "g1", "aaaaaaaa");
+    const r = store("discard", {
+      NAME: "NAME",
+      GEN: "g1",
+      STACK_TAG: "3476bb56",
+      IMAGE_NAME: "dse_base",
+      PULUMI_COMMAND_STDOUT: "",
+    });
+    expect(r.status).toBe(0);
+    expect([mine, otherGen, otherStack].map((p) => fs.existsSync(p))).toEqual([false, true, true]);
+  });
+});

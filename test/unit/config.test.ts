@@ -275,7 +275,7 @@ describe("numeric IDs as `pulumi config set --path` stores them", () => {
   it('takes the README\'s `openstack.flavor 2` (stored as the number 2) as the flavor ID "2"', () => {
     // pulumi config set --path 'dse-image:openstack.flavor' 2: the object arrives as JSON.
     const all = stackConfig({ platforms: ["openstack"], openstack: { ...openstack, flavor: 2 } });
-    expect(all["dse-image:openstack"]).toBe('{"sourceImage":"ubuntu-24.04","flavor":2}');
+    expect(all["dse-image:openstack"]).toBe('{"flavor":2,"sourceImage":"ubuntu-24.04"}');
     expect(loadConfig(all).openstack?.flavor).toBe("2");
   });
 
@@ -310,6 +310,15 @@ describe("mirror, index and proxies", () => {
     });
   });
 
+  it.each(["aptMirror", "pipIndexUrl", "httpProxy", "httpsProxy", "noProxy"])(
+    'takes %s "" (Pulumi.yaml\'s default, which the CLI hands over when the stack sets nothing) as not set',
+    (key) => {
+      const local = { platforms: ["qemu"], qemu: { sourceImageUrl: "/srv/base.qcow2" } };
+      expect(stackConfig(local)[`dse-image:${key}`]).toBe("");
+      expect(loadConfig(stackConfig({ ...local, [key]: "" })).provisionEnv).toEqual({});
+    },
+  );
+
   it("does not require /simple/ at the end of the index", () => {
     expect(
       parseStackConfig({ ...base, pipIndexUrl: "https://nexus.example/pypi" }).provisionEnv,
@@ -343,10 +352,6 @@ describe("mirror, index and proxies", () => {
       'dse-image:aptMirror: expected an http(s) URL like http://deb.debian.org/debian, got " http://deb.debian.org/debian"',
     ],
     [
-      { aptMirror: "" },
-      'dse-image:aptMirror: expected an http(s) URL like http://deb.debian.org/debian, got ""',
-    ],
-    [
       { pipIndexUrl: "file:///srv/simple/" },
       'dse-image:pipIndexUrl: expected an http(s) URL like https://pypi.org/simple/, got "file:///srv/simple/"',
     ],
@@ -374,7 +379,6 @@ describe("mirror, index and proxies", () => {
       { httpProxy: "http://proxy.example:99999" },
       `dse-image:httpProxy: expected ${PROXY}, got "http://proxy.example:99999"`,
     ],
-    [{ httpProxy: "" }, `dse-image:httpProxy: expected ${PROXY}, got ""`],
     [
       { noProxy: ".example.com, localhost" },
       `dse-image:noProxy: ${NO_PROXY}, got ".example.com, localhost": remove the spaces`,
@@ -396,7 +400,6 @@ describe("mirror, index and proxies", () => {
       `dse-image:noProxy: ${NO_PROXY}, got "10.0.0.0/33": "10.0.0.0/33" is none of them`,
     ],
     [{ noProxy: ["localhost"] }, `dse-image:noProxy: ${NO_PROXY}, got ["localhost"]`],
-    [{ noProxy: "" }, `dse-image:noProxy: ${NO_PROXY}, got ""`],
   ])("rejects %j before anything is created", (extra, message) => {
     expect(errorOf({ ...base, ...extra })).toBe(message);
   });

@@ -15,14 +15,13 @@ import { stackFileConfig } from "./stack-files";
 
 const L = "command:local:Command";
 const R = "command:remote:Command";
-const COPY = "command:remote:CopyToRemote";
 
 interface Case {
   platform: "openstack" | "aws" | "qemu";
   config: () => Record<string, string>;
   /** The builder machine: its type and logical name. */
   builder: [string, string];
-  /** Where the builder's cloud-config is: the instance's userData, or the seed step's USER_DATA. */
+  /** Where the builder's cloud-config is: the instance's userData, or the start step's USER_DATA. */
   userData: (r: ProgramRun) => string;
 }
 
@@ -57,7 +56,7 @@ const CASES: Case[] = [
     config: () => stackFileConfig("local"),
     builder: [L, "qemu-start"],
     userData: (r) =>
-      secretInput<Record<string, string>>(r.run.get(L, "qemu-seed").inputs.environment).value
+      secretInput<Record<string, string>>(r.run.get(L, "qemu-start").inputs.environment).value
         .USER_DATA,
   },
 ];
@@ -83,17 +82,15 @@ describe.each(CASES)("$platform: the lifecycle graph", (c) => {
     const r = await runProgram(c.config());
     const p = c.platform;
     // The first builder-side resource waits for the teardown of earlier generations.
-    const [bType, bName] = c.platform === "qemu" ? [L, "qemu-fetch"] : c.builder;
+    const [bType, bName] = c.builder;
     expect(deps(r, bType, bName)).toContain(urn(r, L, `${p}-sweep`));
     expect(deps(r, L, `${p}-wait-ssh`).length).toBeGreaterThan(0);
     expect(deps(r, R, `${p}-provision-prepare`)).toContain(urn(r, L, `${p}-wait-ssh`));
-    expect(deps(r, COPY, `${p}-provision-upload`)).toContain(urn(r, R, `${p}-provision-prepare`));
+    expect(deps(r, R, `${p}-provision-upload`)).toContain(urn(r, R, `${p}-provision-prepare`));
     const steps = ["install", "verify", "inventory", "cleanup"];
     steps.forEach((step, i) => {
       const before =
-        i === 0
-          ? urn(r, COPY, `${p}-provision-upload`)
-          : urn(r, R, `${p}-provision-${steps[i - 1]}`);
+        i === 0 ? urn(r, R, `${p}-provision-upload`) : urn(r, R, `${p}-provision-${steps[i - 1]}`);
       expect(deps(r, R, `${p}-provision-${step}`)).toContain(before);
     });
     expect(deps(r, L, `${p}-snapshot`)).toContain(urn(r, R, `${p}-provision-cleanup`));
@@ -105,7 +102,7 @@ describe.each(CASES)("$platform: the lifecycle graph", (c) => {
 
   it("pins the builder's host key on every remote step, re-runs every step for a new builder, and never deletes them", async () => {
     const r = await runProgram(c.config());
-    const remote = [...r.run.ofType(R), ...r.run.ofType(COPY)];
+    const remote = r.run.ofType(R);
     expect(remote.map((s) => s.logical).sort()).toEqual(
       ["cleanup", "install", "inventory", "prepare", "upload", "verify"]
         .map((s) => `${c.platform}-provision-${s}`)

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { vi } from "vitest";
+import { enterProgram, stackFileOf } from "../support/front-door";
 
 /** One `newResource` call the program made. */
 export interface RecordedResource {
@@ -136,14 +137,12 @@ export function freshProgram(): void {
   vi.resetModules();
 }
 
-/** Stack config as Pulumi hands it to the program: JSON text for objects and lists. */
+/**
+ * A stack file with these config values, as `pulumi up` hands it to the program
+ * (test/support/front-door.ts): Pulumi.yaml's defaults applied, JSON text for objects and lists.
+ */
 export function stackConfig(values: Record<string, unknown>): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(values).map(([k, v]) => [
-      `dse-image:${k}`,
-      typeof v === "string" ? v : JSON.stringify(v),
-    ]),
-  );
+  return enterProgram({ stack: "test", stackFile: stackFileOf(values) }).config;
 }
 
 /** The SDK's marker on a secret value that reaches a mock unwrapped. */

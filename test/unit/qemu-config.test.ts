@@ -15,7 +15,8 @@ describe("qemu config", () => {
       sourceImageUrl:
         "https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.img",
       sourceImageSha256: SHA,
-      cacheDir: expect.stringMatching(/dse-image$/) as unknown,
+      // Resolved where each step runs (components/qemu/paths-lib.sh), never in the program.
+      cacheDir: undefined,
       outputDir: "./images",
       diskSizeGb: 20,
       memoryMb: 2048,

@@ -3,6 +3,7 @@
  * inputs; the OVA packed from the same qcow2; the tools they need. The shared lifecycle graph is
  * in lifecycle.test.ts; multi-run behaviour in test/engine; the scripts for real in test/e2e.
  */
+import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { stackTagOf } from "../../components/lifecycle/names";
@@ -13,7 +14,8 @@ import { PUBLIC_KEY, STACK_ID, runProgram, type ProgramRun } from "./program";
 import { stackFileConfig } from "./stack-files";
 
 const L = "command:local:Command";
-const HERE = path.resolve(__dirname, "..", "..", "components");
+/** Commands name the scripts relative to the project folder, where Pulumi runs them (rule P3). */
+const HERE = "components";
 const SHA = "a".repeat(64);
 
 const env = (r: ProgramRun, name: string) =>
@@ -37,39 +39,38 @@ const qemu = (
   });
 
 describe("QemuImage: a build", () => {
-  it("fetches, seeds and starts the builder with exact commands and inputs, in a short work folder", async () => {
+  it("fetches the base, seeds and starts the builder in one step, its work folder found from the stack tag and generation", async () => {
     const r = await runProgram(
       qemu({ memoryMb: 4096, cpus: 4, accelerator: "tcg", diskSizeGb: 30 }),
     );
     const gen = env(r, "qemu-snapshot").GEN;
-    const work = `/cache/builds/${stackTagOf(STACK_ID)}/${gen}`;
-    expect(r.run.get(L, "qemu-fetch").inputs.create).toBe(`bash ${HERE}/qemu/fetch-base.sh`);
-    expect(env(r, "qemu-fetch")).toEqual({
-      SOURCE_URL: "https://example.org/base.img",
-      SOURCE_SHA256: SHA,
-      CACHE_DIR: "/cache",
-    });
-    expect(r.run.get(L, "qemu-seed").inputs.create).toBe(`bash ${HERE}/qemu/make-seed.sh`);
-    expect(env(r, "qemu-seed")).toMatchObject({ SEED_PATH: `${work}/seed.iso` });
-    expect(env(r, "qemu-seed").USER_DATA).toContain(`users:\n  - name: "ubuntu"`);
-    expect(env(r, "qemu-seed").USER_DATA).toContain(`      - "${PUBLIC_KEY}"`);
     const start = r.run.get(L, "qemu-start");
     expect(start.inputs.create).toBe(`bash ${HERE}/qemu/launch.sh`);
     expect(start.inputs.delete).toBe(`bash ${HERE}/qemu/teardown.sh`);
-    expect(env(r, "qemu-start")).toMatchObject({
+    const { USER_DATA: userData, ...startEnv } = env(r, "qemu-start");
+    expect(startEnv).toEqual({
       BUILD: env(r, "qemu-snapshot").NAME,
       GEN: gen,
-      BASE_IMAGE: "/cache/base/ubuntu.img",
-      WORK_DIR: work,
-      SEED_PATH: `${work}/seed.iso`,
+      STACK_TAG: stackTagOf(STACK_ID),
+      SOURCE_URL: "https://example.org/base.img",
+      SOURCE_SHA256: SHA,
+      INSTANCE_ID: `dse-${stackTagOf(STACK_ID)}-qemu-${env(r, "qemu-snapshot").NAME}-${gen}`,
+      CACHE_DIR: "/cache",
+      OUTPUT_DIR: "/out",
       DISK_SIZE_GB: "30",
       MEMORY_MB: "4096",
       CPUS: "4",
       DSE_ACCEL: "tcg",
+      KERNEL: "",
+      INITRD: "",
+      APPEND: "",
       BUILDER_TTL_MINUTES: "120",
     });
+    expect(userData).toContain(`users:\n  - name: "ubuntu"`);
+    expect(userData).toContain(`      - "${PUBLIC_KEY}"`);
     expect(env(r, "qemu-snapshot")).toMatchObject({
-      WORK_DIR: work,
+      STACK_TAG: stackTagOf(STACK_ID),
+      GEN: gen,
       OUTPUT_DIR: "/out",
       SHUTDOWN_TIMEOUT: "300",
     });
@@ -119,13 +120,25 @@ describe("the local stack (Pulumi.local.yaml)", () => {
     const local = stackFileConfig("local");
     expect(JSON.parse(local["dse-image:platforms"])).toEqual(["qemu"]);
     const r = await runProgram(local);
-    expect(env(r, "qemu-fetch")).toMatchObject({
+    expect(env(r, "qemu-start")).toMatchObject({
       SOURCE_URL:
         "https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.img",
       SOURCE_SHA256: "file:https://cloud-images.ubuntu.com/releases/noble/release/SHA256SUMS",
+      MEMORY_MB: "4096",
+      DSE_ACCEL: "auto",
     });
-    expect(r.probed[0].config.outputDir).toBe(path.resolve("images"));
-    expect(env(r, "qemu-start")).toMatchObject({ MEMORY_MB: "4096", DSE_ACCEL: "auto" });
+    expect(r.probed[0].config).toEqual({ outputDir: "images", cacheDir: "", ext: "qcow2" });
+  });
+
+  it("stores no path of this machine: not the checkout, not the home folder (rule P3)", async () => {
+    const r = await runProgram(stackFileConfig("local"));
+    const stored = JSON.stringify(r.run.resources.map((res) => res.inputs));
+    for (const local of [path.resolve(__dirname, "..", ".."), os.homedir()]) {
+      expect(stored).not.toContain(local);
+    }
+    expect(r.imageIds.qemu).toBe("published-1");
+    expect(env(r, "qemu-snapshot").OUTPUT_DIR).toBe("images");
+    expect(env(r, "qemu-start").CACHE_DIR).toBe("");
   });
 });
 

@@ -1,14 +1,6 @@
-import * as fs from "node:fs";
-import * as path from "node:path";
-import { parse } from "yaml";
+import { enterProgram } from "../support/front-door";
 
-const ROOT = path.resolve(__dirname, "..", "..");
-
-/** A stack file's config as Pulumi hands it to the program: JSON text for objects and lists. */
+/** A committed stack file's config as `pulumi up` hands it to the program (the CLI's rules). */
 export function stackFileConfig(stack: string): Record<string, string> {
-  const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
-  const doc = parse(fs.readFileSync(file, "utf8")) as { config: Record<string, unknown> };
-  return Object.fromEntries(
-    Object.entries(doc.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
-  );
+  return enterProgram({ stack }).config;
 }

@@ -6,6 +6,7 @@
  * the invariants check. Test utility, never shipped.
  */
 import { createHash } from "node:crypto";
+import { gunzipSync } from "node:zlib";
 import { parse } from "yaml";
 import type { Faults } from "./faults";
 
@@ -123,6 +124,29 @@ export function shellWords(line: string): string[] {
 const sha = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 16);
 const BUILD_DIR = "/var/tmp/dse-build/";
 
+/**
+ * The files of the upload step's stdin (components/provision-archive.ts: base64 of a gzipped
+ * ustar archive), by path: what `base64 -d | tar -xzf -` unpacks on a real builder.
+ */
+export function unpackArchive(base64: string): Record<string, string> {
+  const tar = gunzipSync(Buffer.from(base64, "base64"));
+  const files: Record<string, string> = {};
+  const field = (at: number, len: number) =>
+    tar.toString("latin1", at, at + len).replace(/\0[\s\S]*$/, "");
+  for (let at = 0; at + 512 <= tar.length;) {
+    const name = field(at, 100);
+    if (name === "") break;
+    const size = parseInt(field(at + 124, 12).trim() || "0", 8);
+    const prefix = field(at + 345, 155);
+    const type = field(at + 156, 1);
+    if (type === "0" || type === "") {
+      files[prefix ? `${prefix}/${name}` : name] = tar.toString("utf8", at + 512, at + 512 + size);
+    }
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  return files;
+}
+
 /** A fake machine. `platform` and `id` name it in faults and messages. */
 export class Guest {
   running = true;
@@ -185,9 +209,13 @@ export class Guest {
       this.disk.log.push({ step: "upload", fingerprint, builder });
   }
 
-  /** Runs one of the commands the lifecycle sends over SSH. */
-  exec(command: string, builder: string): ExecResult {
+  /** Runs one of the commands the lifecycle sends over SSH, with its stdin. */
+  exec(command: string, builder: string, stdin = ""): ExecResult {
     this.commands.push(command);
+    if (command.startsWith("base64 -d | tar -xzf - -C ")) {
+      this.upload(shellWords(command)[7], unpackArchive(stdin), "", builder);
+      return { code: 0, stdout: "", stderr: "" };
+    }
     if (command.includes("rm -rf /var/tmp/dse-build && mkdir -p /var/tmp/dse-build")) {
       for (const f of Object.keys(this.disk.files))
         if (f.startsWith(BUILD_DIR)) delete this.disk.files[f];

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Where the local platforms keep downloaded bases and builder folders on the machine that runs the
+# step. Sourced by the qemu host scripts. The program passes CACHE_DIR only when the stack sets
+# qemu.cacheDir, and never a resolved folder: a step's environment is stored in the Pulumi state,
+# and a later `up` or `destroy` may run it from another checkout or on another machine (rule P3).
+#
+# Env: CACHE_DIR (optional; relative to the project folder), XDG_CACHE_HOME, HOME;
+#      STACK_TAG and GEN for dse_builder_dir.
+
+# The cache folder: CACHE_DIR, else the user's cache (what defaultCacheDir() in config.ts says).
+dse_cache_dir() {
+  realpath -m "${CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dse-image}"
+}
+
+# The work folder of this stack's builder generation GEN.
+dse_builder_dir() {
+  printf '%s/builds/%s/%s\n' "$(dse_cache_dir)" "${STACK_TAG:?STACK_TAG is required}" \
+    "${GEN:?GEN is required}"
+}
