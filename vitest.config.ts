@@ -21,6 +21,15 @@ export default defineConfig({
       },
       {
         test: {
+          // The real Pulumi CLI through the Automation API; skips where it cannot be had.
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          testTimeout: 60 * 60_000,
+          hookTimeout: 60 * 60_000,
+        },
+      },
+      {
+        test: {
           // The program's builds on real VMs under TCG: boots take ~35 s and dpkg work minutes.
           // A TCG guest mostly keeps one core busy (dpkg is single-threaded), so this lane runs
           // beside e2e-scripts on a 2-core machine: same group order, another pool.

@@ -1,8 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, fullKey } from "../config/errors";
 import { HasCommand, hasCommand } from "../host-tools";
+import { type BaseReader, realBaseReader } from "../qemu/base-digest";
 import { stackIdOf, stackTagOf } from "./names";
-import { Probe, probeStore } from "./store";
+import { DescribeSource, Probe, describeSourceImage, probeStore } from "./store";
 
 /**
  * What the program reads from the operator's machine and the clouds before it declares anything.
@@ -11,6 +12,10 @@ import { Probe, probeStore } from "./store";
 export interface Host {
   hasCommand: HasCommand;
   probe: Probe;
+  /** A cloud's source image by content (ID and digest): the fingerprint covers it. */
+  describeSource: DescribeSource;
+  /** The local base by content: SHA256SUMS files, file hashes. */
+  base: BaseReader;
   now: () => Date;
   /** `<org>/<project>/<stack>`. */
   stackId: string;
@@ -25,6 +30,8 @@ export function realHost(overrides: Partial<Host> = {}): Host {
   return {
     hasCommand,
     probe: probeStore,
+    describeSource: describeSourceImage,
+    base: realBaseReader,
     now: () => new Date(),
     ...overrides,
     stackId,

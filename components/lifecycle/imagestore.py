@@ -10,6 +10,7 @@ it):
   STORE         openstack | aws | qemu | virtualbox
   STORE_CONFIG  JSON object of platform settings (region, outputDir, CLI flags, ...)
   probe     IMAGE_NAME STACK_TAG          -> {"images": [...], "builders": [...]}
+  source    SOURCE_IMAGE                  -> {"id", "checksum"}: the base image by content
   pending   IMAGE_ID NAME FINGERPRINT GEN STACK_TAG IMAGE_NAME MANIFEST [SBOM_SHA256 SOURCE_IMAGE]
             marks a fresh snapshot as this stack's pending image -> {"id"}
   creation-args  the same metadata as the platform's create call takes it (OpenStack: NUL-separated
@@ -147,6 +148,11 @@ def cmd_probe(s):
     images = [i.probe_view() for i in s.list_family(env("IMAGE_NAME"))]
     builders = s.list_builders(env("STACK_TAG"))
     return {"images": images, "builders": builders}
+
+
+def cmd_source(s):
+    """What a build would start from, by content (the fingerprint covers it)."""
+    return s.describe_source(env("SOURCE_IMAGE"))
 
 
 def pending_meta():
@@ -303,8 +309,8 @@ def cmd_fail(s):
     return {"id": image_id}
 
 
-COMMANDS = {"probe": cmd_probe, "pending": cmd_pending, "creation-args": cmd_creation_args,
-            "publish": cmd_publish,
+COMMANDS = {"probe": cmd_probe, "source": cmd_source, "pending": cmd_pending,
+            "creation-args": cmd_creation_args, "publish": cmd_publish,
             "record": cmd_record, "release": cmd_release, "discard": cmd_discard,
             "discard-image": cmd_discard_image, "discard-earlier": cmd_discard_earlier,
             "fail": cmd_fail}

@@ -9,7 +9,7 @@ import type { ProbeResult } from "./plan";
 export const IMAGESTORE = path.join(__dirname, "imagestore.py");
 
 export type StoreCommand =
-  "probe" | "pending" | "publish" | "record" | "release" | "discard" | "fail";
+  "probe" | "source" | "pending" | "publish" | "record" | "release" | "discard" | "fail";
 
 /** The exact shell command of a store step, as command.local runs it (rule P3). */
 export function storeCommand(command: StoreCommand): string {
@@ -34,31 +34,45 @@ export type Probe = (
   query: { imageName: string; stackTag: string },
 ) => Promise<ProbeResult>;
 
+/** A cloud's base image by content: its ID and the cloud's digest of its bytes. */
+export interface SourceImage {
+  id: string;
+  checksum: string;
+}
+
+/** What the program asks the store about the image a build starts from. */
+export type DescribeSource = (ref: StoreRef, sourceImage: string) => Promise<SourceImage>;
+
 /**
- * Runs `imagestore.py probe` with the operator's credentials (rule C4: the same environment the
- * lifecycle's commands get). Asynchronous on purpose: the program must not block while it waits.
+ * Runs `imagestore.py <command>` with the operator's credentials (rule C4: the same environment
+ * the lifecycle's commands get) and parses its JSON; a failure rejects with the tool's last line.
+ * Asynchronous on purpose: the program must not block while it waits.
  */
-export const probeStore: Probe = (ref, query) =>
-  new Promise((resolve, reject) => {
+function askStore<T>(
+  ref: StoreRef,
+  command: StoreCommand,
+  env: Record<string, string>,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
     execFile(
       "python3",
-      [IMAGESTORE, "probe"],
-      {
-        env: {
-          ...process.env,
-          ...storeEnv(ref),
-          IMAGE_NAME: query.imageName,
-          STACK_TAG: query.stackTag,
-        },
-        maxBuffer: 16 * 1024 * 1024,
-      },
+      [IMAGESTORE, command],
+      { env: { ...process.env, ...storeEnv(ref), ...env }, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
-        if (error) {
-          const why = stderr.trim().split("\n").pop() ?? error.message;
-          reject(new pulumi.RunError(`${ref.store}: could not look up existing images: ${why}`));
-          return;
-        }
-        resolve(JSON.parse(stdout) as ProbeResult);
+        if (error) reject(new Error(stderr.trim().split("\n").pop() || error.message));
+        else resolve(JSON.parse(stdout) as T);
       },
     );
   });
+}
+
+export const probeStore: Probe = (ref, query) =>
+  askStore<ProbeResult>(ref, "probe", {
+    IMAGE_NAME: query.imageName,
+    STACK_TAG: query.stackTag,
+  }).catch((e: Error) => {
+    throw new pulumi.RunError(`${ref.store}: could not look up existing images: ${e.message}`);
+  });
+
+export const describeSourceImage: DescribeSource = (ref, sourceImage) =>
+  askStore<SourceImage>(ref, "source", { SOURCE_IMAGE: sourceImage });

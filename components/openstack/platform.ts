@@ -24,8 +24,16 @@ export function requireOpenStackCli(hasCommand: HasCommand): void {
 export async function openStackPlatform(config: StackConfig, host: Host): Promise<PlatformResult> {
   const os = config.openstack!;
   requireOpenStackCli(host.hasCommand);
-  const fp = stackFingerprint(config, os.sourceImage, { platform: "openstack", flavor: os.flavor });
-  const plan = await resolvePlan("openstack", host, openStackStore(os), config, fp);
+  const store = openStackStore(os);
+  // By content: an image republished under the same name is another base (a new ID and digest).
+  const source = await host.describeSource(store, os.sourceImage).catch((e: Error) => {
+    throw new ConfigError(fullKey("openstack.sourceImage"), e.message.replace(/^imagestore: /, ""));
+  });
+  const fp = stackFingerprint(config, `glance:${source.id}:${source.checksum}`, {
+    platform: "openstack",
+    flavor: os.flavor,
+  });
+  const plan = await resolvePlan("openstack", host, store, config, fp);
   const provider = new openstack.Provider("openstack", {
     insecure: os.insecure,
     cacertFile: os.cacertFile,

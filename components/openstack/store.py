@@ -66,6 +66,20 @@ class Store:
         image.extra["owner"] = data.get("owner", "")
         return image
 
+    def describe_source(self, ref):
+        """The source image (an ID or a name) by what it holds: its ID and Glance's digest of its
+        bytes, so an image republished under the same name is another base."""
+        proc = self.os("image", "show", "-f", "json", ref, check=False)
+        if proc.returncode != 0:
+            why = " | ".join(proc.stderr.strip().splitlines()[-2:])
+            raise lifecycle.StoreError(f"source image {ref}: {why}")
+        data = json.loads(proc.stdout)
+        if data.get("status") != "active":
+            raise lifecycle.StoreError(f"source image {ref} ({data.get('id')}) is "
+                                       f"{data.get('status')}, not active: a builder cannot boot it")
+        digest = data.get("os_hash_value") or data.get("checksum") or ""
+        return {"id": data["id"], "checksum": digest}
+
     def list_family(self, image_name):
         ids = []
         for hidden in ([], ["--hidden"]):

@@ -4,6 +4,7 @@ import { QemuConfig, parseQemuConfig } from "./config";
 import { ConfigError, fullKey } from "../config/errors";
 import type { HasCommand } from "../host-tools";
 import { stackFingerprint } from "../lifecycle/fingerprint";
+import { baseSha256 } from "./base-digest";
 import type { Host } from "../lifecycle/host";
 import { type PlatformResult, buildSettings, imageInfo } from "../lifecycle/outputs";
 import type { Plan } from "../lifecycle/plan";
@@ -54,9 +55,26 @@ export function qemuConfigOf(config: StackConfig): QemuConfig {
   return config.qemu ?? parseQemuConfig(undefined);
 }
 
-export function qemuFingerprint(config: StackConfig): string {
+/** The base as the fingerprint names it: by the sha256 of its bytes (base-digest.ts). */
+export function baseRef(sha256: string): string {
+  return `sha256:${sha256}`;
+}
+
+const digests = new WeakMap<StackConfig, Promise<string>>();
+
+/** The sha256 of the stack's QEMU base, read once per run however many platforms need it. */
+export function qemuBaseSha256(config: StackConfig, host: Host): Promise<string> {
+  let digest = digests.get(config);
+  if (!digest) {
+    digest = baseSha256(qemuConfigOf(config), host.base);
+    digests.set(config, digest);
+  }
+  return digest;
+}
+
+export async function qemuFingerprint(config: StackConfig, host: Host): Promise<string> {
   const q = qemuConfigOf(config);
-  return stackFingerprint(config, q.sourceImageSha256 ?? q.sourceImageUrl, qemuSettings(q));
+  return stackFingerprint(config, baseRef(await qemuBaseSha256(config, host)), qemuSettings(q));
 }
 
 const builds = new WeakMap<StackConfig, Promise<QemuBuild>>();
@@ -77,7 +95,7 @@ export function qemuBuild(config: StackConfig, host: Host): Promise<QemuBuild> {
 async function declareQemuBuild(config: StackConfig, host: Host): Promise<QemuBuild> {
   const q = qemuConfigOf(config);
   requireQemuTools(host.hasCommand, "qemu");
-  const fp = qemuFingerprint(config);
+  const fp = await qemuFingerprint(config, host);
   // As configured (relative to the project folder): these reach the state (rule P3).
   const outputDir = path.normalize(q.outputDir);
   const cacheDir = q.cacheDir === undefined ? undefined : path.normalize(q.cacheDir);
@@ -90,7 +108,8 @@ async function declareQemuBuild(config: StackConfig, host: Host): Promise<QemuBu
     stackTag: host.stackTag,
     settings: buildSettings(config),
     sourceImageUrl: q.sourceImageUrl,
-    sourceImageSha256: q.sourceImageSha256,
+    // The bytes the fingerprint covers: fetch-base.sh refuses any others.
+    sourceImageSha256: await qemuBaseSha256(config, host),
     cacheDir,
     outputDir,
     diskSizeGb: q.diskSizeGb,

@@ -7,7 +7,14 @@ import { stackFingerprint } from "../lifecycle/fingerprint";
 import type { Host } from "../lifecycle/host";
 import { type PlatformResult, imageInfo } from "../lifecycle/outputs";
 import { resolvePlan } from "../lifecycle/resolve";
-import { qemuBuild, qemuConfigOf, qemuFingerprint, requireQemuTools } from "../qemu/platform";
+import {
+  baseRef,
+  qemuBaseSha256,
+  qemuBuild,
+  qemuConfigOf,
+  qemuFingerprint,
+  requireQemuTools,
+} from "../qemu/platform";
 import { VirtualBoxImage, ovaStore } from "./image";
 
 /** The `vboxmanage` builder drives VirtualBox's own exporter: VBoxManage must be installed. */
@@ -26,9 +33,9 @@ export async function virtualBoxPlatform(config: StackConfig, host: Host): Promi
   requireQemuTools(host.hasCommand, "virtualbox");
   if (vb.builder === "vboxmanage") requireVBoxManage(host.hasCommand);
   const q = qemuConfigOf(config);
-  const fp = stackFingerprint(config, q.sourceImageSha256 ?? q.sourceImageUrl, {
+  const fp = stackFingerprint(config, baseRef(await qemuBaseSha256(config, host)), {
     platform: "virtualbox",
-    disk: qemuFingerprint(config),
+    disk: await qemuFingerprint(config, host),
     builder: vb.builder,
     vmName: vb.vmName,
     memoryMb: vb.memoryMb,

@@ -8,17 +8,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { REPO } from "../support/front-door";
+import { checkout } from "../support/checkout";
 import { publishedImages } from "./invariants";
 import { Family, Scenario } from "./scenario";
-
-/** A checkout of the project: what `git clone` gives, with the installed node_modules. */
-function checkout(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true });
-  for (const entry of ["index.ts", "components", "provision", "Pulumi.yaml", "package.json"])
-    fs.cpSync(path.join(REPO, entry), path.join(dir, entry), { recursive: true });
-  fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"));
-}
 
 describe.each<Family>(["local", "openstack", "aws"])("%s: a moved checkout", (family) => {
   let s: Scenario;
@@ -39,7 +31,7 @@ describe.each<Family>(["local", "openstack", "aws"])("%s: a moved checkout", (fa
   const config = (extra: Record<string, unknown> = {}) => {
     const c = s.config(family, { sbomDir: "images", ...extra });
     if (family !== "local") return c;
-    const qemu = { ...(c.qemu as Record<string, unknown>), outputDir: "images" };
+    const qemu: Record<string, unknown> = { ...(c.qemu as object), outputDir: "images" };
     delete qemu.cacheDir;
     return { ...c, qemu, virtualbox: { outputDir: "images" } };
   };

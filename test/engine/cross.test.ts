@@ -2,6 +2,7 @@
  * Engine-model scenarios that concern one platform's own rules (OpenStack O2, O3, O4, cloud-init
  * S1) or several platforms at once (rule E5).
  */
+import * as fs from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Scenario, created, roles } from "./scenario";
 
@@ -81,5 +82,53 @@ describe("one platform's failure cancels the others (rule E5)", () => {
     const next = await s.up(dev);
     const info = next.outputs!.images as Record<string, { id: string }>;
     expect(Object.keys(info).sort()).toEqual(["aws", "openstack"]);
+  });
+});
+
+describe("a base republished under the same name or path is a new base (the fingerprint covers its bytes)", () => {
+  let s: Scenario;
+  beforeEach(async () => {
+    s = await Scenario.create();
+  });
+  afterEach(async () => s.close());
+
+  const ids = (r: { outputs?: Record<string, unknown> }) =>
+    Object.values(r.outputs!.images as Record<string, { id: string }>).map((i) => i.id);
+
+  it("local: a base file rewritten in place: the next up rebuilds from it; unchanged, nothing", async () => {
+    const dev = s.stack("dev", s.config("local"));
+    const first = await s.up(dev);
+    expect(created(await s.up(dev))).toEqual([]);
+    // The same fake disk, a new file: what a publisher's new image of the day is.
+    const disk = JSON.parse(fs.readFileSync(s.world.baseImage, "utf8")) as Record<string, unknown>;
+    fs.writeFileSync(s.world.baseImage, JSON.stringify({ ...disk, release: "20261205" }));
+    const next = await s.up(dev);
+    expect(roles(created(next))).toContain("start");
+    for (const id of ids(first)) expect(ids(next)).not.toContain(id);
+  });
+
+  it("openstack: a source image by name published again: the next up rebuilds from the new one", async () => {
+    const byName = s.config("openstack");
+    const dev = s.stack("dev", {
+      ...byName,
+      openstack: { ...(byName.openstack as object), sourceImage: "debian-12" },
+    });
+    const first = await s.up(dev);
+    expect(created(await s.up(dev))).toEqual([]);
+    s.world.openstack.images.delete("debian-12-base");
+    s.world.openstack.addImage({ name: "debian-12", owner: "proj-public", visibility: "public" });
+    const next = await s.up(dev);
+    expect(roles(created(next))).toContain("builder");
+    expect(ids(next)).not.toEqual(ids(first));
+  });
+
+  it("openstack: a source image that is not active stops the run before anything is created", async () => {
+    s.world.openstack.images.get("debian-12-base")!.status = "queued";
+    const dev = s.stack("dev", s.config("openstack"));
+    const r = await s.up(dev, { expectOk: false });
+    expect(r.error).toBe(
+      "dse-image:openstack.sourceImage: source image debian-12-base (debian-12-base) is queued, not active: a builder cannot boot it",
+    );
+    expect(r.steps).toEqual([]);
   });
 });

@@ -183,3 +183,39 @@ describe("the openstack CLI", () => {
     expect(() => requireOpenStackCli(() => true)).not.toThrow();
   });
 });
+
+describe("the source image by content", () => {
+  const fingerprint = (r: ProgramRun) => env(r, "openstack-snapshot").FINGERPRINT;
+  const source = (id: string, checksum: string) => ({
+    describeSource: (_ref: unknown, sourceImage: string) => {
+      expect(sourceImage).toBe("22a2004b-8cb6-4526-aa87-8fed5b3ad1e5");
+      return Promise.resolve({ id, checksum });
+    },
+  });
+
+  it("a new image or new bytes behind the same reference is a new fingerprint", async () => {
+    const dev = stackFileConfig("dev");
+    const a = await runProgram(dev, undefined, { host: source("id-1", "sum-1") });
+    const same = await runProgram(dev, undefined, { host: source("id-1", "sum-1") });
+    const other = await runProgram(dev, undefined, { host: source("id-2", "sum-2") });
+    expect(fingerprint(same)).toBe(fingerprint(a));
+    expect(fingerprint(other)).not.toBe(fingerprint(a));
+  });
+
+  it("names the key when the source image cannot be found", async () => {
+    await expect(
+      runProgram(stackFileConfig("dev"), undefined, {
+        host: {
+          describeSource: () =>
+            Promise.reject(
+              new Error(
+                "imagestore: source image 22a2004b-8cb6-4526-aa87-8fed5b3ad1e5: No Image found for 22a2004b-8cb6-4526-aa87-8fed5b3ad1e5",
+              ),
+            ),
+        },
+      }),
+    ).rejects.toThrow(
+      "dse-image:openstack.sourceImage: source image 22a2004b-8cb6-4526-aa87-8fed5b3ad1e5: No Image found for 22a2004b-8cb6-4526-aa87-8fed5b3ad1e5",
+    );
+  });
+});

@@ -1,4 +1,7 @@
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import type { Host } from "../../components/lifecycle/host";
+import { UBUNTU_2404_URL } from "../../components/qemu/config";
 import type { ProbeResult } from "../../components/lifecycle/plan";
 import type { StoreRef } from "../../components/lifecycle/store";
 import type { DseImageInfo, DsePreviousImage } from "../../components/reader";
@@ -24,6 +27,10 @@ export interface ProgramRun {
 export type ImageOut = DseImageInfo & { previous: DsePreviousImage[] };
 
 export const NOW = new Date("2026-11-29T10:00:00Z");
+/** What the SHA256SUMS file of Ubuntu's image says in unit tests (they read no network). */
+export const BASE_SHA256 = "b".repeat(64);
+/** The sha256 of any local base file in unit tests. */
+export const LOCAL_BASE_SHA256 = "d".repeat(64);
 export const STACK_ID = "organization/dse-image/test";
 export const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-material\n";
 export const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAbuild";
@@ -61,7 +68,7 @@ export function recordOf(id: string, name: string, fingerprint: string) {
 export async function runProgram(
   config: Record<string, string>,
   probe: (ref: StoreRef) => ProbeResult = () => ({ images: [], builders: [] }),
-  extra: { invokes?: InvokeMocks; state?: StateMocks } = {},
+  extra: { invokes?: InvokeMocks; state?: StateMocks; host?: Partial<Host> } = {},
 ): Promise<ProgramRun> {
   freshProgram();
   // What the record step will find: published by this run, or already there (the probe's).
@@ -109,6 +116,13 @@ export async function runProgram(
     hasCommand: () => true,
     now: () => NOW,
     stackId: STACK_ID,
+    describeSource: (_ref, sourceImage) =>
+      Promise.resolve({ id: `id-of-${sourceImage}`, checksum: "c0ffee" }),
+    base: {
+      fetchText: () => Promise.resolve(`${BASE_SHA256} *${path.basename(UBUNTU_2404_URL)}\n`),
+      sha256File: () => Promise.resolve(LOCAL_BASE_SHA256),
+    },
+    ...extra.host,
     probe: (ref) => {
       probed.push(ref);
       const result = probe(ref);

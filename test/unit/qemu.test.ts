@@ -10,7 +10,7 @@ import { stackTagOf } from "../../components/lifecycle/names";
 import type { ProbeResult } from "../../components/lifecycle/plan";
 import type { StoreRef } from "../../components/lifecycle/store";
 import { secretInput, stackConfig } from "./mocks";
-import { PUBLIC_KEY, STACK_ID, runProgram, type ProgramRun } from "./program";
+import { BASE_SHA256, PUBLIC_KEY, STACK_ID, runProgram, type ProgramRun } from "./program";
 import { stackFileConfig } from "./stack-files";
 
 const L = "command:local:Command";
@@ -123,7 +123,9 @@ describe("the local stack (Pulumi.local.yaml)", () => {
     expect(env(r, "qemu-start")).toMatchObject({
       SOURCE_URL:
         "https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.img",
-      SOURCE_SHA256: "file:https://cloud-images.ubuntu.com/releases/noble/release/SHA256SUMS",
+      // The line for the image in Ubuntu's SHA256SUMS, read by the program: fetch-base.sh checks
+      // the download against exactly the bytes the fingerprint covers.
+      SOURCE_SHA256: BASE_SHA256,
       MEMORY_MB: "4096",
       DSE_ACCEL: "auto",
     });
@@ -139,6 +141,73 @@ describe("the local stack (Pulumi.local.yaml)", () => {
     expect(r.imageIds.qemu).toBe("published-1");
     expect(env(r, "qemu-snapshot").OUTPUT_DIR).toBe("images");
     expect(env(r, "qemu-start").CACHE_DIR).toBe("");
+  });
+});
+
+describe("the base by content", () => {
+  const sums = (sha: string) => ({
+    base: {
+      fetchText: (url: string) => {
+        expect(url).toBe("https://cloud-images.ubuntu.com/releases/noble/release/SHA256SUMS");
+        return Promise.resolve(
+          `${"0".repeat(64)} *ubuntu-24.04-server-cloudimg-arm64.img\n${sha} *ubuntu-24.04-server-cloudimg-amd64.img\n`,
+        );
+      },
+      sha256File: () => Promise.reject(new Error("not a local base")),
+    },
+  });
+  const fingerprint = (r: ProgramRun) => env(r, "qemu-snapshot").FINGERPRINT;
+
+  it("a new image published under the same URL (a new SHA256SUMS line) is a new fingerprint", async () => {
+    const local = stackFileConfig("local");
+    const before = await runProgram(local, undefined, { host: sums("1".repeat(64)) });
+    const same = await runProgram(local, undefined, { host: sums("1".repeat(64)) });
+    const republished = await runProgram(local, undefined, { host: sums("2".repeat(64)) });
+    expect(fingerprint(same)).toBe(fingerprint(before));
+    expect(fingerprint(republished)).not.toBe(fingerprint(before));
+    expect(env(republished, "qemu-start").SOURCE_SHA256).toBe("2".repeat(64));
+  });
+
+  it("a local base file is known by its own sha256", async () => {
+    const file = (sha: string) => ({
+      base: {
+        fetchText: () => Promise.reject(new Error("no SHA256SUMS")),
+        sha256File: (f: string) => {
+          expect(f).toBe("/srv/base.qcow2");
+          return Promise.resolve(sha);
+        },
+      },
+    });
+    const config = qemu({ sourceImageUrl: "file:///srv/base.qcow2", sourceImageSha256: undefined });
+    const a = await runProgram(config, undefined, { host: file("3".repeat(64)) });
+    const b = await runProgram(config, undefined, { host: file("4".repeat(64)) });
+    expect(fingerprint(a)).not.toBe(fingerprint(b));
+    expect(env(b, "qemu-start").SOURCE_SHA256).toBe("4".repeat(64));
+  });
+
+  it("says which key to fix when the SHA256SUMS file does not list the image", async () => {
+    await expect(
+      runProgram(stackFileConfig("local"), undefined, {
+        host: { base: { ...sums("1".repeat(64)).base, fetchText: () => Promise.resolve("") } },
+      }),
+    ).rejects.toThrow(
+      "dse-image:qemu.sourceImageSha256: https://cloud-images.ubuntu.com/releases/noble/release/SHA256SUMS lists no sha256 for ubuntu-24.04-server-cloudimg-amd64.img",
+    );
+  });
+
+  it("says which key to fix when the SHA256SUMS file cannot be read", async () => {
+    await expect(
+      runProgram(stackFileConfig("local"), undefined, {
+        host: {
+          base: {
+            fetchText: () => Promise.reject(new Error("HTTP 404 Not Found")),
+            sha256File: () => Promise.reject(new Error("unused")),
+          },
+        },
+      }),
+    ).rejects.toThrow(
+      "dse-image:qemu.sourceImageSha256: could not read https://cloud-images.ubuntu.com/releases/noble/release/SHA256SUMS: HTTP 404 Not Found",
+    );
   });
 });
 

@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { codeBlocks, shellCommands, steps } from "../support/shell-lines";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const read = (rel: string): string => fs.readFileSync(path.join(ROOT, rel), "utf8");
@@ -29,69 +30,6 @@ const scripts = pkg.scripts ?? {};
 const devDeps = pkg.devDependencies ?? {};
 const readme = read("README.md");
 const ciRun = read(".ci/run");
-
-/** Where `token` starts in `text` outside single and double quotes (and not after a `\`). */
-function unquotedIndexes(text: string, token: string): number[] {
-  const found: number[] = [];
-  let quote = "";
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quote) {
-      if (c === quote) quote = "";
-      else if (c === "\\" && quote === '"') i++;
-    } else if (c === "'" || c === '"') quote = c;
-    else if (c === "\\") i++;
-    else if (text.startsWith(token, i)) found.push(i);
-  }
-  return found;
-}
-
-/** A shell line without its trailing `# comment`. */
-function stripComment(line: string): string {
-  const at = unquotedIndexes(line, "#").find((i) => i === 0 || /\s/.test(line[i - 1]));
-  return (at === undefined ? line : line.slice(0, at)).trim();
-}
-
-/** A command split at its top-level `&&`. */
-function steps(command: string): string[] {
-  const cuts = unquotedIndexes(command, "&&");
-  const parts: string[] = [];
-  let from = 0;
-  for (const cut of cuts) {
-    parts.push(command.slice(from, cut));
-    from = cut + 2;
-  }
-  parts.push(command.slice(from));
-  return parts.map((s) => s.trim().replace(/\s+/g, " "));
-}
-
-/** The fenced code blocks of a Markdown text, in order. */
-function codeBlocks(md: string): { lang: string; body: string; offset: number }[] {
-  return [...md.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map((m) => ({
-    lang: m[1],
-    body: m[2],
-    offset: m.index,
-  }));
-}
-
-/** The commands of a shell block: comments and blank lines dropped, continued lines joined. */
-function shellCommands(body: string): string[] {
-  const commands: string[] = [];
-  let pending = "";
-  for (const raw of body.split("\n")) {
-    const line = stripComment(raw);
-    if (!line) continue;
-    pending = pending ? `${pending} ${line}` : line;
-    if (/(\\|&&|\|\||\|)$/.test(pending)) {
-      pending = pending.replace(/\\$/, "").trim();
-      continue;
-    }
-    commands.push(pending);
-    pending = "";
-  }
-  if (pending) commands.push(pending);
-  return commands;
-}
 
 /** The npm script a step runs (`npm run x`, `npm test`), if it runs one. */
 function npmScript(step: string): string | undefined {

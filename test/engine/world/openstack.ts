@@ -3,6 +3,7 @@
  * owners, key pairs, security groups, floating IPs. The `openstack` CLI the host scripts call and
  * the fake Pulumi providers act on the same objects. Test utility, never shipped.
  */
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CliResult, fail, keyValues, ok, parseArgs } from "./cli-server";
@@ -30,6 +31,8 @@ export interface OsImage {
   properties: Record<string, string>;
   createdAt: string;
   disk: Disk;
+  /** Glance's digests of the uploaded bytes (`checksum` md5, `os_hash_value` sha512). */
+  checksum?: string;
 }
 
 export interface OsFloatingIp {
@@ -205,6 +208,11 @@ export class FakeOpenStack {
       visibility: i.visibility,
       is_hidden: i.hidden,
       created_at: i.createdAt,
+      checksum: i.checksum ?? createHash("md5").update(i.id).digest("hex"),
+      os_hash_algo: "sha512",
+      os_hash_value: createHash("sha512")
+        .update(i.checksum ?? i.id)
+        .digest("hex"),
       properties: { ...i.properties, os_hidden: i.hidden },
     };
   }

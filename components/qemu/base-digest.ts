@@ -1,0 +1,114 @@
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { fail } from "../config/errors";
+import { type QemuConfig, defaultCacheDir } from "./config";
+
+/** What the program reads to know the base by content (the Host seam; tests pass their own). */
+export interface BaseReader {
+  /** A SHA256SUMS file: http(s) URL, file:// URL or path. */
+  fetchText(url: string): Promise<string>;
+  /** sha256 of a local file; `cacheDir` holds fetch-base.sh's record of files checked before. */
+  sha256File(file: string, cacheDir: string): Promise<string>;
+}
+
+const SHA256 = /^[0-9a-f]{64}$/i;
+
+/** A file's name in a URL or path, without a query string. */
+function fileName(url: string): string {
+  return path.posix.basename(url.replace(/[?#].*$/, ""));
+}
+
+/** The image's line in a SHA256SUMS text ("<hash> *<name>" or "<hash>  <name>"). */
+export function checksumFromSums(sums: string, name: string): string | undefined {
+  for (const line of sums.split("\n")) {
+    const [hash, file] = line.trim().split(/\s+/, 2);
+    if (file?.replace(/^\*/, "") === name && SHA256.test(hash)) return hash.toLowerCase();
+  }
+  return undefined;
+}
+
+/**
+ * The sha256 of the bytes the QEMU builder will boot from: the configured hash, the publisher's
+ * SHA256SUMS line read now (Packer's `file:` form), or the local file's own hash. The fingerprint
+ * covers it, and fetch-base.sh checks the base against it: a new image published under the same
+ * URL is a new fingerprint, so it rebuilds.
+ */
+export async function baseSha256(q: QemuConfig, read: BaseReader): Promise<string> {
+  const configured = q.sourceImageSha256;
+  if (configured !== undefined && SHA256.test(configured)) return configured.toLowerCase();
+  if (configured !== undefined) {
+    const sumsUrl = configured.slice("file:".length);
+    const sums = await read
+      .fetchText(sumsUrl)
+      .catch((e: Error) =>
+        fail("qemu.sourceImageSha256", `could not read ${sumsUrl}: ${e.message}`),
+      );
+    const name = fileName(q.sourceImageUrl);
+    return (
+      checksumFromSums(sums, name) ??
+      fail("qemu.sourceImageSha256", `${sumsUrl} lists no sha256 for ${name}`)
+    );
+  }
+  // parseQemuConfig requires a hash for downloads: only a local file comes here.
+  const file = q.sourceImageUrl.replace(/^file:\/\//, "");
+  return read
+    .sha256File(file, q.cacheDir ?? defaultCacheDir())
+    .catch((e: Error) =>
+      fail("qemu.sourceImageUrl", `could not read the base image ${file}: ${e.message}`),
+    );
+}
+
+/** `stat -L -c '%s %i %d %.9Y %.9Z'`: what fetch-base.sh records of a checked file. */
+function statLine(file: string): string {
+  const st = fs.statSync(file, { bigint: true });
+  const time = (ns: bigint) =>
+    `${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, "0")}`;
+  return `${st.size} ${st.ino} ${st.dev} ${time(st.mtimeNs)} ${time(st.ctimeNs)}`;
+}
+
+/** fetch-base.sh's stamp of a file: `<cacheDir>/verified/<sha256 of "realpath\n">`. */
+function stampOf(file: string, cacheDir: string): string {
+  const key = createHash("sha256")
+    .update(`${fs.realpathSync(file)}\n`)
+    .digest("hex");
+  return path.join(cacheDir, "verified", key);
+}
+
+/**
+ * Hashes a local base, or takes the hash fetch-base.sh (or an earlier run) recorded for it while
+ * the file is unchanged since: same size, inode, device, modification and status-change times.
+ * Remembering is best effort, as there.
+ */
+export async function sha256FileRemembered(file: string, cacheDir: string): Promise<string> {
+  if (!fs.existsSync(file)) throw new Error("no such file");
+  const stamp = stampOf(file, cacheDir);
+  const now = statLine(file);
+  const recorded = fs.existsSync(stamp) ? fs.readFileSync(stamp, "utf8").trim() : "";
+  const [hash, ...rest] = recorded.split(" ");
+  if (SHA256.test(hash ?? "") && rest.join(" ") === now) return hash;
+  const digest = createHash("sha256");
+  for await (const chunk of fs.createReadStream(file)) digest.update(chunk as Buffer);
+  const hex = digest.digest("hex");
+  try {
+    fs.mkdirSync(path.dirname(stamp), { recursive: true });
+    fs.writeFileSync(`${stamp}.tmp`, `${hex} ${now}\n`);
+    fs.renameSync(`${stamp}.tmp`, stamp);
+  } catch {
+    // An unwritable cache only costs a hash next time.
+  }
+  return hex;
+}
+
+/** The real reader: Node's fetch for http(s), the file system for the rest. */
+export const realBaseReader: BaseReader = {
+  fetchText: async (url) => {
+    if (/^https?:\/\//i.test(url)) {
+      const res = await fetch(url);
+      if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`);
+      return res.text();
+    }
+    return fs.promises.readFile(url.replace(/^file:\/\//, ""), "utf8");
+  },
+  sha256File: sha256FileRemembered,
+};
