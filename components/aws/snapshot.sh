@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# The AWS platform's snapshot (the lifecycle's snapshot step): tags the provisioned builder sealed
-# and makes a PENDING AMI of it with CreateImage (EC2 stops the instance for a consistent
-# snapshot and starts it again), with all of this build's tags in the create call (so an
-# interrupted snapshot still leaves a whole pending AMI that the next run tests and publishes). AMI names are final at creation, so "pending"
-# is the dse-image:state tag: nothing looks up or exports the AMI until publish sets it complete.
+# The AWS platform's snapshot (the lifecycle's snapshot step): tags the provisioned builder sealed,
+# stops it, and makes a PENDING AMI of the stopped instance with CreateImage, with all of this
+# build's tags in the create call (so an interrupted snapshot still leaves a whole pending AMI that
+# the next run tests and publishes). AMI names are final at creation, so "pending" is the
+# dse-image:state tag: nothing looks up or exports the AMI until publish sets it complete.
 # It tears nothing down; the lifecycle's teardown step runs after it.
+#
+# Why stop first: CreateImage on a running instance stops it and starts it again. After
+# cleanup.sh's `cloud-init clean` that boot is a first boot to cloud-init (rule S1): it authorizes
+# the build key again and rewrites the dead-man switch and machine-id, so if the AMI then fails,
+# the builder a retry finds is no longer the sealed disk. A stopped instance is imaged as it is
+# and stays stopped ("sealed" to the probe), so a retry images the same sealed disk.
 #
 # Env:
 #   REGION INSTANCE_ID   home region and builder instance
@@ -45,8 +51,15 @@ for i in json.load(sys.stdin).get("Images", []):
   IMAGE_ID="$id" python3 "$here/../lifecycle/imagestore.py" discard-image >/dev/null
 }
 
+stop_builder() {
+  log "stopping $INSTANCE_ID: a stopped instance is imaged as cleanup.sh left it"
+  ec2 stop-instances --instance-ids "$INSTANCE_ID" >/dev/null
+  ec2 wait instance-stopped --instance-ids "$INSTANCE_ID"
+}
+
 main() {
   ec2 create-tags --resources "$INSTANCE_ID" --tags Key=dse-image:sealed,Value=true
+  stop_builder
   free_the_name
   log "Creating the AMI $NAME from $INSTANCE_ID ..."
   local tags image_id

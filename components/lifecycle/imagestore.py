@@ -272,23 +272,35 @@ def release_family(image):
     return name
 
 
+def discard_unpublished(s, image):
+    """Deletes an image that never became anyone's: not complete, and claimed by no stack. A
+    published image the cloud reads as broken for a while (Glance deactivated, AMI disabled) keeps
+    its claims, and a stack that uses it is never left exporting a deleted image (point 8)."""
+    if image.state == "complete":
+        return
+    if image.claims() > 0:
+        who = ", ".join(sorted(set(image.users.values()) | set(image.kept.values())))
+        log(f"keeping {image.state} image {image.name} ({image.id}): used by {who}")
+        return
+    log(f"deleting unpublished image {image.name} ({image.id})")
+    s.delete(image)
+
+
 def cmd_discard(s):
     name, gen, tag = env("NAME"), env("GEN"), env("STACK_TAG")
     for image in s.list_family(env("IMAGE_NAME")):
         meta = image.meta
         if (meta.get("final_name") == name and meta.get("gen") == gen
-                and meta.get("build_stack") == tag and image.state != "complete"):
-            log(f"deleting unpublished image {image.name} ({image.id})")
-            s.delete(image)
+                and meta.get("build_stack") == tag):
+            discard_unpublished(s, image)
     return {}
 
 
 def cmd_discard_image(s):
     """IMAGE_ID: deletes that image unless it is complete (a rejected or stale pending image)."""
     image = s.get(env("IMAGE_ID"))
-    if image is not None and image.state != "complete":
-        log(f"deleting unpublished image {image.name} ({image.id})")
-        s.delete(image)
+    if image is not None:
+        discard_unpublished(s, image)
     return {}
 
 
@@ -298,8 +310,7 @@ def cmd_discard_earlier(s):
     for image in s.list_family(env("IMAGE_NAME")):
         if (image.meta.get("final_name") == env("NAME") and image.state in ("pending", "broken")
                 and image.meta.get("build_stack") == env("STACK_TAG")):
-            log(f"deleting {image.state} image {image.name} ({image.id}) of an earlier attempt")
-            s.delete(image)
+            discard_unpublished(s, image)
     return None
 
 

@@ -74,7 +74,8 @@ launch_test_instance() {
   [ -n "${AVAILABILITY_ZONE:-}" ] && args+=(--availability-zone "$AVAILABILITY_ZONE")
   wait_for_image || return 1
   create_security_group || return 1
-  TEST_ID=$(os server create "${args[@]}" "$TEST_NAME") || return 1
+  # With --wait the client writes its progress to stdout before the ID: the ID is the last line.
+  TEST_ID=$(os server create "${args[@]}" "$TEST_NAME" | tail -n 1) || return 1
   BT_INSTANCE="server $TEST_ID"
   TEST_PORT=22
   if [ -n "${FLOATING_IP:-}" ]; then

@@ -58,7 +58,9 @@ main() {
   # Every property in the create call: the image never exists without its state and manifest.
   mapfile -d '' props < <(python3 "$here/../lifecycle/imagestore.py" creation-args)
   [ "${#props[@]}" -gt 0 ] || { log "no image properties"; exit 1; }
-  image_id=$(os server image create --wait -f value -c id --name "$NAME.pending" "${props[@]}" "$SERVER_ID")
+  # With --wait the client writes its progress to stdout before the ID: the ID is the last line.
+  image_id=$(os server image create --wait -f value -c id --name "$NAME.pending" "${props[@]}" \
+    "$SERVER_ID" | tail -n 1)
   log "Image: $image_id"
   printf '{"id": "%s", "name": "%s"}\n' "$image_id" "$NAME"
 }

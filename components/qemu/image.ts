@@ -8,6 +8,7 @@ import {
   LaunchRequest,
   PlatformDriver,
   declareImage,
+  lastLine,
   script,
 } from "../lifecycle/chain";
 import type { ImageRecordOutput } from "../lifecycle/image-record";
@@ -160,9 +161,13 @@ export class QemuImage extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: request.after },
     );
-    const port = start.stdout.apply((s) => Number(s.trim()));
+    const started = start.stdout.apply(
+      (s) => JSON.parse(lastLine(s)) as { port: number; boot: string },
+    );
+    const port = started.port;
     return {
-      id: pulumi.interpolate`${args.stackTag}/${request.labels.dse_gen}:${port}`,
+      // A new start is a new builder (a fresh overlay): its remote steps all run again (rule C1).
+      id: pulumi.interpolate`${args.stackTag}/${request.labels.dse_gen}/${started.boot}`,
       host: "127.0.0.1",
       port,
       ready: [start],

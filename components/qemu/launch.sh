@@ -8,7 +8,9 @@
 # Env: BUILD (final image name), GEN (builder generation), STACK_TAG, CACHE_DIR (optional),
 #      SOURCE_URL and SOURCE_SHA256 (fetch-base.sh), USER_DATA and INSTANCE_ID (make-seed.sh),
 #      and start.sh's other inputs (its BASE_IMAGE, WORK_DIR and SEED_PATH are set here).
-# Output: start.sh's (the SSH port).
+# Output: one JSON line {"port", "boot"}: the SSH port and a new ID for this start of the builder
+# (a restarted builder runs on a fresh overlay, so its identity must change even if its
+# port does not: every remote step then runs again on it).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,4 +28,5 @@ mkdir -p "$WORK_DIR"
 bash "$here/make-seed.sh"
 printf '%s\n' "$BUILD" >"$WORK_DIR/build"
 printf '%s\n' "$GEN" >"$WORK_DIR/gen"
-exec bash "$here/start.sh"
+port=$(bash "$here/start.sh")
+printf '{"port": %s, "boot": "%s"}\n' "$port" "$(od -An -N8 -tx8 /dev/urandom | tr -d ' \n')"

@@ -35,7 +35,7 @@ export WORK_DIR
 : "${NAME:?NAME is required}"
 
 stop_builder() {
-  if [ -f "$WORK_DIR/export.claim" ] && ! proc_alive "$(cat "$WORK_DIR/qemu.pid" 2>/dev/null || true)"; then
+  if [ -f "$WORK_DIR/export.claim" ] && ! builder_alive "$(cat "$WORK_DIR/qemu.pid" 2>/dev/null || true)" "$WORK_DIR"; then
     log "builder already stopped for its snapshot"
     return 0
   fi

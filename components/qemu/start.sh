@@ -50,10 +50,10 @@ pidfile="$WORK_DIR/qemu.pid"
 stop_stale_builder() {
   local pid
   pid=$(cat "$pidfile" 2>/dev/null) || return 0
-  if proc_alive "$pid"; then
+  if builder_alive "$pid" "$WORK_DIR"; then
     log "stopping a builder left by an earlier run (pid $pid)"
     kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 20); do proc_alive "$pid" || break; sleep 0.5; done
+    for _ in $(seq 1 20); do builder_alive "$pid" "$WORK_DIR" || break; sleep 0.5; done
     kill -9 "$pid" 2>/dev/null || true
   fi
   rm -f "$pidfile"

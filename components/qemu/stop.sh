@@ -47,7 +47,7 @@ sysrq_poweroff() {
   done
 }
 
-is_running() { proc_alive "$pid"; }
+is_running() { builder_alive "$pid" "$WORK_DIR"; }
 
 wait_for_exit() {
   local seconds=$1 poll="${POLL_SECONDS:-0.2}" deadline

@@ -50,14 +50,22 @@ def sha256_of(path):
     return h.hexdigest()
 
 
-def pid_alive(pidfile):
-    """True when the pidfile's process runs; a zombie (an exited qemu not yet reaped) does not."""
+def builder_alive(work):
+    """True when the qemu of builder folder `work` runs (builder_alive in proc-lib.sh): its
+    pidfile's process is alive, not a zombie (an exited qemu not yet reaped), and its command line
+    names this folder's overlay: a pidfile outlives a qemu killed by SIGKILL, and its PID may be
+    another process's by now."""
     try:
-        with open(pidfile, encoding="utf-8") as f:
+        with open(os.path.join(work, "qemu.pid"), encoding="utf-8") as f:
             pid = int(f.read().strip())
         os.kill(pid, 0)
         with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            args = f.read().split(b"\0")
+        overlay = f"file={os.path.join(os.path.realpath(work), 'overlay.qcow2')},".encode()
+        return any(arg.startswith(overlay) for arg in args)
     except (OSError, ValueError, IndexError):
         return False
 
@@ -108,7 +116,7 @@ class Store:
             build, gen = _read(os.path.join(work, "build")), _read(os.path.join(work, "gen"))
             if not build or not gen:
                 continue
-            if pid_alive(os.path.join(work, "qemu.pid")):
+            if builder_alive(work):
                 status = "running"
             elif os.path.exists(os.path.join(work, "export.claim")) and os.path.exists(
                     os.path.join(work, "overlay.qcow2")):

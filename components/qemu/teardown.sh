@@ -22,10 +22,10 @@ remove_builder() {
   local work=$1 pid
   [ -d "$work" ] || return 0
   pid=$(cat "$work/qemu.pid" 2>/dev/null || true)
-  if proc_alive "$pid"; then
+  if builder_alive "$pid" "$work"; then
     log "stopping builder $work (pid $pid)"
     kill "$pid" 2>/dev/null || true
-    for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do proc_alive "$pid" || break; sleep 0.25; done
+    for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do builder_alive "$pid" "$work" || break; sleep 0.25; done
     kill -9 "$pid" 2>/dev/null || true
   fi
   rm -rf "$work"

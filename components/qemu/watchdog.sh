@@ -16,7 +16,7 @@ set -euo pipefail
 
 note() { printf '%s %s\n' "$(date -u +%FT%TZ)" "$*" >>"$WORK_DIR/watchdog.log" 2>/dev/null || true; }
 
-is_running() { proc_alive "$QEMU_PID"; }
+is_running() { builder_alive "$QEMU_PID" "$WORK_DIR"; }
 
 kill_builder() {
   note "builder TTL reached: killing qemu (pid $QEMU_PID)"

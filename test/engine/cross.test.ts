@@ -2,9 +2,11 @@
  * Engine-model scenarios that concern one platform's own rules (OpenStack O2, O3, O4, cloud-init
  * S1) or several platforms at once (rule E5).
  */
+import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Scenario, created, roles } from "./scenario";
+import { AWS_REGION, Scenario, created, roles } from "./scenario";
 
 describe("openstack: specific paths", () => {
   let s: Scenario;
@@ -130,5 +132,83 @@ describe("a base republished under the same name or path is a new base (the fing
       "dse-image:openstack.sourceImage: source image debian-12-base (debian-12-base) is queued, not active: a builder cannot boot it",
     );
     expect(r.steps).toEqual([]);
+  });
+});
+
+describe("aws: a builder imaged once is never imaged again after it booted again", () => {
+  let s: Scenario;
+  beforeEach(async () => {
+    s = await Scenario.create();
+  });
+  afterEach(async () => s.close());
+
+  it.each([false, true])(
+    "a failed AMI (bootTest %s): the retry images the sealed disk, not one cloud-init rewrote",
+    async (bootTest) => {
+      const dev = s.stack("dev", s.config("aws", { bootTest }));
+      s.world.faults.fail("ec2:ami-failed", { platform: "aws" });
+      await s.up(dev, { expectOk: false });
+      // The invariants after this run check every published image's disk is still sealed.
+      await s.up(dev);
+    },
+  );
+});
+
+describe("an image the cloud made unusable for a while is never deleted under a stack that uses it", () => {
+  let s: Scenario;
+  beforeEach(async () => {
+    s = await Scenario.create();
+  });
+  afterEach(async () => s.close());
+
+  it.each(["openstack", "aws"] as const)(
+    "%s: dev's next run cleans up its build steps; prod's image stays",
+    async (family) => {
+      const dev = s.stack("dev", s.config(family));
+      const built = await s.up(dev);
+      const prod = s.stack("prod", s.config(family));
+      await s.up(prod);
+      const id = (built.outputs!.imageIds as Record<string, unknown>)[family];
+      const home = typeof id === "string" ? id : (id as Record<string, string>)[AWS_REGION];
+      // Glance deactivates an image; EC2 disables an AMI: both come back later.
+      if (family === "openstack") s.world.openstack.images.get(home)!.status = "deactivated";
+      else s.world.aws.amis.get(home)!.state = "disabled";
+      await dev.up();
+      const still =
+        family === "openstack" ? s.world.openstack.images.has(home) : s.world.aws.amis.has(home);
+      expect(still, `${home}, which prod uses, was deleted`).toBe(true);
+      if (family === "openstack") s.world.openstack.images.get(home)!.status = "active";
+      else s.world.aws.amis.get(home)!.state = "available";
+      s.check();
+    },
+  );
+});
+
+describe("local: a stale pidfile whose PID another process took", () => {
+  let s: Scenario;
+  let other: ChildProcess | undefined;
+  beforeEach(async () => {
+    s = await Scenario.create();
+  });
+  afterEach(async () => {
+    other?.kill("SIGKILL");
+    await s.close();
+  });
+
+  it("is not the builder: the next run neither resumes on it nor kills that process", async () => {
+    const dev = s.stack("dev", s.config("local", { keepBuilderOnFailure: true }));
+    s.world.faults.fail("remote:cleanup");
+    await s.up(dev, { expectOk: false });
+    const [vm] = [...s.world.local.vms.values()].filter((v) => v.guest.running);
+    const work = path.dirname(vm.overlay);
+    // The machine's qemu dies hard (its pidfile stays) and the kernel reuses its PID.
+    vm.process.kill("SIGKILL");
+    await new Promise((r) => setTimeout(r, 200));
+    other = spawn("sleep", ["300"], { stdio: "ignore" });
+    fs.writeFileSync(path.join(work, "qemu.pid"), `${other.pid}\n`);
+    const next = await s.up(dev);
+    // A new builder, not a resumed one.
+    expect(roles(created(next))).toContain("start");
+    expect(other.exitCode ?? other.signalCode).toBeNull();
   });
 });

@@ -5,9 +5,8 @@
  * relies on names its number. Mocks alone have no state, diff, replace, refresh or failure
  * handling; this does, so multi-run behaviour can be tested. Test utility, never shipped.
  */
-import * as path from "node:path";
-import * as pulumi from "@pulumi/pulumi";
-import { REPO, enterProgram, stackFileOf } from "../support/front-door";
+import { type ProgramConfig, REPO, enterProgram, stackFileOf } from "../support/front-door";
+import { type Registration, runProgramOnce } from "./program-run";
 import { Providers, ResourceProvider } from "./providers";
 
 export interface StateEntry {
@@ -31,6 +30,8 @@ export interface RunResult {
   error?: string;
   outputs?: Record<string, unknown>;
   steps: { urn: string; op: StepOp }[];
+  /** What the preview half of `up` planned (no provider call, no side effect). */
+  preview: { urn: string; op: StepOp }[];
   logs: string[];
 }
 
@@ -38,42 +39,33 @@ export interface UpOptions {
   refresh?: boolean;
   /** Stop the run (as if the operator's machine died) once a step whose URN contains this completes. */
   killAfter?: string;
+  /**
+   * Kill the run (the operator's machine dies) in the middle of the first step whose URN contains
+   * this: its side effect in the cloud happens (a typed resource is created) or is cut short (a
+   * remote command's session drops), and the step becomes a pending operation, not state.
+   */
+  killDuring?: string;
+  /** `pulumi up --skip-preview`: the program runs once. Default: preview, then update. */
+  skipPreview?: boolean;
+}
+
+export interface RefreshOptions {
+  /** `pulumi refresh --clear-pending-creates`. */
+  clearPendingCreates?: boolean;
 }
 
 /** pulumi-command resources whose outputs carry the command's stdout and stderr. */
 const COMMANDS_WITH_OUTPUT = ["command:local:Command", "command:remote:Command"];
 
-/** The slice of the SDK's RegisterResourceRequest the model reads. */
-interface RegisterRequest {
-  getType(): string;
-  getName(): string;
-  getParent(): string;
-  getCustom(): boolean;
-  getDependenciesList(): string[];
-  getRetainondelete(): boolean | undefined;
-  getIgnorechangesList(): string[];
-  getDeletebeforereplace(): boolean;
-}
-
-interface MockMonitorLike {
-  registerResource(req: RegisterRequest, callback: (...args: unknown[]) => void): Promise<void>;
-  newUrn(parent: string, type: string, name: string): string;
-}
-
-/** Removes the SDK's secret wrappers and resolves archives, so inputs compare as plain JSON. */
-async function plain(value: unknown): Promise<unknown> {
-  if (value instanceof pulumi.asset.FileArchive) return { archive: await value.path };
-  if (Array.isArray(value)) return Promise.all(value.map(plain));
-  if (value !== null && typeof value === "object") {
-    const obj = value as Record<string, unknown>;
-    if (obj["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270") {
-      return plain(obj.value);
-    }
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(obj)) if (v !== undefined) out[k] = await plain(v);
-    return out;
-  }
-  return value;
+/**
+ * A step in flight when the run was killed: the snapshot journal keeps it as a pending operation
+ * in every later snapshot until a refresh clears it (pulumi/pulumi pkg/engine/journal_snapshot.go
+ * `Write` copies them; pkg/cmd/pulumi/operations/refresh.go clears pending CREATEs only when asked,
+ * interactively or with --clear-pending-creates).
+ */
+export interface PendingOperation {
+  urn: string;
+  type: "creating" | "updating" | "deleting";
 }
 
 export function getPath(obj: Record<string, unknown>, p: string): unknown {
@@ -95,6 +87,8 @@ export class Engine {
   readonly state = new Map<string, StateEntry>();
   /** Replaced resources whose delete has not run yet (rule E3), kept across a failed run. */
   pendingDeletes: StateEntry[] = [];
+  /** Steps a killed run left in flight (see PendingOperation). */
+  pendingOperations: PendingOperation[] = [];
   /** Every run's result, for the invariants. */
   readonly history: RunResult[] = [];
   lastOutputs?: Record<string, unknown>;
@@ -120,8 +114,13 @@ export class Engine {
   }
 
   // --- pulumi refresh / up --refresh: rule E6 ---------------------------------------------
-  async refresh(result?: RunResult): Promise<RunResult> {
+  async refresh(opts: RefreshOptions = {}, result?: RunResult): Promise<RunResult> {
     const run = result ?? newRun();
+    // A refresh clears the pending operations but CREATEs, which only an interactive choice or
+    // --clear-pending-creates clears (pkg/cmd/pulumi/operations/refresh.go).
+    this.pendingOperations = this.pendingOperations.filter(
+      (op) => op.type === "creating" && !opts.clearPendingCreates,
+    );
     for (const entry of [...this.state.values()]) {
       if (!entry.custom || entry.type.startsWith("pulumi:providers:")) continue;
       if (COMMANDS_WITH_OUTPUT.includes(entry.type)) {
@@ -167,189 +166,42 @@ export class Engine {
       // by rule E5).
       await this.deleteAll(this.pendingDeletes, run, true);
       this.pendingDeletes = [];
-      if (opts.refresh) await this.refresh(run);
+      if (opts.refresh) await this.refresh({}, run);
     } catch (e) {
       return finish(run, e);
     }
 
-    const seen = new Set<string>();
-    const replaced: StateEntry[] = [];
-    let failure: unknown;
-    let stopped = false;
-    let inFlight = 0;
-    let lastActivity = Date.now();
-    const idle: (() => void)[] = [];
-
-    const step = async (
-      req: RegisterRequest,
-      monitor: MockMonitorLike,
-      rawInputs: Record<string, unknown>,
-    ) => {
-      const type = req.getType();
-      const name = req.getName();
-      const urn = monitor.newUrn(req.getParent(), type, name);
-      // Rule E5: after a failure (or a kill) no new step starts.
-      if (failure !== undefined || stopped)
-        throw new Error(`step for ${urn} not started: the deployment was cancelled`);
-      seen.add(urn);
-      if (process.env.DSE_ENGINE_VERBOSE) process.stderr.write(`[engine] register ${urn}\n`);
-      const inputs = (await plain(rawInputs)) as Record<string, unknown>;
-      const custom = req.getCustom();
-      const base = {
-        urn,
-        type,
-        name,
-        parent: req.getParent(),
-        custom,
-        dependencies: req.getDependenciesList(),
-        retainOnDelete: req.getRetainondelete() ?? false,
-        deleteBeforeReplace: req.getDeletebeforereplace(),
-      };
-      if (!custom || type.startsWith("pulumi:providers:")) {
-        this.state.set(urn, {
-          ...base,
-          id: custom ? `${name}-provider` : "",
-          inputs,
-          outputs: inputs,
-        });
-        return { id: custom ? `${name}-provider` : "", state: inputs };
-      }
-      const provider = this.providers.for(type);
-      const old = this.state.get(urn);
-      if (old) {
-        // Rule E2: ignored paths take the old state's values before the diff, and a replacement
-        // is created with them too.
-        for (const p of req.getIgnorechangesList()) setPath(inputs, p, getPath(old.inputs, p));
-      }
-      if (!old) {
-        const created = await provider.create(inputs, { urn, name });
-        this.state.set(urn, { ...base, id: created.id, inputs, outputs: created.outputs });
-        run.steps.push({ urn, op: "create" });
-        return { id: created.id, state: created.outputs };
-      }
-      const diff = provider.diff(old, inputs);
-      if (diff === "same") {
-        Object.assign(old, base);
-        run.steps.push({ urn, op: "same" });
-        return { id: old.id, state: old.outputs };
-      }
-      if (diff === "update") {
-        const outputs = await provider.update!(old, inputs);
-        this.state.set(urn, { ...base, id: old.id, inputs, outputs });
-        run.steps.push({ urn, op: "update" });
-        return { id: old.id, state: outputs };
-      }
-      // Rule E3: create the replacement first, delete the old one at the end of the run,
-      // unless deleteBeforeReplace.
-      if (base.deleteBeforeReplace) await this.deleteOne(old, run);
-      const created = await provider.create(inputs, { urn, name });
-      this.state.set(urn, { ...base, id: created.id, inputs, outputs: created.outputs });
-      if (!base.deleteBeforeReplace) replaced.push(old);
-      run.steps.push({ urn, op: "replace" });
-      return { id: created.id, state: created.outputs };
-    };
-
-    await freshProgramModules();
-    await pulumi.runtime.setMocks(
-      {
-        newResource: () => {
-          throw new Error("engine model: registration went around the hook");
-        },
-        call: (args) => this.providers.invoke(args.token, args.inputs as Record<string, unknown>),
-      },
-      this.project,
-      this.stack,
-      false,
-      this.org,
-    );
-    pulumi.runtime.setAllConfig(entered.config, entered.secretKeys);
-    const monitor = pulumi.runtime.getMonitor() as unknown as MockMonitorLike & {
-      mocks: { newResource: (args: { inputs: Record<string, unknown> }) => Promise<unknown> };
-    };
-    monitor.mocks.newResource = () => {
-      throw new Error("engine model: newResource without a request");
-    };
-    const register = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req, callback) => {
-      monitor.mocks.newResource = async (args) => {
-        inFlight++;
-        lastActivity = Date.now();
-        try {
-          const result = await step(req, monitor, args.inputs);
-          const urn = monitor.newUrn(req.getParent(), req.getType(), req.getName());
-          if (opts.killAfter && urn.includes(opts.killAfter)) stopped = true;
-          return result;
-        } catch (e) {
-          if (failure === undefined && !stopped) failure = e;
-          throw e;
-        } finally {
-          lastActivity = Date.now();
-          if (--inFlight === 0) idle.splice(0).forEach((f) => f());
-        }
-      };
-      return register(req, callback);
-    };
-
-    // A failed step rejects the Outputs that depend on it; the SDK reports what nobody awaits as
-    // unhandled rejections. Like Pulumi's own run loop, collect them instead of crashing.
-    const vitestHandlers = process.listeners("unhandledRejection");
-    process.removeAllListeners("unhandledRejection");
-    const collect = (reason: unknown) =>
-      run.logs.push(`unhandled: ${reason instanceof Error ? reason.message : String(reason)}`);
-    process.on("unhandledRejection", collect);
-    let outputs: Record<string, unknown> | undefined;
-    // The language host runs the program in the project folder.
-    const cwd = process.cwd();
-    process.chdir(this.projectDir);
-    try {
-      const program = (await import(path.join(this.projectDir, "index.ts"))) as {
-        default: () => Promise<Record<string, unknown>>;
-      };
-      const declared = await program.default();
-      const all = pulumi.output(declared) as unknown as {
-        promise(): Promise<Record<string, unknown>>;
-      };
-      // After a failed step the real engine ends the program (rule E5); here the Outputs that
-      // waited for the failed resource never settle, so a quiet program counts as ended.
-      const ended = new Promise<undefined>((resolve) => {
-        const poll = setInterval(() => {
-          if (
-            (failure !== undefined || stopped) &&
-            inFlight === 0 &&
-            Date.now() - lastActivity > 300
-          ) {
-            clearInterval(poll);
-            resolve(undefined);
-          }
-        }, 50);
-        void all
-          .promise()
-          .finally(() => clearInterval(poll))
-          .catch(() => undefined);
-      });
-      outputs = await Promise.race([all.promise(), ended]);
-    } catch (e) {
-      failure ??= e;
+    // `pulumi up` previews first, then updates (pkg/backend/apply.go
+    // `PreviewThenPromptThenExecute`, also with --yes): the program runs twice, and what it reads
+    // at program time (rule E7: the probe, the clock) it reads twice.
+    if (!opts.skipPreview) {
+      const preview = await this.runOnce(run, entered, true, () => false, this.previewStep(run));
+      if (preview.failure !== undefined) return finish(run, preview.failure);
     }
-    const trace = (m: string) =>
-      process.env.DSE_ENGINE_VERBOSE && process.stderr.write(`[engine] ${m}\n`);
-    trace(`program done (failure: ${String(failure)})`);
-    if (failure === undefined && !stopped)
-      await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> })
-        .waitForRPCs()
-        .catch(() => undefined);
-    trace("rpcs done");
-    while (inFlight > 0) await new Promise<void>((r) => idle.push(r));
-    trace("steps done");
-    await new Promise((r) => setTimeout(r, 0));
-    process.removeListener("unhandledRejection", collect);
-    process.chdir(cwd);
-    for (const h of vitestHandlers) process.on("unhandledRejection", h);
-
+    if (this.pendingOperations.length > 0) {
+      // pkg/resource/deploy/deployment_executor.go `printPendingOperationsWarning`.
+      run.logs.push(
+        `warning: Attempting to deploy or update resources with ${this.pendingOperations.length} pending operations from previous deployment.`,
+      );
+    }
+    const replaced: StateEntry[] = [];
+    let stopped = false;
+    const update = await this.runOnce(
+      run,
+      entered,
+      false,
+      () => stopped,
+      (r) => this.updateStep(run, r, replaced, opts, () => (stopped = true)),
+    );
+    const { outputs, seen } = update;
+    const failure = update.failure;
     if (failure !== undefined || stopped) {
       // Rule E5: a failed deployment runs no deletes; replaced resources wait for the next run.
       this.pendingDeletes.push(...replaced);
-      return finish(run, failure ?? new Error(`killed after ${opts.killAfter}`));
+      return finish(
+        run,
+        failure ?? new Error(`killed during or after a step: ${opts.killAfter ?? opts.killDuring}`),
+      );
     }
     // Rule E1: what the program no longer declares is deleted at the end of the run, after the
     // program has finished; with the replaced resources of rule E3.
@@ -381,6 +233,149 @@ export class Engine {
     return run;
   }
 
+  /** One run of the program with the given step handler. */
+  private runOnce(
+    run: RunResult,
+    entered: ProgramConfig,
+    dryRun: boolean,
+    stopped: () => boolean,
+    register: (r: Registration) => Promise<{ id: string; state: Record<string, unknown> }>,
+  ) {
+    return runProgramOnce({
+      projectDir: this.projectDir,
+      project: this.project,
+      stack: this.stack,
+      org: this.org,
+      entered,
+      dryRun,
+      invoke: (token, inputs) => this.providers.invoke(token, inputs),
+      register,
+      stopped,
+      log: (line) => run.logs.push(line),
+    });
+  }
+
+  /** The plain inputs of a registration, with rule E2's ignored paths taken from the old state. */
+  private inputsOf(r: Registration, old: StateEntry | undefined): Record<string, unknown> {
+    const inputs = structuredClone(r.inputs);
+    if (old) {
+      // Rule E2: ignored paths take the old state's values before the diff, and a replacement
+      // is created with them too.
+      for (const p of r.req.getIgnorechangesList()) setPath(inputs, p, getPath(old.inputs, p));
+    }
+    return inputs;
+  }
+
+  private baseOf(r: Registration) {
+    return {
+      urn: r.urn,
+      type: r.req.getType(),
+      name: r.req.getName(),
+      parent: r.req.getParent(),
+      custom: r.req.getCustom(),
+      dependencies: r.req.getDependenciesList(),
+      retainOnDelete: r.req.getRetainondelete() ?? false,
+      deleteBeforeReplace: r.req.getDeletebeforereplace(),
+    };
+  }
+
+  /**
+   * The preview's answer: the diff, and no provider call. A resource to create, update or
+   * replace has only its inputs for outputs, which the SDK reads as unknown in a dry run
+   * (runtime/rpc.js `resolveProperties`), so nothing waits for them: as the engine's preview.
+   */
+  private previewStep(run: RunResult) {
+    return (r: Registration): Promise<{ id: string; state: Record<string, unknown> }> => {
+      const base = this.baseOf(r);
+      if (!base.custom || base.type.startsWith("pulumi:providers:"))
+        return Promise.resolve({ id: "", state: r.inputs });
+      const old = this.state.get(r.urn);
+      const inputs = this.inputsOf(r, old);
+      if (!old) {
+        run.preview.push({ urn: r.urn, op: "create" });
+        return Promise.resolve({ id: "", state: inputs });
+      }
+      const diff = this.providers.for(base.type).diff(old, inputs);
+      run.preview.push({ urn: r.urn, op: diff });
+      if (diff === "same") return Promise.resolve({ id: old.id, state: old.outputs });
+      return Promise.resolve({ id: diff === "update" ? old.id : "", state: inputs });
+    };
+  }
+
+  /** The update's answer: the provider's create, update or nothing, and the state. */
+  private async updateStep(
+    run: RunResult,
+    r: Registration,
+    replaced: StateEntry[],
+    opts: UpOptions,
+    stop: () => void,
+  ): Promise<{ id: string; state: Record<string, unknown> }> {
+    const base = this.baseOf(r);
+    const { urn, name, type } = base;
+    if (!base.custom || type.startsWith("pulumi:providers:")) {
+      const id = base.custom ? `${name}-provider` : "";
+      this.state.set(urn, { ...base, id, inputs: r.inputs, outputs: r.inputs });
+      return { id, state: r.inputs };
+    }
+    const provider = this.providers.for(type);
+    const old = this.state.get(urn);
+    const inputs = this.inputsOf(r, old);
+    const diff = old ? provider.diff(old, inputs) : undefined;
+    if (opts.killDuring && urn.includes(opts.killDuring) && diff !== "same") {
+      await this.killedMidStep(urn, type, inputs, old, diff);
+      stop();
+      throw new Error(`the operator's machine died during ${urn}`);
+    }
+    const answer = await (async () => {
+      if (!old) {
+        const created = await provider.create(inputs, { urn, name });
+        this.state.set(urn, { ...base, id: created.id, inputs, outputs: created.outputs });
+        run.steps.push({ urn, op: "create" });
+        return { id: created.id, state: created.outputs };
+      }
+      if (diff === "same") {
+        Object.assign(old, base);
+        run.steps.push({ urn, op: "same" });
+        return { id: old.id, state: old.outputs };
+      }
+      if (diff === "update") {
+        const outputs = await provider.update!(old, inputs);
+        this.state.set(urn, { ...base, id: old.id, inputs, outputs });
+        run.steps.push({ urn, op: "update" });
+        return { id: old.id, state: outputs };
+      }
+      // Rule E3: create the replacement first, delete the old one at the end of the run,
+      // unless deleteBeforeReplace.
+      if (base.deleteBeforeReplace) await this.deleteOne(old, run);
+      const created = await provider.create(inputs, { urn, name });
+      this.state.set(urn, { ...base, id: created.id, inputs, outputs: created.outputs });
+      if (!base.deleteBeforeReplace) replaced.push(old);
+      run.steps.push({ urn, op: "replace" });
+      return { id: created.id, state: created.outputs };
+    })();
+    if (opts.killAfter && urn.includes(opts.killAfter)) stop();
+    return answer;
+  }
+
+  /**
+   * The operator's machine dies while a step is in flight. A typed resource's create reached the
+   * cloud (the object exists, the state never hears of it); a remote command's SSH session drops,
+   * which kills what it ran on the builder before it finished (nothing of it completes); a local
+   * command dies with the machine. The step stays a pending operation (PendingOperation).
+   */
+  private async killedMidStep(
+    urn: string,
+    type: string,
+    inputs: Record<string, unknown>,
+    old: StateEntry | undefined,
+    diff: string | undefined,
+  ): Promise<void> {
+    if (!type.startsWith("command:")) {
+      await this.providers.for(type).create(inputs, { urn, name: urn.split("::").pop()! });
+    }
+    this.pendingOperations.push({ urn, type: old && diff === "update" ? "updating" : "creating" });
+  }
+
   private async deleteOne(entry: StateEntry, run: RunResult): Promise<void> {
     // Rule E4: a retained resource only leaves the state.
     if (entry.custom && !entry.retainOnDelete && !entry.type.startsWith("pulumi:providers:")) {
@@ -406,20 +401,8 @@ export class Engine {
   }
 }
 
-/**
- * Under vitest every run imports the program afresh, so module-level state starts empty as in a
- * new `pulumi up` process. The benchmark runs outside vitest (vitest cannot be imported there);
- * the program keeps no state between runs that this would change (its caches are keyed by the
- * run's config object).
- */
-async function freshProgramModules(): Promise<void> {
-  if (!process.env.VITEST) return;
-  const { vi } = await import("vitest");
-  vi.resetModules();
-}
-
 function newRun(): RunResult {
-  return { ok: false, steps: [], logs: [] };
+  return { ok: false, steps: [], preview: [], logs: [] };
 }
 
 function finish(run: RunResult, e: unknown): RunResult {

@@ -42,6 +42,20 @@ export function provenanceProblem(disk: Disk, fingerprint: string): string | und
   return undefined;
 }
 
+/**
+ * What cleanup.sh left must still be on the disk when it was imaged: no host keys, an empty
+ * machine-id, no build key, cloud-init clean. A builder that booted again after its cleanup (a
+ * restart, CreateImage's reboot) has all four undone by cloud-init (rule S1).
+ */
+export function sealProblem(disk: Disk): string | undefined {
+  const undone = (
+    ["hostKeysRemoved", "machineIdEmptied", "buildKeyRemoved", "cloudInitCleaned"] as const
+  ).filter((flag) => !disk[flag]);
+  return undone.length > 0
+    ? `imaged after its builder booted again: ${undone.join(", ")} undone`
+    : undefined;
+}
+
 /** One complete (published) image anywhere in the world. */
 export interface PublishedImage {
   platform: string;
@@ -178,7 +192,7 @@ export function checkInvariants(world: World, o: InvariantOptions): void {
   const published = publishedImages(world, o.localDirs);
   for (const img of published) {
     if (img.platform === "virtualbox") continue;
-    const problem = provenanceProblem(img.disk, img.fingerprint);
+    const problem = provenanceProblem(img.disk, img.fingerprint) ?? sealProblem(img.disk);
     expect(problem, `published ${img.platform} image ${img.name} (${img.id})`).toBeUndefined();
   }
   const live = new Set(published.map((p) => p.id));

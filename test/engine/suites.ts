@@ -252,6 +252,37 @@ export function recoveryPaths(family: Family): void {
       expect(builder.commands.filter((c) => c.includes("install.sh"))).toHaveLength(1);
     });
 
+    it("a run killed in the middle of install.sh: the next warns of the pending step, runs install.sh again on the same builder and publishes", async () => {
+      const dev = s.stack("dev", s.config(family));
+      await s.up(dev, { killDuring: "-provision-install", expectOk: false });
+      expect(dev.pendingOperations.map((op) => [op.urn.split("-").pop(), op.type])).toEqual([
+        ["install", "creating"],
+      ]);
+      const builder = s.world.guests().find((g) => g.running)!;
+      const next = await s.up(dev);
+      expect(next.logs).toContain(
+        "warning: Attempting to deploy or update resources with 1 pending operations from previous deployment.",
+      );
+      expect(roles(created(next))).not.toContain(BUILDER);
+      expect(builder.commands.filter((c) => c.includes("install.sh"))).toHaveLength(1);
+      // The pending CREATE stays until a refresh is told to clear it.
+      await dev.refresh();
+      expect(dev.pendingOperations).toHaveLength(1);
+      await dev.refresh({ clearPendingCreates: true });
+      expect(dev.pendingOperations).toEqual([]);
+    });
+
+    it.runIf(family !== "local")(
+      "a run killed while the builder is created: the next run's builder is new and nothing of either is left",
+      async () => {
+        const dev = s.stack("dev", s.config(family));
+        await s.up(dev, { killDuring: "-builder", expectOk: false });
+        // The cloud made the server the state never heard of.
+        expect(s.world.guests().filter((g) => g.running)).toHaveLength(1);
+        await s.up(dev); // the invariants check nothing builder-side is left
+      },
+    );
+
     it("a failed build, then a fingerprint change, leaves nothing of the failed build", async () => {
       const dev = s.stack("dev", s.config(family, { keepBuilderOnFailure: true }));
       s.world.faults.fail("remote:verify");

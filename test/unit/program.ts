@@ -89,7 +89,7 @@ export async function runProgram(
       const env = (inputs.environment ?? {}) as Record<string, string>;
       if (name.endsWith("-fetch")) return { stdout: "/cache/base/ubuntu.img" };
       if (name.endsWith("-sbom")) return { stdout: "c".repeat(64) };
-      if (name.endsWith("-start")) return { stdout: "40022" };
+      if (name.endsWith("-start")) return { stdout: '{"port": 40022, "boot": "b1"}' };
       if (name.endsWith("-snapshot") || name.endsWith("-export")) {
         Object.assign(building, { name: env.NAME, fingerprint: env.FINGERPRINT });
         return { stdout: `{"id": "pending-1", "name": "${env.NAME}"}` };

@@ -25,7 +25,7 @@ export interface Ami {
   id: string;
   region: string;
   name: string;
-  state: "available" | "pending" | "failed";
+  state: "available" | "pending" | "failed" | "disabled";
   tags: Record<string, string>;
   creationDate: string;
   snapshots: string[];
@@ -295,11 +295,12 @@ export class FakeAws {
         };
         if (s.ResourceType === "image") for (const t of s.Tags) tags[t.Key] = t.Value;
       }
-      // CreateImage stops the instance for the snapshot and starts it again (a reboot).
       const ami = this.addAmi({ name, region, tags, disk: copyDisk(inst.guest.disk) });
       // `ec2:ami-failed`: the AMI's snapshot fails; the AMI stays, `failed`, under its name.
       if (this.faults.take("ec2:ami-failed", "aws")) ami.state = "failed";
-      inst.guest.restart();
+      // CreateImage stops a running instance for the snapshot and starts it again (a reboot)
+      // unless --no-reboot; a stopped instance stays stopped.
+      if (inst.state === "running" && !a.has("--no-reboot")) inst.guest.restart();
       return ok(JSON.stringify({ ImageId: ami.id }));
     },
     "create-security-group": (a, region) => {
@@ -337,6 +338,23 @@ export class FakeAws {
         shutdownTerminates: a.one("--instance-initiated-shutdown-behavior") === "terminate",
       });
       return ok(JSON.stringify({ Instances: [this.instanceView(inst)] }));
+    },
+    "stop-instances": (a) => {
+      for (const id of a.all("--instance-ids")) {
+        const inst = this.instances.get(id);
+        if (!inst || inst.state === "terminated") return fail("InvalidInstanceID.NotFound", 254);
+        // An API stop is not instance-initiated: the instance stops, whatever its shutdown
+        // behavior, and its guest powers off cleanly.
+        inst.guest.running = false;
+        inst.state = "stopped";
+      }
+      return ok(JSON.stringify({ StoppingInstances: [] }));
+    },
+    "wait instance-stopped": (a) => {
+      const bad = a
+        .all("--instance-ids")
+        .filter((id) => this.instances.get(id)?.state !== "stopped");
+      return bad.length ? fail(`Waiter InstanceStopped failed: ${bad.join(" ")}`, 255) : ok();
     },
     "terminate-instances": (a) => {
       for (const id of a.all("--instance-ids")) this.terminate(id);

@@ -174,10 +174,28 @@ export class Guest {
     this.ttlArmed = userData.writeFiles.length > 0 || userData.perBootTtl;
   }
 
-  /** The machine booted again (started outside Pulumi, or by a provider): rule S1. */
+  /**
+   * The machine booted again (started outside Pulumi, by a provider, or by CreateImage's reboot):
+   * rule S1. After cleanup.sh ran `cloud-init clean`, cloud-init takes this boot for the
+   * instance's first: it runs every module of the user data again, so the build key is authorized
+   * again, the pinned host key and the dead-man switch are written again and machine-id is set.
+   * The disk is no longer what cleanup.sh sealed.
+   */
   restart(): void {
     this.running = true;
     this.boots++;
+    if (this.disk.cloudInitCleaned) {
+      Object.assign(this.disk, {
+        hostKeysRemoved: false,
+        machineIdEmptied: false,
+        buildKeyRemoved: false,
+        cloudInitCleaned: false,
+      });
+      for (const key of this.userData.authorized) this.authorized.add(keyId(key));
+      this.sshdHasHostKeys = true;
+      this.ttlArmed = this.userData.writeFiles.length > 0 || this.userData.perBootTtl;
+      return;
+    }
     this.ttlArmed = this.userData.perBootTtl;
   }
 

@@ -138,7 +138,12 @@ export class FakeLocal {
       this.faults,
     );
 
-    const child = spawn("sleep", ["100000"], { detached: true, stdio: "ignore" });
+    // A process that only waits, with qemu's arguments on its command line as a real qemu's
+    // are: the scripts tell their builder's qemu from a process that reused its PID by them.
+    const child = spawn("perl", ["-e", "sleep", "--", ...args], {
+      detached: true,
+      stdio: "ignore",
+    });
     child.unref();
     fs.writeFileSync(path.resolve(cwd, pidfile), `${child.pid}\n`);
     if (serial)

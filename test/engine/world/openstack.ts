@@ -24,7 +24,7 @@ export interface OsServer {
 export interface OsImage {
   id: string;
   name: string;
-  status: "active" | "queued" | "saving" | "killed";
+  status: "active" | "queued" | "saving" | "killed" | "deactivated";
   owner: string;
   visibility: string;
   hidden: boolean;
@@ -180,6 +180,15 @@ export class FakeOpenStack {
     return this.commands[command](a, cwd);
   }
 
+  /**
+   * With --wait, python-openstackclient's `server create` and `server image create` write their
+   * progress to stdout before the formatted result: "\rProgress: N" while the server reports
+   * some, then a newline (seen on Zed's client in the OpenStack lane, test/openstack/).
+   */
+  private waited(a: ReturnType<typeof parseArgs>, out: string): string {
+    return a.has("--wait") ? `\rProgress: 100\n${out}` : out;
+  }
+
   private format(a: ReturnType<typeof parseArgs>, row: Record<string, unknown>): string {
     if (a.one("-f") === "value") {
       return `${a
@@ -325,7 +334,7 @@ export class FakeOpenStack {
         image.status = "killed";
         return fail(`Error creating server snapshot: ${image.name} (image ${image.id} is killed)`);
       }
-      return ok(this.format(a, { id: image.id, name: image.name }));
+      return ok(this.waited(a, this.format(a, { id: image.id, name: image.name })));
     },
     "server create": (a, cwd) => {
       const image = this.image(a.one("--image")!);
@@ -339,7 +348,7 @@ export class FakeOpenStack {
         metadata: keyValues(a.all("--property")),
         securityGroups: a.all("--security-group"),
       });
-      return ok(this.format(a, { id: server.id, name: server.name }));
+      return ok(this.waited(a, this.format(a, { id: server.id, name: server.name })));
     },
     "server add floating ip": (a) => {
       this.associate(a.positional[1], a.positional[0]);
