@@ -14,6 +14,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=components/aws/ami-lib.sh
+. "$here/ami-lib.sh"
 # shellcheck source=components/lifecycle/boot-test-lib.sh
 . "$here/../lifecycle/boot-test-lib.sh"
 
@@ -57,6 +59,8 @@ launch_test_instance() {
   else
     args+=(--security-group-ids "$GROUP_ID")
   fi
+  # A pending AMI from an earlier run that gave up waiting may still be on its way.
+  wait_for_ami "$IMAGE_ID" || return 1
   TEST_ID=$(ec2 run-instances "${args[@]}") || return 1
   BT_INSTANCE="instance $TEST_ID"
   BT_CONSOLE_COMMAND="REGION='$REGION' INSTANCE_ID='$TEST_ID' bash '$here/console.sh'"

@@ -22,6 +22,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=components/aws/ami-lib.sh
+. "$here/ami-lib.sh"
 : "${REGION:?}" "${INSTANCE_ID:?}" "${NAME:?}" "${IMAGE_NAME:?}" "${FINGERPRINT:?}" "${GEN:?}" "${STACK_TAG:?}"
 
 log() { printf '==> aws: %s\n' "$*" >&2; }
@@ -70,7 +72,7 @@ main() {
     "{\"ResourceType\":\"snapshot\",\"Tags\":$tags}" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["ImageId"])')
   log "AMI: $image_id; waiting until it is available ..."
-  ec2 wait image-available --image-ids "$image_id"
+  wait_for_ami "$image_id"
   printf '{"id": "%s", "name": "%s"}\n' "$image_id" "$NAME"
 }
 

@@ -14,6 +14,8 @@ STORE_CONFIG: {"region", "copyToRegions": [...], "shareWithAccounts": [...], "en
 
 import datetime
 import json
+import os
+import time
 
 lifecycle = None  # set by imagestore.load_adapter
 
@@ -59,6 +61,7 @@ class Store:
         manifest = "".join(tags.get(f"{PREFIX}manifest-{i}", "") for i in range(len(tags)))
         image = lifecycle.Image(data["ImageId"], data.get("Name", ""), data.get("CreationDate", ""),
                                 meta, users, kept, manifest)
+        image.extra["available"] = data.get("State") == "available"
         image.extra["copies"] = parse_copies(tags.get(PREFIX + "copies", ""))
         image.extra["regions"] = {self.region: data["ImageId"], **image.extra["copies"]}
         image.extra["snapshots"] = [m["Ebs"]["SnapshotId"] for m in data.get("BlockDeviceMappings", [])
@@ -159,27 +162,49 @@ class Store:
             for snapshot in (found.extra.get("snapshots", []) if found else []):
                 self.ec2("delete-snapshot", "--snapshot-id", snapshot, region=region, check=False)
 
+    def wait_available(self, image_id, region):
+        """Until EC2 made the AMI available, like wait_for_ami in ami-lib.sh: longer than the
+        CLI's waiter (ten minutes), failing at once on a failed AMI."""
+        minutes = int(os.environ.get("AMI_WAIT_MINUTES", "90"))
+        deadline = time.monotonic() + minutes * 60
+        while True:
+            data = self.ec2_json("describe-images", "--owners", "self", "--image-ids", image_id,
+                                 region=region).get("Images", [])
+            state = data[0].get("State", "") if data else "gone"
+            if state == "available":
+                return
+            if state != "pending":
+                reason = data[0].get("StateReason", {}).get("Message", "") if data else ""
+                raise lifecycle.StoreError(f"AMI {image_id} in {region} is {state}"
+                                           + (f": {reason}" if reason else ""))
+            if time.monotonic() >= deadline:
+                raise lifecycle.StoreError(f"AMI {image_id} in {region} is still pending after "
+                                           f"{minutes} minutes (AMI_WAIT_MINUTES)")
+            time.sleep(float(os.environ.get("POLL_SECONDS", "15")))
+
     def ensure_replicas(self, image):
         """Copies in every copyToRegions region and launch permissions: the record's job, so an
-        adopted AMI gets the copies and shares this stack asks for too."""
+        adopted AMI gets the copies and shares this stack asks for too. A copy is exported only
+        available and tagged: one an earlier attempt started is waited for and tagged now."""
         copies = dict(image.extra.get("copies", {}))
         for region in self.copy_regions:
-            if region in copies and self.get(copies[region], region=region) is not None:
+            copy = self.get(copies[region], region=region) if region in copies else None
+            if copy is None:
+                args = ["copy-image", "--source-region", self.region, "--source-image-id",
+                        image.id, "--name", image.name, "--description",
+                        f"dse-image {image.name}, copied from {self.region}"]
+                if self.encrypted:
+                    args += ["--encrypted"] + (["--kms-key-id", self.kms] if self.kms else [])
+                copies[region] = self.ec2_json(*args, region=region)["ImageId"]
+                lifecycle.log(f"copying {image.name} to {region}: {copies[region]}")
+                # Recorded at once: a copy that fails later is still found and deleted with it.
+                self._tag(image.id, {PREFIX + "copies": format_copies(copies)})
+            elif copy.meta.get("state") == "complete" and copy.extra.get("available"):
                 continue
-            args = ["copy-image", "--source-region", self.region, "--source-image-id", image.id,
-                    "--name", image.name, "--description",
-                    f"dse-image {image.name}, copied from {self.region}"]
-            if self.encrypted:
-                args += ["--encrypted"] + (["--kms-key-id", self.kms] if self.kms else [])
-            copy_id = self.ec2_json(*args, region=region)["ImageId"]
-            lifecycle.log(f"copying {image.name} to {region}: {copy_id}")
-            copies[region] = copy_id
-            # Recorded at once: a copy that fails later is still found and deleted with the AMI.
-            self._tag(image.id, {PREFIX + "copies": format_copies(copies)})
-            self.ec2("wait", "image-available", "--image-ids", copy_id, region=region)
+            self.wait_available(copies[region], region)
             source_tags = {f"{PREFIX}{k}": v for k, v in image_tags(image).items()}
             source_tags[PREFIX + "source-ami"] = image.id
-            self._tag(copy_id, source_tags, region=region)
+            self._tag(copies[region], source_tags, region=region)
         if self.accounts:
             payload = json.dumps({"Add": [{"UserId": a} for a in self.accounts]})
             for region, image_id in [(self.region, image.id)] + sorted(copies.items()):

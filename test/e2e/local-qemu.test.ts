@@ -11,6 +11,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { lastLine } from "../../components/lifecycle/chain";
 import { validateSbom } from "../../components/lifecycle/sbom";
 import type { RunResult } from "../engine/engine";
 import { ensureDebianBase, type DebianBase } from "../vm";
@@ -233,7 +234,8 @@ describe("local QEMU and VirtualBox images, built by the program on a real VM", 
       expect(failed.some((n) => n.endsWith("-provision-prepare"))).toBe(false);
       // The builder is still up: look inside it without the pin: prepare never ran.
       const start = stateOf(mitm, "start");
-      const port = Number(String(start.outputs.stdout).trim());
+      // launch.sh prints one JSON line {"port", "boot"}, read as the program reads it.
+      const { port } = JSON.parse(lastLine(String(start.outputs.stdout))) as { port: number };
       const keyPath = path.join(tmp, "mitm_key");
       fs.writeFileSync(keyPath, String(stateOf(mitm, "key").outputs.privateKeyOpenssh), {
         mode: 0o600,

@@ -212,3 +212,24 @@ describe("local: a stale pidfile whose PID another process took", () => {
     expect(other.exitCode ?? other.signalCode).toBeNull();
   });
 });
+
+describe("aws: AMIs and copies slower than the CLI's waiter (40 polls x 15 s)", () => {
+  let s: Scenario;
+  beforeEach(async () => {
+    s = await Scenario.create();
+  });
+  afterEach(async () => s.close());
+
+  it.each([
+    ["the home AMI", "ec2:slow-ami"],
+    ["a copy in another region", "ec2:slow-copy"],
+  ])("%s: the up waits for it, then tags and exports it available", async (_what, fault) => {
+    const dev = s.stack("dev", s.config("aws"));
+    s.world.faults.fail(fault, { platform: "aws" });
+    const r = await s.up(dev);
+    for (const id of Object.values(
+      (r.outputs!.imageIds as Record<string, Record<string, string>>).aws,
+    ))
+      expect(s.world.aws.amis.get(id)?.state).toBe("available");
+  });
+});

@@ -357,7 +357,9 @@ export function recoveryPaths(family: Family): void {
           platform: family,
         });
         const failed = await s.up(dev, { expectOk: false });
-        expect(failed.error).toMatch(family === "aws" ? /ImageAvailable failed/ : /is killed/);
+        expect(failed.error).toMatch(
+          family === "aws" ? /AMI ami-\w+ in \S+ is failed/ : /is killed/,
+        );
         const next = await s.up(dev);
         expect(roles(created(next))).not.toContain(BUILDER);
         expect(roles(created(next))).toContain("snapshot");

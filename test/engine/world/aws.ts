@@ -32,7 +32,19 @@ export interface Ami {
   deprecationTime?: string;
   launchPermissions: string[];
   disk: Disk;
+  /**
+   * EC2 time, counted in DescribeImages polls (the CLI waiter polls every 15 s): while above 0
+   * the AMI is `pending`, and each poll that sees it takes one off.
+   */
+  pendingPolls?: number;
 }
+
+/** botocore's ImageAvailable waiter (the CLI's `wait image-available`): 15 s x 40 attempts. */
+const IMAGE_AVAILABLE_ATTEMPTS = 40;
+/** An AMI or a copy in the fake takes a few polls to become available, as real ones take minutes. */
+const USUAL_PENDING_POLLS = 3;
+/** `ec2:slow-ami`, `ec2:slow-copy`: longer than the CLI waiter waits (40 polls, 10 minutes). */
+const SLOW_PENDING_POLLS = 60;
 
 let serial = 0;
 const hex = () =>
@@ -115,6 +127,19 @@ export class FakeAws {
     }
     this.amis.set(full.id, full);
     return full;
+  }
+
+  /** One DescribeImages poll of an AMI: EC2's time passes for it. */
+  poll(ami: Ami): void {
+    if (ami.state === "pending" && (ami.pendingPolls ?? 0) > 0 && --ami.pendingPolls! === 0)
+      ami.state = "available";
+  }
+
+  /** A new AMI or copy: pending for a while, longer when the fault says so. */
+  private pending(ami: Ami, fault: string): void {
+    if (ami.state !== "available") return;
+    ami.state = "pending";
+    ami.pendingPolls = this.faults.take(fault, "aws") ? SLOW_PENDING_POLLS : USUAL_PENDING_POLLS;
   }
 
   deregister(id: string): boolean {
@@ -202,6 +227,7 @@ export class FakeAws {
         .filter((i) => i.region === region)
         .filter((i) => ids.length === 0 || ids.includes(i.id))
         .filter((i) => matches(filters, { name: i.name }, i.tags));
+      for (const i of images) this.poll(i);
       return ok(JSON.stringify({ Images: images.map((i) => this.amiView(i)) }));
     },
     "create-tags": (a) => {
@@ -237,6 +263,7 @@ export class FakeAws {
       if (!source || source.region !== a.one("--source-region"))
         return fail("InvalidAMIID.NotFound", 254);
       const copy = this.addAmi({ name: a.one("--name")!, region, disk: copyDisk(source.disk) });
+      this.pending(copy, "ec2:slow-copy");
       return ok(JSON.stringify({ ImageId: copy.id }));
     },
     "modify-image-attribute": (a) => {
@@ -254,10 +281,17 @@ export class FakeAws {
       return ok();
     },
     "wait image-available": (a) => {
-      const bad = a.all("--image-ids").filter((id) => this.amis.get(id)?.state !== "available");
-      return bad.length
-        ? fail(`Waiter ImageAvailable failed: Max attempts exceeded (${bad.join(" ")})`, 255)
-        : ok();
+      const amis = a.all("--image-ids").map((id) => this.amis.get(id));
+      for (let attempt = 1; attempt <= IMAGE_AVAILABLE_ATTEMPTS; attempt++) {
+        for (const ami of amis) if (ami) this.poll(ami);
+        if (amis.some((ami) => ami?.state === "failed"))
+          return fail(
+            'Waiter ImageAvailable failed: Waiter encountered a terminal failure state: For expression "Images[].State" we matched expected path: "failed" at least once',
+            255,
+          );
+        if (amis.every((ami) => ami?.state === "available")) return ok();
+      }
+      return fail("Waiter ImageAvailable failed: Max attempts exceeded", 255);
     },
     "wait instance-terminated": () => ok(),
     "wait instance-running": (a) => {
@@ -298,6 +332,7 @@ export class FakeAws {
       const ami = this.addAmi({ name, region, tags, disk: copyDisk(inst.guest.disk) });
       // `ec2:ami-failed`: the AMI's snapshot fails; the AMI stays, `failed`, under its name.
       if (this.faults.take("ec2:ami-failed", "aws")) ami.state = "failed";
+      this.pending(ami, "ec2:slow-ami");
       // CreateImage stops a running instance for the snapshot and starts it again (a reboot)
       // unless --no-reboot; a stopped instance stays stopped.
       if (inst.state === "running" && !a.has("--no-reboot")) inst.guest.restart();
