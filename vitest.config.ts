@@ -30,6 +30,18 @@ export default defineConfig({
       },
       {
         test: {
+          // The OpenStack platform on a real single-node OpenStack (test/openstack/cloud.sh): a
+          // third lane beside the two VM lanes (`npm run test:vms`), its guest on one vCPU.
+          name: "openstack",
+          include: ["test/openstack/**/*.test.ts"],
+          testTimeout: 40 * 60_000,
+          hookTimeout: 40 * 60_000,
+          pool: "forks",
+          sequence: { groupOrder: 2 },
+        },
+      },
+      {
+        test: {
           // The program's builds on real VMs under TCG: boots take ~35 s and dpkg work minutes.
           // A TCG guest mostly keeps one core busy (dpkg is single-threaded), so this lane runs
           // beside e2e-scripts on a 2-core machine: same group order, another pool.

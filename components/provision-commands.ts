@@ -76,13 +76,21 @@ export function uploadCommand(): string {
   return `base64 -d | tar -xzf - -C ${REMOTE_DIR} && test -d ${REMOTE_PROVISION_DIR}`;
 }
 
+/** The transient unit a failed step arms to power the builder off; a resumed run disarms it. */
+export const FAILURE_POWEROFF_UNIT = "dse-builder-failed";
+
 /**
  * Wraps a step so that a failure powers the builder off shortly after (on AWS that terminates it)
- * unless the operator asked to keep it for debugging; either way the step still fails.
+ * unless the operator asked to keep it for debugging; either way the step still fails. The delay
+ * lets the failed step's exit status reach the operator. A run started within it finds the
+ * builder still running and resumes on it, so each step first disarms a pending power-off:
+ * otherwise it would land mid-step, and the step would hang until the SSH connection's
+ * keepalive gave up (pulumi-command sets no timeout on a running command).
  */
 export function onFailure(command: string, keepBuilder: boolean): string {
   const kept = keepBuilder
     ? "echo 'dse-image: keepBuilderOnFailure is set: the builder is kept running for debugging' >&2"
-    : "sudo systemd-run --on-active=30s /bin/systemctl poweroff >/dev/null 2>&1 || sudo shutdown -P +1 >/dev/null 2>&1; echo 'dse-image: the builder powers off in a minute (set keepBuilderOnFailure to keep it)' >&2";
-  return `${command} || { rc=$?; ${kept}; exit $rc; }`;
+    : `sudo systemd-run --unit=${FAILURE_POWEROFF_UNIT} --on-active=30s /bin/systemctl poweroff >/dev/null 2>&1 || sudo shutdown -P +1 >/dev/null 2>&1; echo 'dse-image: the builder powers off in 30 seconds (set keepBuilderOnFailure to keep it)' >&2`;
+  const disarm = `sudo systemctl stop ${FAILURE_POWEROFF_UNIT}.timer >/dev/null 2>&1;`;
+  return `${disarm} ${command} || { rc=$?; ${kept}; exit $rc; }`;
 }

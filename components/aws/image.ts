@@ -213,6 +213,7 @@ export class AwsImage extends pulumi.ComponentResource {
       },
       res,
     );
+    const guard = request.sweepOnDelete([keyPair, securityGroup]);
     const instance = new aws.ec2.Instance(
       `${request.base}-builder`,
       {
@@ -245,7 +246,7 @@ export class AwsImage extends pulumi.ComponentResource {
         tags,
         volumeTags: tags,
       },
-      res,
+      { ...res, dependsOn: [...request.after, guard] },
     );
     return {
       id: instance.id,

@@ -162,6 +162,32 @@ class Store:
             for snapshot in (found.extra.get("snapshots", []) if found else []):
                 self.ec2("delete-snapshot", "--snapshot-id", snapshot, region=region, check=False)
 
+    def forget(self, image_id, stack_tag):
+        """The home AMI is gone (deregistered outside Pulumi): its copies, found by their
+        source-ami tag, lose this stack's claim and go unless another stack still claims them."""
+        for region in self.copy_regions:
+            data = self.ec2_json("describe-images", "--owners", "self", "--filters",
+                                 f"Name=tag:{PREFIX}source-ami,Values={image_id}", region=region)
+            for found in data.get("Images", []):
+                copy = self._image(found)
+                if copy is None:
+                    continue
+                others = (set(copy.users) | set(copy.kept)) - {stack_tag}
+                if others:
+                    self._untag(copy.id, [f"{PREFIX}user:{stack_tag}", f"{PREFIX}kept:{stack_tag}"],
+                                region=region)
+                    lifecycle.log(f"keeping copy {copy.id} in {region}: still claimed by others")
+                    continue
+                lifecycle.log(f"deleting copy {copy.id} in {region} of the gone AMI {image_id}")
+                proc = self.ec2("deregister-image", "--image-id", copy.id, region=region,
+                                check=False)
+                if proc.returncode != 0 and "InvalidAMIID" not in proc.stderr:
+                    raise lifecycle.StoreError(
+                        f"aws ec2 deregister-image {copy.id}: {proc.stderr.strip()}")
+                for snapshot in copy.extra.get("snapshots", []):
+                    self.ec2("delete-snapshot", "--snapshot-id", snapshot, region=region,
+                             check=False)
+
     def wait_available(self, image_id, region):
         """Until EC2 made the AMI available, like wait_for_ami in ami-lib.sh: longer than the
         CLI's waiter (ten minutes), failing at once on a failed AMI."""

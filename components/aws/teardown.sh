@@ -44,16 +44,31 @@ delete_key_pairs() {
   done
 }
 
+# Deletes one security group; gone already counts as deleted: Pulumi runs the deletes of one
+# antichain in parallel (pkg/resource/deploy/step_generator.go ScheduleDeletes), so an old sweep
+# step's stored delete can race the typed group's own delete.
+group_deleted() {
+  local err
+  if err=$(ec2 delete-security-group --group-id "$1" 2>&1 >/dev/null); then
+    return 0
+  fi
+  if grep -q 'InvalidGroup.NotFound' <<<"$err"; then
+    return 0
+  fi
+  printf '%s\n' "$err" >&2
+  return 1
+}
+
 delete_security_groups() {
   local id
   for id in $(ec2 describe-security-groups --filters "Name=group-name,Values=$PREFIX*" --query 'SecurityGroups[].GroupId'); do
     log "Deleting security group $id ..."
     # A terminated instance's network interface can hold the group for a little while.
     for _ in 1 2 3 4 5 6 7 8 9 10 11 12; do
-      ec2 delete-security-group --group-id "$id" >/dev/null 2>&1 && continue 2
+      group_deleted "$id" 2>/dev/null && continue 2
       sleep "${RETRY_SECONDS:-10}"
     done
-    ec2 delete-security-group --group-id "$id" >/dev/null ||
+    group_deleted "$id" ||
       left+=("security group $id: aws --region $REGION ec2 delete-security-group --group-id $id")
   done
 }

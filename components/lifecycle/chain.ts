@@ -52,6 +52,15 @@ export interface LaunchRequest {
   labels: Record<string, string>;
   /** The builder waits for these (the teardown of earlier generations). */
   after: pulumi.Resource[];
+  /**
+   * Declares a step that does nothing on create and runs the teardown, with its stored PREFIX
+   * (rule C3), when this generation leaves the program or the stack is destroyed. A platform makes
+   * it depend on the builder's key pair, security group and floating IP, and the builder depend on
+   * it: Pulumi deletes dependents first (step_generator.go ScheduleDeletes), so it removes a
+   * builder the state never heard of (a run killed while creating it) before their typed deletes
+   * meet it in use, even after a stack rename changed the prefix the next sweep looks for.
+   */
+  sweepOnDelete: (dependsOn: pulumi.Resource[]) => pulumi.Resource;
 }
 
 /** A builder a platform declared. */
@@ -157,6 +166,12 @@ export function declareChain(
         { create: teardownScript, environment: teardownEnv, logging: "stderr" },
         opts,
       ),
+      sweepOnDelete: (dependsOn) =>
+        new command.local.Command(
+          `${base}-sweep-on-delete`,
+          { delete: teardownScript, environment: teardownEnv, logging: "stderr" },
+          { ...opts, dependsOn },
+        ),
       storeVars,
     });
     pendingId = built.pendingId;
@@ -275,7 +290,11 @@ function declareBuilderChain(
   base: string,
   args: ChainArgs,
   driver: PlatformDriver,
-  ctx: { sweep: command.local.Command; storeVars: Record<string, string> },
+  ctx: {
+    sweep: command.local.Command;
+    sweepOnDelete: (dependsOn: pulumi.Resource[]) => pulumi.Resource;
+    storeVars: Record<string, string>;
+  },
 ) {
   const opts = { parent };
   const { plan, settings } = args;
@@ -308,6 +327,7 @@ function declareBuilderChain(
       dse_fingerprint: args.fingerprint,
     },
     after: [ctx.sweep],
+    sweepOnDelete: ctx.sweepOnDelete,
   });
 
   const waitSsh = new command.local.Command(

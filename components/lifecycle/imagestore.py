@@ -16,8 +16,10 @@ it):
   creation-args  the same metadata as the platform's create call takes it (OpenStack: NUL-separated
             --property arguments; AWS: the tag list JSON), so an image is never seen without it
   publish   PENDING_ID NAME [BOOT_TEST]   -> {"id"}: complete, under its final name
-  record    IMAGE_ID STACK_ID STACK_TAG   claims the image for the stack -> the image record
-  release   IMAGE_ID IMAGE_NAME STACK_ID STACK_TAG KEEP RETAIN
+  record    IMAGE_ID IMAGE_NAME STACK_ID STACK_TAG KEEP RETAIN
+            claims the image for the stack and applies retention to its previous images
+            -> the image record
+  release   IMAGE_ID IMAGE_NAME STACK_ID STACK_TAG RETAIN
             drops the stack's claim; deletes what no stack claims any more
   discard   NAME GEN STACK_TAG IMAGE_NAME: deletes the image this stack's build GEN made for NAME
             unless it was published
@@ -201,12 +203,76 @@ def cmd_record(s):
                 else f"{image.state}: the cloud can no longer boot it" if image.state == "broken"
                 else f"{image.state}: it was changed outside Pulumi")
         raise StoreError(f"image {image_id} is {what}; run `pulumi up` again to rebuild it")
+    family = os.environ.get("IMAGE_NAME") or image.meta.get("image_name", "")
+    previous = previous_stack()
+    if previous is not None and previous[0] != tag and family:
+        take_over_claims(s, family, previous)
+        image = s.get(image_id)
     if tag not in image.users:
         s.set_claim(image, "users", tag, env("STACK_ID"))
+    apply_retention(s, image)
     extra = s.ensure_replicas(image)
     image = s.get(image_id)
     image.extra.update(extra)
+    # The stack this record belongs to, for the next update of this step (see previous_stack);
+    # the record itself stays the last line.
+    print(json.dumps({"stack": {"tag": tag, "id": env("STACK_ID")}}))
     return image.record()
+
+
+def previous_stack():
+    """(tag, stack ID) of the stack that made this record step's previous output, or None.
+    `pulumi stack rename` and a move to another organisation keep the state and its stored
+    environment (pulumi/pulumi pkg/resource/edit/operations.go RenameStack rewrites URNs only), so
+    the next `up` updates this step with a new STACK_TAG (rule C2); pulumi-command hands the
+    update the previous stdout as PULUMI_COMMAND_STDOUT. A refresh may have emptied it (rule P4):
+    then the old name's claims cannot be told and stay (README, "Renaming a stack")."""
+    for line in os.environ.get("PULUMI_COMMAND_STDOUT", "").splitlines():
+        doc = parse_json(line.strip(), None)
+        stack = doc.get("stack") if isinstance(doc, dict) else None
+        if isinstance(stack, dict) and stack.get("tag") and stack.get("id"):
+            return stack["tag"], stack["id"]
+    return None
+
+
+def take_over_claims(s, family, previous):
+    """Moves every claim the stack holds under its previous name (its current image, the images
+    retention keeps, a copy's tags) to its current name: no claim is left that no program drops."""
+    old_tag, old_id = previous
+    tag, stack_id = env("STACK_TAG"), env("STACK_ID")
+    log(f"this stack was {old_id}: its claims move to {stack_id}")
+    for image in s.list_family(family):
+        for kind in ("users", "kept"):
+            if old_tag in getattr(image, kind):
+                if tag not in getattr(image, kind):
+                    s.set_claim(image, kind, tag, stack_id)
+                s.drop_claim(image, kind, old_tag)
+
+
+def apply_retention(s, current):
+    """Applies this run's retainImages and retention.keep to the stack's previous images, now that
+    `current` is its image. It is the record's create (or update) that does it, with the settings
+    of the run that made the change: the release of the replaced record runs later with the
+    settings stored when that record was made (rule C3), which may be older."""
+    tag, stack_id = env("STACK_TAG"), env("STACK_ID")
+    keep = int(os.environ.get("KEEP", "0") or 0)
+    retain = os.environ.get("RETAIN", "false") == "true"
+    name = os.environ.get("IMAGE_NAME") or current.meta.get("image_name", "")
+    if not name:
+        return
+    previous = [i for i in s.list_family(name) if i.id != current.id and i.state == "complete"]
+    for old in previous:
+        if tag in old.users and tag not in old.kept and (retain or keep > 0):
+            s.set_claim(old, "kept", tag, stack_id)
+    if retain:
+        return
+    kept = sorted((i for i in s.list_family(name) if i.id != current.id and tag in i.kept),
+                  key=lambda i: i.created_at, reverse=True)
+    for old in kept[keep:]:
+        s.drop_claim(old, "kept", tag)
+        fresh = s.get(old.id)
+        if fresh is not None:
+            delete_if_unclaimed(s, fresh, False)
 
 
 def delete_if_unclaimed(s, image, retain):
@@ -226,31 +292,32 @@ def delete_if_unclaimed(s, image, retain):
 
 def cmd_release(s):
     image_id = env("IMAGE_ID")
-    tag, stack_id = env("STACK_TAG"), env("STACK_ID")
-    keep = int(os.environ.get("KEEP", "0") or 0)
+    tag = env("STACK_TAG")
     retain = os.environ.get("RETAIN", "false") == "true"
     image = s.get(image_id)
     image_name = release_family(image)
     if image is None:
         log(f"image {image_id} is already gone")
+        if hasattr(s, "forget"):
+            s.forget(image_id, tag)
     else:
         s.drop_claim(image, "users", tag)
     family = [i for i in s.list_family(image_name) if i.state == "complete"]
     successor = next((i for i in family if tag in i.users and i.id != image_id), None)
-    if image is not None and successor is not None and keep > 0:
-        image = s.get(image.id)
-        s.set_claim(image, "kept", tag, stack_id)
-        if not s.get(image.id).users:
-            # Marked only once no stack runs it as its current image.
-            s.supersede(s.get(image.id), successor.name)
-    if successor is None:
-        # The stack stops using this platform (destroy, removed platform): it keeps nothing.
-        doomed = [i for i in family if tag in i.kept]
-    else:
-        kept = sorted((i for i in s.list_family(image_name) if tag in i.kept),
-                      key=lambda i: i.created_at, reverse=True)
-        doomed = kept[keep:]
-    for old in doomed:
+    if successor is not None:
+        # The stack moved on to `successor`: its record already applied the current retention
+        # settings (apply_retention), so the ones stored here (maybe older) decide nothing.
+        if image is not None:
+            fresh = s.get(image.id)
+            if fresh is not None and tag in fresh.kept and not fresh.users:
+                # Marked only once no stack runs it as its current image.
+                s.supersede(fresh, successor.name)
+            if fresh is not None:
+                delete_if_unclaimed(s, fresh, False)
+        return {}
+    # The stack stops using this platform (destroy, removed platform): it keeps nothing, and the
+    # stored settings are its last.
+    for old in [i for i in family if tag in i.kept]:
         s.drop_claim(old, "kept", tag)
         delete_if_unclaimed(s, old, retain)
     if image is not None:

@@ -66,14 +66,15 @@ print(next(ip for ip in found if "." in ip))'
 
 # Called as a condition, where errexit is off: every step returns on failure itself.
 launch_test_instance() {
+  wait_for_image || return 1
+  # The group first: the server names it by the ID this returns.
+  create_security_group || return 1
   local args=(--image "$IMAGE_ID" --flavor "$FLAVOR" --user-data "$BT_TMP/user-data"
     --security-group "$GROUP_ID" --property dse_role=test --property "dse_stack=${STACK_TAG:-}"
     --wait -f value -c id) net group
   for net in ${NETWORKS:-}; do args+=(--network "$net"); done
   for group in ${SECURITY_GROUPS:-}; do args+=(--security-group "$group"); done
   [ -n "${AVAILABILITY_ZONE:-}" ] && args+=(--availability-zone "$AVAILABILITY_ZONE")
-  wait_for_image || return 1
-  create_security_group || return 1
   # With --wait the client writes its progress to stdout before the ID: the ID is the last line.
   TEST_ID=$(os server create "${args[@]}" "$TEST_NAME" | tail -n 1) || return 1
   BT_INSTANCE="server $TEST_ID"

@@ -195,6 +195,14 @@ export class OpenStackImage extends pulumi.ComponentResource {
           res,
         ),
     );
+    const poolIp = args.floatingIpPool
+      ? new openstack.networking.FloatingIp(
+          `${request.base}-fip`,
+          { pool: args.floatingIpPool, description: request.cloudName },
+          res,
+        )
+      : undefined;
+    const guard = request.sweepOnDelete([keypair, group, ...rules, ...(poolIp ? [poolIp] : [])]);
     const server = new openstack.compute.Instance(
       `${request.base}-builder`,
       {
@@ -210,7 +218,7 @@ export class OpenStackImage extends pulumi.ComponentResource {
       },
       {
         parent: this,
-        dependsOn: [...request.after, ...rules],
+        dependsOn: [...request.after, ...rules, guard],
         // Rule O2: after a refresh the provider would start a shut-off builder to match the
         // default power state. A builder that stopped (failure, TTL, snapshot) is never
         // restarted: a sealed one would regenerate its keys and machine-id before the
@@ -221,13 +229,6 @@ export class OpenStackImage extends pulumi.ComponentResource {
 
     let host: pulumi.Output<string> = server.accessIpV4;
     let ready: pulumi.Resource[] = [server];
-    const poolIp = args.floatingIpPool
-      ? new openstack.networking.FloatingIp(
-          `${request.base}-fip`,
-          { pool: args.floatingIpPool, description: request.cloudName },
-          res,
-        )
-      : undefined;
     const address = poolIp ? poolIp.address : args.floatingIp;
     if (address !== undefined) {
       const assoc = new openstack.compute.FloatingIpAssociate(

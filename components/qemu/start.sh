@@ -169,7 +169,7 @@ start_qemu_with_tcg_fallback() {
 arm_watchdog() {
   local pid=$1 deadline
   deadline=$(($(date +%s) + (BUILDER_TTL_MINUTES + 5) * 60))
-  WORK_DIR="$WORK_DIR" QEMU_PID="$pid" DEADLINE="$deadline" \
+  WORK_DIR="$WORK_DIR" QEMU_PID="$pid" DEADLINE="$deadline" BUILDER_TOKEN="$token" \
     setsid -f bash "$here/watchdog.sh" </dev/null >/dev/null 2>&1
 }
 
@@ -187,7 +187,10 @@ main() {
   mkdir -p "$WORK_DIR"
   stop_stale_builder
   rm -f "$WORK_DIR/export.claim"
-  touch "$WORK_DIR/.dse-builder"
+  # This start's own token: a watchdog of an earlier qemu in this folder (stopped above, still
+  # polling for up to 3 s) sees another token and leaves the folder to this start.
+  token="$$-$(date +%s%N)"
+  printf '%s\n' "$token" >"$WORK_DIR/.dse-builder"
   trap remove_work_dir_on_failure EXIT
   local accel port pid started
   accel=$(choose_accelerator)

@@ -4,12 +4,14 @@
 # stopped) removes WORK_DIR unless stop.sh claimed it for the export (export.claim).
 #
 # Env:
-#   WORK_DIR   builder folder (must hold the .dse-builder marker start.sh writes)
-#   QEMU_PID   qemu's pid
-#   DEADLINE   epoch seconds after which qemu is killed
+#   WORK_DIR       builder folder (must hold the .dse-builder marker start.sh writes)
+#   QEMU_PID       qemu's pid
+#   DEADLINE       epoch seconds after which qemu is killed
+#   BUILDER_TOKEN  the token start.sh wrote into .dse-builder for this qemu: another token means
+#                  a later start took the folder over, and it is not this watchdog's to remove
 set -euo pipefail
 
-: "${WORK_DIR:?}" "${QEMU_PID:?}" "${DEADLINE:?}"
+: "${WORK_DIR:?}" "${QEMU_PID:?}" "${DEADLINE:?}" "${BUILDER_TOKEN:?}"
 
 # shellcheck source=components/qemu/proc-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/proc-lib.sh"
@@ -36,7 +38,9 @@ wait_for_builder_exit() {
 }
 
 remove_unclaimed_work_dir() {
-  if [ -f "$WORK_DIR/.dse-builder" ] && [ ! -e "$WORK_DIR/export.claim" ]; then
+  local owner
+  owner=$(cat "$WORK_DIR/.dse-builder" 2>/dev/null) || return 0
+  if [ "$owner" = "$BUILDER_TOKEN" ] && [ ! -e "$WORK_DIR/export.claim" ]; then
     rm -rf "$WORK_DIR"
   fi
 }

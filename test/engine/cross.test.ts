@@ -184,6 +184,24 @@ describe("an image the cloud made unusable for a while is never deleted under a 
   );
 });
 
+/** SIGKILLs every process whose environment holds `entry` (the watchdog and its sleep); returns how many. */
+function killProcessesWithEnv(entry: string): number {
+  let killed = 0;
+  for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    let env: string[];
+    try {
+      env = fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+    } catch {
+      continue; // gone, or not ours
+    }
+    if (env.includes(entry)) {
+      process.kill(Number(pid), "SIGKILL");
+      killed++;
+    }
+  }
+  return killed;
+}
+
 describe("local: a stale pidfile whose PID another process took", () => {
   let s: Scenario;
   let other: ChildProcess | undefined;
@@ -201,7 +219,9 @@ describe("local: a stale pidfile whose PID another process took", () => {
     await s.up(dev, { expectOk: false });
     const [vm] = [...s.world.local.vms.values()].filter((v) => v.guest.running);
     const work = path.dirname(vm.overlay);
-    // The machine's qemu dies hard (its pidfile stays) and the kernel reuses its PID.
+    // The host goes down hard: the builder's watchdog and qemu die with it (the pidfile stays),
+    // and after the restart the kernel hands qemu's PID to another process.
+    expect(killProcessesWithEnv(`WORK_DIR=${work}`)).toBeGreaterThan(0);
     vm.process.kill("SIGKILL");
     await new Promise((r) => setTimeout(r, 200));
     other = spawn("sleep", ["300"], { stdio: "ignore" });

@@ -101,17 +101,54 @@ export class Engine {
   projectDir = REPO;
 
   constructor(
-    readonly stack: string,
+    private stackName: string,
     readonly providers: Providers,
     /** The stack file's config (Pulumi.<stack>.yaml), keys without the project's namespace. */
     public config: Record<string, unknown>,
     readonly project = "dse-image",
-    readonly org = "organization",
+    private orgName = "organization",
   ) {}
+
+  get stack(): string {
+    return this.stackName;
+  }
+
+  get org(): string {
+    return this.orgName;
+  }
 
   get stackId(): string {
     return `${this.org}/${this.project}/${this.stack}`;
   }
+
+  /**
+   * `pulumi stack rename [<org>/]<name>` (or an export/import into another organisation or
+   * backend): the state is kept, only the stack name in every URN changes (pulumi/pulumi
+   * pkg/resource/edit/operations.go `RenameStack`: URNs, parents, dependencies and URN references
+   * in properties; stored inputs and outputs, a command's environment included, stay as they
+   * are). The next `up` runs the program under the new name against that state.
+   */
+  rename(name: string, org = this.org): void {
+    const from = `urn:pulumi:${this.stack}::`;
+    const to = `urn:pulumi:${name}::`;
+    const renameUrn = (urn: string) => (urn.startsWith(from) ? to + urn.slice(from.length) : urn);
+    const renamed = [...this.state.values()].map((e) => ({
+      ...e,
+      urn: renameUrn(e.urn),
+      parent: renameUrn(e.parent),
+      dependencies: e.dependencies.map(renameUrn),
+    }));
+    this.state.clear();
+    for (const e of renamed) this.state.set(e.urn, e);
+    this.pendingDeletes = this.pendingDeletes.map((e) => ({ ...e, urn: renameUrn(e.urn) }));
+    this.pendingOperations = this.pendingOperations.map((o) => ({ ...o, urn: renameUrn(o.urn) }));
+    this.formerStackIds.push(this.stackId);
+    this.stackName = name;
+    this.orgName = org;
+  }
+
+  /** The stack's IDs before each rename: what it made under them is still its own. */
+  readonly formerStackIds: string[] = [];
 
   // --- pulumi refresh / up --refresh: rule E6 ---------------------------------------------
   async refresh(opts: RefreshOptions = {}, result?: RunResult): Promise<RunResult> {
@@ -387,16 +424,28 @@ export class Engine {
     }
   }
 
-  /** Deletes in reverse dependency order: nothing goes while something that needs it remains. */
+  /**
+   * Deletes in reverse dependency order, one antichain at a time, the steps of an antichain in
+   * parallel (pulumi/pulumi pkg/resource/deploy/step_generator.go `ScheduleDeletes`,
+   * deployment_executor.go `ExecuteParallel(antichain)`): nothing goes while something that needs
+   * it remains, and a failed delete stops the run after its antichain's other steps finished.
+   */
   private async deleteAll(entries: StateEntry[], run: RunResult, pending: boolean): Promise<void> {
-    const left = [...entries];
+    let left = [...entries];
     while (left.length > 0) {
-      const i = left.findIndex(
+      const free = left.filter(
         (e) => !left.some((o) => o !== e && (o.dependencies.includes(e.urn) || o.parent === e.urn)),
       );
-      const entry = left.splice(i < 0 ? 0 : i, 1)[0];
-      await this.deleteOne(entry, run);
-      if (!pending && this.state.get(entry.urn) === entry) this.state.delete(entry.urn);
+      const antichain = free.length > 0 ? free : [left[0]];
+      const results = await Promise.allSettled(
+        antichain.map(async (entry) => {
+          await this.deleteOne(entry, run);
+          if (!pending && this.state.get(entry.urn) === entry) this.state.delete(entry.urn);
+        }),
+      );
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (failed) throw failed.reason;
+      left = left.filter((e) => !antichain.includes(e));
     }
   }
 }

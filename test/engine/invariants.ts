@@ -68,6 +68,12 @@ export interface PublishedImage {
   superseded: boolean;
   /** An AWS copy in another region: it lives and dies with its home-region AMI. */
   copy?: boolean;
+  /** A copy's home-region AMI. */
+  home?: string;
+  /** When the cloud (or the store's record, locally) says the image was made. */
+  createdAt: string;
+  /** A local image's digest, as its record has it. */
+  sha256?: string;
 }
 
 export function publishedImages(world: World, localDirs: string[] = []): PublishedImage[] {
@@ -88,6 +94,7 @@ export function publishedImages(world: World, localDirs: string[] = []): Publish
       users: claims("user"),
       kept: claims("kept"),
       superseded: i.hidden && i.properties.dse_superseded_by !== undefined,
+      createdAt: i.createdAt,
     });
   }
   for (const a of world.aws.amis.values()) {
@@ -106,6 +113,8 @@ export function publishedImages(world: World, localDirs: string[] = []): Publish
       kept: claims("kept"),
       superseded: a.deprecationTime !== undefined,
       copy: a.tags["dse-image:source-ami"] !== undefined,
+      home: a.tags["dse-image:source-ami"],
+      createdAt: a.creationDate,
     });
   }
   for (const dir of localDirs) {
@@ -131,6 +140,8 @@ export function publishedImages(world: World, localDirs: string[] = []): Publish
         users: Object.values((rec.users ?? {}) as Record<string, string>),
         kept: Object.values((rec.kept ?? {}) as Record<string, string>),
         superseded: rec.supersededBy !== undefined,
+        createdAt: rec.createdAt as string,
+        sha256: rec.sha256 as string | undefined,
       });
     }
   }
@@ -147,7 +158,11 @@ export function exportedIds(engine: Engine): string[] {
 
 /** Builder-side objects of one stack still in the clouds or on the machine. */
 export function leftovers(world: World, engine: Engine, localCache?: string): string[] {
-  const tag = stackTagOf(engine.stackId);
+  const ids = [engine.stackId, ...engine.formerStackIds];
+  return [...new Set(ids.flatMap((id) => leftoversOf(world, stackTagOf(id), localCache)))];
+}
+
+function leftoversOf(world: World, tag: string, localCache?: string): string[] {
   const prefix = `dse-${tag}-`;
   const left: string[] = [];
   for (const s of world.openstack.servers.values())
@@ -209,6 +224,40 @@ export function checkInvariants(world: World, o: InvariantOptions): void {
   for (const engine of o.stacks) {
     for (const id of exportedIds(engine))
       expect(deleted.has(id), `${id} exported by ${engine.stack} was deleted`).toBe(false);
+  }
+  // What a stack exports about an image is that image's: not a previous image's under the same ID.
+  for (const engine of o.stacks) {
+    const records = (engine.lastOutputs?.images ?? {}) as Record<
+      string,
+      { id: string; createdAt?: string; sha256?: string }
+    >;
+    for (const [platform, rec] of Object.entries(records)) {
+      const id = /\.(qcow2|ova)$/.test(rec.id) ? path.resolve(engine.projectDir, rec.id) : rec.id;
+      const img = published.find((p) => p.id === id);
+      if (!img) continue; // named above as not published
+      const what = `stack ${engine.stack} exports ${platform} image ${id} with`;
+      expect(rec.createdAt, `${what} another image's createdAt`).toBe(img.createdAt);
+      if (img.sha256 !== undefined)
+        expect(rec.sha256, `${what} another image's sha256`).toBe(img.sha256);
+    }
+  }
+  // A claim names a stack that exists under that name: a claim of a renamed or moved stack's old
+  // name is dropped by no one (no program runs under it again) and keeps the image forever.
+  const names = new Set(o.stacks.map((e) => e.stackId));
+  for (const img of published) {
+    for (const who of [...img.users, ...img.kept])
+      expect(
+        names.has(who),
+        `${img.platform} image ${img.name} (${img.id}) is claimed by ${who}, which is no stack: an orphan claim`,
+      ).toBe(true);
+  }
+  // An AWS copy lives and dies with its home-region AMI: a copy whose home is gone is a leak.
+  for (const img of published) {
+    if (img.copy)
+      expect(
+        live.has(img.home!),
+        `AWS copy ${img.name} (${img.id}) outlived its home AMI ${img.home}: a leak`,
+      ).toBe(true);
   }
   if (!o.retained) {
     const exported = new Set(o.stacks.flatMap(exportedIds));

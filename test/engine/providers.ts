@@ -34,7 +34,19 @@ const json = (v: unknown) => JSON.stringify(v ?? null);
 const same = (a: unknown, b: unknown) => json(a) === json(b);
 
 /** Diff of a typed (bridged) resource: ForceNew keys replace, anything else updates. */
-function typedDiff(forceNew: string[]) {
+/**
+ * A provider's delete retry on "in use": polls until `inUse` is false, or fails with `error` once
+ * the delete timeout passes. Parallel deletes of the same antichain (Engine.deleteAll) run
+ * meanwhile; 500 polls of 20 ms stand for the provider's 10-15 minutes.
+ */
+async function whileInUse(inUse: () => boolean, error: string): Promise<void> {
+  for (let poll = 0; inUse(); poll++) {
+    if (poll >= 500) throw new Error(error);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export function typedDiff(forceNew: string[]) {
   return (old: StateEntry, inputs: Record<string, unknown>) => {
     const keys = new Set([...Object.keys(old.inputs), ...Object.keys(inputs)]);
     let changed = false;
@@ -46,6 +58,42 @@ function typedDiff(forceNew: string[]) {
     return changed ? ("update" as const) : ("same" as const);
   };
 }
+
+/**
+ * How terraform-provider-openstack diffs the builder's typed resources (ForceNew keys in each
+ * resource's schema), shared by the fake world and the real cloud's adapter (real-openstack.ts).
+ */
+export const OPENSTACK_DIFFS = {
+  keypair: typedDiff(["name", "publicKey", "region"]),
+  secGroup: typedDiff(["region", "tenantId"]),
+  secGroupRule: typedDiff([
+    "securityGroupId",
+    "direction",
+    "ethertype",
+    "protocol",
+    "portRangeMin",
+    "portRangeMax",
+    "remoteIpPrefix",
+  ]),
+  instance: (old: StateEntry, inputs: Record<string, unknown>) => {
+    // Rule O3: user_data and the image replace the server.
+    const base = typedDiff([
+      "imageId",
+      "imageName",
+      "userData",
+      "keyPair",
+      "networks",
+      "availabilityZone",
+    ])(
+      { ...old, inputs: { ...old.inputs, powerState: undefined } },
+      { ...inputs, powerState: undefined },
+    );
+    if (base === "replace") return base;
+    const want = inputs.powerState ?? "active";
+    const have = old.outputs.powerState ?? "active";
+    return want !== have ? ("update" as const) : base;
+  },
+};
 
 export interface CommandRun {
   urn: string;
@@ -284,7 +332,7 @@ export class Providers {
           return { id: str(inputs.name), outputs: { ...inputs } };
         },
         read: (e) => (os.keypairs.has(e.id) ? { outputs: e.outputs } : null),
-        diff: typedDiff(["name", "publicKey", "region"]),
+        diff: OPENSTACK_DIFFS.keypair,
         delete: (e) => {
           os.keypairs.delete(e.id);
         },
@@ -296,13 +344,16 @@ export class Providers {
           return { id, outputs: { ...inputs, id } };
         },
         read: (e) => (os.groups.has(e.id) ? { outputs: e.outputs } : null),
-        diff: typedDiff(["region", "tenantId"]),
+        diff: OPENSTACK_DIFFS.secGroup,
         update: (_o, inputs) => inputs,
-        delete: (e) => {
+        // Neutron's 409 (a port still uses the group) is retried until the delete timeout
+        // (tf-provider-openstack v1.54.1 networkingSecgroupV2StateRefreshFuncDelete, 10 min).
+        delete: async (e) => {
           const g = os.groups.get(e.id);
-          if (g && [...os.servers.values()].some((s) => s.securityGroups.includes(g.name))) {
-            throw new Error(`security group ${e.id} in use (HTTP 409)`);
-          }
+          const inUse = () =>
+            g !== undefined &&
+            [...os.servers.values()].some((s) => s.securityGroups.includes(g.name));
+          await whileInUse(inUse, `security group ${e.id} in use (HTTP 409)`);
           os.groups.delete(e.id);
         },
       },
@@ -312,15 +363,7 @@ export class Providers {
           outputs: { ...inputs },
         }),
         read: (e) => (os.groups.has(str(e.inputs.securityGroupId)) ? { outputs: e.outputs } : null),
-        diff: typedDiff([
-          "securityGroupId",
-          "direction",
-          "ethertype",
-          "protocol",
-          "portRangeMin",
-          "portRangeMax",
-          "remoteIpPrefix",
-        ]),
+        diff: OPENSTACK_DIFFS.secGroupRule,
         delete: notFoundOk,
       },
       "openstack:compute/instance:Instance": {
@@ -349,24 +392,7 @@ export class Providers {
           const powerState = s.status === "SHUTOFF" ? "shutoff" : "active";
           return { outputs: { powerState }, inputs: { powerState } };
         },
-        diff: (old, inputs) => {
-          // Rule O3: user_data and the image replace the server.
-          const base = typedDiff([
-            "imageId",
-            "imageName",
-            "userData",
-            "keyPair",
-            "networks",
-            "availabilityZone",
-          ])(
-            { ...old, inputs: { ...old.inputs, powerState: undefined } },
-            { ...inputs, powerState: undefined },
-          );
-          if (base === "replace") return base;
-          const want = inputs.powerState ?? "active";
-          const have = old.outputs.powerState ?? "active";
-          return want !== have ? "update" : base;
-        },
+        diff: OPENSTACK_DIFFS.instance,
         // Rule O2: an update with powerState active starts a shut-off server.
         update: (old, inputs) => {
           const s = os.servers.get(old.id);
@@ -409,11 +435,10 @@ export class Providers {
         delete: (e) => {
           const s = os.servers.get(str(e.inputs.instanceId));
           if (!s) return; // rule O1
-          if (s.floatingIp !== e.inputs.floatingIp) {
-            throw new Error(
-              `Floating IP ${str(e.inputs.floatingIp)} is not associated with instance ${s.id} (HTTP 409)`,
-            );
-          }
+          // Nova answers 409 when the address is not on this server (a later association moved
+          // it): the provider logs it and succeeds (tf-provider-openstack v1.54.1
+          // resource_openstack_compute_floatingip_associate_v2.go, Delete: ErrDefault409).
+          if (s.floatingIp !== e.inputs.floatingIp) return;
           s.floatingIp = undefined;
           for (const f of os.fips.values())
             if (f.address === e.inputs.floatingIp) f.server = undefined;
@@ -463,14 +488,15 @@ export class Providers {
         read: (e) => (ec2.groups.has(e.id) ? { outputs: e.outputs } : null),
         diff: typedDiff(["name", "vpcId", "description"]),
         update: (_o, inputs) => inputs,
-        delete: (e) => {
-          if (
+        // DependencyViolation and InvalidGroup.InUse are retried until the delete timeout
+        // (terraform-provider-aws internal/service/ec2/vpc_security_group.go
+        // resourceSecurityGroupDelete: RetryWhenAWSErrCodeEquals, 15 min).
+        delete: async (e) => {
+          const inUse = () =>
             [...ec2.instances.values()].some(
               (i) => i.state !== "terminated" && i.securityGroups.includes(e.id),
-            )
-          ) {
-            throw new Error(`DependencyViolation: resource ${e.id} has a dependent object`);
-          }
+            );
+          await whileInUse(inUse, `DependencyViolation: resource ${e.id} has a dependent object`);
           ec2.groups.delete(e.id);
         },
       },

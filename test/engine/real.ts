@@ -105,7 +105,11 @@ export class RealProviders extends Providers {
         create: async (inputs, ctx) => {
           const t0 = Date.now();
           const tampered = await this.tamper(ctx.name, inputs);
-          const result = await local.create(tampered, ctx);
+          const result = await Promise.resolve(local.create(tampered, ctx)).catch((e: unknown) => {
+            const seconds = ((Date.now() - t0) / 1000).toFixed(1);
+            this.opts.log?.(`${ctx.name}: FAILED after ${seconds} s: ${String(e)}`);
+            throw e;
+          });
           this.times.push({ name: ctx.name, seconds: (Date.now() - t0) / 1000 });
           this.opts.log?.(`${ctx.name}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
           return result;
@@ -168,6 +172,13 @@ export class RealProviders extends Providers {
       "BatchMode=yes",
       "-o",
       "ConnectTimeout=15",
+      // pulumi-command dials with ssh.Dial, i.e. net.DialTimeout, whose TCP keepalive Go turns on
+      // by default (15 s idle, 15 s apart, 9 probes): a builder that powers off mid-step fails
+      // the step in about 2.5 minutes instead of hanging it (remote/connection.go `Dial`).
+      "-o",
+      "ServerAliveInterval=15",
+      "-o",
+      "ServerAliveCountMax=9",
       "-o",
       "LogLevel=ERROR",
     ];
@@ -220,6 +231,7 @@ export class RealProviders extends Providers {
       this.opts.log?.(`${name}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       if (r.code !== 0) {
         const tail = `${r.stderr}\n${r.stdout}`.trim().split("\n").slice(-20).join("\n");
+        this.opts.log?.(`${name}: FAILED (exit ${r.code}): ${tail}`);
         throw new Error(`Process exited with status ${r.code}: ${name}:\n${tail}`);
       }
       return { ...inputs, stdout: r.stdout.trimEnd(), stderr: r.stderr.trimEnd() };

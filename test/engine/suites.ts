@@ -142,6 +142,15 @@ export function happyPaths(family: Family): void {
       expect(images().length).toBe(2 * PLATFORMS[family].length);
     });
 
+    it("retainImages turned on in the same up as a rebuild keeps the old image (rule C3)", async () => {
+      s.retained = true;
+      const dev = s.stack("dev", s.config(family));
+      await s.up(dev);
+      dev.config = s.config(family, { retainImages: true, tools: ["python", "tools"] });
+      await s.up(dev);
+      expect(images().length).toBe(2 * PLATFORMS[family].length);
+    });
+
     it("destroy deletes the images and everything else the stack made", async () => {
       const dev = s.stack("dev", s.config(family));
       await s.up(dev);
@@ -184,6 +193,35 @@ export function recoveryPaths(family: Family): void {
         expect(images().map((i) => i.id)).toContain(exported(retry).id);
       },
     );
+
+    it("a stack renamed between a failed build on a kept builder and its retry publishes and leaves no builder", async () => {
+      const dev = s.stack("dev", s.config(family, { keepBuilderOnFailure: true }));
+      s.world.faults.fail("remote:cleanup");
+      await s.up(dev, { expectOk: false });
+      dev.rename("dev2");
+      // A new builder (the old one is tagged with the old name); the old chain is deleted at the
+      // end of the run (rule E1), its floating IP association after the new one took the address.
+      const retry = await s.up(dev);
+      expect(roles(created(retry))).toContain(BUILDER);
+      expect(images().map((i) => i.id)).toContain(exported(retry).id);
+      await s.destroy(dev);
+      expect(images()).toEqual([]);
+    });
+
+    it("a retry within the 30 s before a failed builder powers off resumes it and disarms the power-off", async () => {
+      const dev = s.stack("dev", s.config(family));
+      const platform = mainPlatform === "qemu" ? "qemu" : family;
+      s.world.faults.fail("remote:install", { platform });
+      s.world.faults.fail("guest:retry-within-30s", { platform });
+      await s.up(dev, { expectOk: false });
+      const builder = s.world.guests().find((g) => g.running)!;
+      expect(builder.failurePowerOffArmed).toBe(true);
+      const retry = await s.up(dev);
+      expect(roles(created(retry))).not.toContain(BUILDER);
+      expect(builder.failurePowerOffArmed).toBe(false);
+      expect(builder.commands.filter((c) => c.includes("install.sh"))).toHaveLength(2);
+      expect(images().map((i) => i.id)).toContain(exported(retry).id);
+    });
 
     it("a retry after a failed step on a kept builder resumes it: done steps do not run again", async () => {
       const dev = s.stack("dev", s.config(family, { keepBuilderOnFailure: true }));
@@ -280,6 +318,18 @@ export function recoveryPaths(family: Family): void {
         // The cloud made the server the state never heard of.
         expect(s.world.guests().filter((g) => g.running)).toHaveLength(1);
         await s.up(dev); // the invariants check nothing builder-side is left
+      },
+    );
+
+    it.runIf(family !== "local")(
+      "a run killed while the builder is created, then a stack rename: the next run sweeps the old name's builder",
+      async () => {
+        const dev = s.stack("dev", s.config(family));
+        await s.up(dev, { killDuring: "-builder", expectOk: false });
+        dev.rename("dev2");
+        // The invariants check that nothing of either name is left.
+        await s.up(dev);
+        expect(s.world.guests().filter((g) => g.running)).toEqual([]);
       },
     );
 
@@ -401,6 +451,10 @@ export function sharedImages(family: Family): void {
     const main = family === "local" ? "qemu" : family;
     const images = () => publishedImages(s.world, s.localDirs).filter((i) => !i.copy);
     const mainImages = () => images().filter((i) => i.platform === main);
+    const mainIds = () =>
+      mainImages()
+        .map((i) => i.id)
+        .sort();
     const exported = (r: { outputs?: Record<string, unknown> }) =>
       (
         r.outputs!.images as Record<
@@ -445,11 +499,7 @@ export function sharedImages(family: Family): void {
       await s.up(prod);
       dev.config = s.config(family, { tools: TOOLSETS[1] });
       const second = await s.up(dev);
-      expect(
-        mainImages()
-          .map((i) => i.id)
-          .sort(),
-      ).toEqual([exported(first).id, exported(second).id].sort());
+      expect(mainIds()).toEqual([exported(first).id, exported(second).id].sort());
       const old = mainImages().find((i) => i.id === exported(first).id)!;
       expect(old.users).toEqual([prod.stackId]);
       // Promotion: prod takes the image dev built, without building.
@@ -458,6 +508,46 @@ export function sharedImages(family: Family): void {
       expect(exported(promoted).id).toBe(exported(second).id);
       expect(mainImages().map((i) => i.id)).toEqual([exported(second).id]);
     });
+
+    it("retention.keep raised in the same up as a rebuild keeps the old image (rule C3)", async () => {
+      const dev = s.stack("dev", s.config(family, { tools: TOOLSETS[0] }));
+      const first = await s.up(dev);
+      dev.config = s.config(family, { tools: TOOLSETS[1], retention: { keep: 1 } });
+      const second = await s.up(dev);
+      expect(mainIds()).toEqual([exported(first).id, exported(second).id].sort());
+      expect(exported(second).previous.map((p) => p.id)).toEqual([exported(first).id]);
+      await s.destroy(dev);
+      expect(images()).toEqual([]);
+    });
+
+    it.each([
+      ["`pulumi stack rename`", "dev2", undefined],
+      ["a move to another organisation", "dev", "another-org"],
+    ])(
+      "%s: the next up moves the stack's claims (retention's included) and builds nothing",
+      async (_how, name, org) => {
+        const keep = { retention: { keep: 1 } };
+        const dev = s.stack("dev", s.config(family, { tools: TOOLSETS[0], ...keep }));
+        const first = await s.up(dev);
+        dev.config = s.config(family, { tools: TOOLSETS[1], ...keep });
+        const second = await s.up(dev);
+        const before = dev.stackId;
+        dev.rename(name, org);
+        const moved = await s.up(dev);
+        expect(roles(created(moved))).toEqual([]);
+        expect(exported(moved).id).toBe(exported(second).id);
+        // The probe ran before the record moved the kept claims: the list is back one up later.
+        const next = await s.up(dev);
+        expect(roles(created(next))).toEqual([]);
+        expect(exported(next).previous.map((p) => p.id)).toEqual([exported(first).id]);
+        for (const img of mainImages()) {
+          expect([...img.users, ...img.kept]).not.toContain(before);
+          expect([...img.users, ...img.kept]).toEqual([dev.stackId]);
+        }
+        await s.destroy(dev);
+        expect(images()).toEqual([]);
+      },
+    );
 
     it("retention keep 2 over four rebuilds leaves the two newest previous images, marked superseded", async () => {
       const dev = s.stack("dev", s.config(family, { tools: TOOLSETS[0], retention: { keep: 2 } }));

@@ -198,10 +198,15 @@ describe("README's first two commands", () => {
     ).toEqual(["npm ci", run]);
 
     const reached = reachableScripts(script ?? "");
-    for (const needed of ["test", "test:e2e"]) {
+    expect(reached.has("test"), `\`${run}\` ("run every test") must run \`npm test\``).toBe(true);
+    // Every vitest project (unit, engine, the VM lanes, the real-engine and OpenStack lanes).
+    const projects = [...read("vitest.config.ts").matchAll(/name: "([\w-]+)"/g)].map((m) => m[1]);
+    expect(projects).toContain("openstack");
+    const ran = [...reached].map((name) => scripts[name]).join(" ");
+    for (const project of projects) {
       expect(
-        reached.has(needed),
-        `\`${run}\` ("run every test") must run the npm script "${needed}"`,
+        ran.includes(`--project ${project}`),
+        `\`${run}\` ("run every test") must run the vitest project "${project}"`,
       ).toBe(true);
     }
   });
@@ -326,5 +331,15 @@ describe("README's other pulumi commands", () => {
       return (/^[\d.eE+-]+$/.test(value) || idKeys.test(set)) && !/ --type string /.test(set);
     });
     expect(untyped, "these need --type string").toEqual([]);
+  });
+});
+
+describe("the license", () => {
+  it("LICENSE is the text of the license package.json names", () => {
+    const { license } = JSON.parse(read("package.json")) as { license: string };
+    expect(license).toBe("Apache-2.0");
+    const text = read("LICENSE");
+    expect(text).toMatch(/^\s*Apache License\s+Version 2\.0, January 2004\s/);
+    expect(text).toContain("END OF TERMS AND CONDITIONS");
   });
 });

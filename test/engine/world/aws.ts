@@ -419,6 +419,11 @@ export class FakeAws {
     },
     "delete-security-group": (a) => {
       const id = a.one("--group-id")!;
+      if (!this.groups.has(id))
+        return fail(
+          `An error occurred (InvalidGroup.NotFound) when calling the DeleteSecurityGroup operation: The security group '${id}' does not exist`,
+          254,
+        );
       if (
         [...this.instances.values()].some(
           (i) => i.state !== "terminated" && i.securityGroups.includes(id),

@@ -153,6 +153,12 @@ export class Guest {
   /** Boots so far; the dead-man switch must be armed after every one of them. */
   boots = 1;
   ttlArmed: boolean;
+  /**
+   * A failed step armed the 30-second power-off (provision-commands.ts onFailure) and the next
+   * run came before it fired: the machine still answers, and powers off in the middle of the
+   * first step that does not disarm it first.
+   */
+  failurePowerOffArmed = false;
   /** Debian 12's sshd reloads host keys per connection: once cleanup removed them, no new session. */
   sshdHasHostKeys = true;
   readonly authorized: Set<string>;
@@ -253,10 +259,30 @@ export class Guest {
         .filter((w) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(w))
         .map((w) => [w.slice(0, w.indexOf("=")), w.slice(w.indexOf("=") + 1)]),
     );
+    if (command.includes("systemctl stop dse-builder-failed.timer")) {
+      this.failurePowerOffArmed = false;
+    }
+    if (this.failurePowerOffArmed) {
+      // The power-off lands mid-step: the session ends without an exit status, which
+      // pulumi-command reports once its connection's keepalive gives up (x/crypto/ssh
+      // ExitMissingError).
+      this.failurePowerOffArmed = false;
+      this.powerOff();
+      return {
+        code: -1,
+        stdout: "",
+        stderr: "wait: remote command exited without exit status or exit signal",
+      };
+    }
     const result = this.runScript(script, env, builder);
     if (result.code !== 0 && command.includes("systemctl poweroff")) {
-      // onFailure: the builder powers itself off shortly after the failed step.
-      queueMicrotask(() => this.powerOff());
+      // onFailure: the builder powers itself off 30 s after the failed step: before the next run
+      // looks, unless the fault says the operator (or a CI retry) was quicker.
+      if (this.faults.take("guest:retry-within-30s", this.platform)) {
+        this.failurePowerOffArmed = true;
+      } else {
+        queueMicrotask(() => this.powerOff());
+      }
     }
     return result;
   }

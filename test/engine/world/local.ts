@@ -154,12 +154,18 @@ export class FakeLocal {
     const vm: LocalVm = { guest, port, overlay, process: child, listeners: [] };
     this.vms.set(port, vm);
 
+    // Node reports this process's exit later than qemu's own exit happens: by then start.sh may
+    // have started another qemu in the same folder, with its own pidfile and a new overlay (a new
+    // inode), which this one's exit must not touch.
+    const pidPath = path.resolve(cwd, pidfile);
+    const overlayInode = fs.statSync(overlay).ino;
     const exited = (_code: number | null, signal: NodeJS.Signals | null) => {
       guest.running = false;
       // QEMU unlinks its pidfile on a clean exit (a signal it handles included), not on SIGKILL.
-      if (signal !== "SIGKILL") fs.rmSync(path.resolve(cwd, pidfile), { force: true });
+      if (signal !== "SIGKILL" && readIfExists(pidPath)?.trim() === String(child.pid))
+        fs.rmSync(pidPath, { force: true });
       // What the guest wrote stays in its overlay, as qemu's writes do.
-      if (fs.existsSync(overlay))
+      if (fs.existsSync(overlay) && fs.statSync(overlay).ino === overlayInode)
         fs.writeFileSync(overlay, JSON.stringify({ fake: "disk", disk: guest.disk }));
       for (const l of vm.listeners) l.close();
       if (monitor) fs.rmSync(monitor, { force: true });
@@ -191,5 +197,13 @@ export class FakeLocal {
       vm.listeners.push(mon);
     }
     return ok();
+  }
+}
+
+function readIfExists(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return undefined;
   }
 }

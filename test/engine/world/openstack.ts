@@ -341,12 +341,23 @@ export class FakeOpenStack {
       if (!image || image.status !== "active")
         return fail(`Image ${a.one("--image")} could not be found.`);
       const file = a.one("--user-data");
+      // Nova hands each group to Neutron by name or ID: an empty one is refused, as Neutron does.
+      const groups: string[] = [];
+      for (const ref of a.all("--security-group")) {
+        if (ref === "")
+          return fail(
+            "Invalid input for field/attribute name. Value: . '' is too short (HTTP 400)",
+          );
+        const g = [...this.groups.values()].find((x) => x.id === ref || x.name === ref);
+        if (!g) return fail(`Security group ${ref} not found. (HTTP 400)`);
+        groups.push(g.name);
+      }
       const server = this.launch({
         name: a.positional[0],
         image,
         userData: file ? fs.readFileSync(path.resolve(cwd, file), "utf8") : undefined,
         metadata: keyValues(a.all("--property")),
-        securityGroups: a.all("--security-group"),
+        securityGroups: groups,
       });
       return ok(this.waited(a, this.format(a, { id: server.id, name: server.name })));
     },

@@ -1,0 +1,30 @@
+// The real-cloud adapter's reading of the openstack client: a wrong reading turns a 404 the
+// provider ignores (tf-provider-openstack CheckDeleted) into a failed destroy on the lane.
+import { describe, expect, it } from "vitest";
+import { firstIpv4, isNotFound } from "./real-openstack";
+
+describe("isNotFound", () => {
+  it.each([
+    "No server with a name or ID of '72e0bab7-eee8-46ac-ab90-23a8cb5f150f' exists.",
+    "No SecurityGroup found for dse-b",
+    "Failed to delete image with name or ID 'x': 404 Not Found",
+    "Resource could not be found.",
+  ])("reads %j as gone", (message) => {
+    expect(isNotFound(new Error(message))).toBe(true);
+  });
+
+  it.each([
+    "ConflictException: 409: Security Group 1a in use.",
+    "Quota exceeded for instances: Requested 1, but already used 10 of 10 instances",
+    "No valid host was found. There are not enough hosts available.",
+  ])("does not read %j as gone", (message) => {
+    expect(isNotFound(new Error(message))).toBe(false);
+  });
+});
+
+describe("firstIpv4", () => {
+  it("reads python-openstackclient 6's map and older clients' text", () => {
+    expect(firstIpv4({ private: ["fd00::5", "10.0.0.5"] })).toBe("10.0.0.5");
+    expect(firstIpv4("private=fd00::5, 10.0.0.7")).toBe("10.0.0.7");
+  });
+});
