@@ -156,11 +156,15 @@ class Store:
     def delete(self, image):
         for region, image_id in reversed(self._everywhere(image)):
             found = image if image_id == image.id else self.get(image_id, region=region)
-            proc = self.ec2("deregister-image", "--image-id", image_id, region=region, check=False)
-            if proc.returncode != 0 and "InvalidAMIID" not in proc.stderr:
-                raise lifecycle.StoreError(f"aws ec2 deregister-image {image_id}: {proc.stderr.strip()}")
-            for snapshot in (found.extra.get("snapshots", []) if found else []):
-                self.ec2("delete-snapshot", "--snapshot-id", snapshot, region=region, check=False)
+            self._deregister(image_id, region, found.extra.get("snapshots", []) if found else [])
+
+    def _deregister(self, image_id, region, snapshots):
+        """Deregisters one AMI (already gone is done) and deletes its snapshots."""
+        proc = self.ec2("deregister-image", "--image-id", image_id, region=region, check=False)
+        if proc.returncode != 0 and "InvalidAMIID" not in proc.stderr:
+            raise lifecycle.StoreError(f"aws ec2 deregister-image {image_id}: {proc.stderr.strip()}")
+        for snapshot in snapshots:
+            self.ec2("delete-snapshot", "--snapshot-id", snapshot, region=region, check=False)
 
     def forget(self, image_id, stack_tag):
         """The home AMI is gone (deregistered outside Pulumi): its copies, found by their
@@ -179,14 +183,7 @@ class Store:
                     lifecycle.log(f"keeping copy {copy.id} in {region}: still claimed by others")
                     continue
                 lifecycle.log(f"deleting copy {copy.id} in {region} of the gone AMI {image_id}")
-                proc = self.ec2("deregister-image", "--image-id", copy.id, region=region,
-                                check=False)
-                if proc.returncode != 0 and "InvalidAMIID" not in proc.stderr:
-                    raise lifecycle.StoreError(
-                        f"aws ec2 deregister-image {copy.id}: {proc.stderr.strip()}")
-                for snapshot in copy.extra.get("snapshots", []):
-                    self.ec2("delete-snapshot", "--snapshot-id", snapshot, region=region,
-                             check=False)
+                self._deregister(copy.id, region, copy.extra.get("snapshots", []))
 
     def wait_available(self, image_id, region):
         """Until EC2 made the AMI available, like wait_for_ami in ami-lib.sh: longer than the

@@ -210,7 +210,8 @@ def cmd_record(s):
         image = s.get(image_id)
     if tag not in image.users:
         s.set_claim(image, "users", tag, env("STACK_ID"))
-    apply_retention(s, image)
+    if family:
+        apply_retention(s, image, family)
     extra = s.ensure_replicas(image)
     image = s.get(image_id)
     image.extra.update(extra)
@@ -249,17 +250,14 @@ def take_over_claims(s, family, previous):
                 s.drop_claim(image, kind, old_tag)
 
 
-def apply_retention(s, current):
-    """Applies this run's retainImages and retention.keep to the stack's previous images, now that
-    `current` is its image. It is the record's create (or update) that does it, with the settings
+def apply_retention(s, current, name):
+    """Applies this run's retainImages and retention.keep to the stack's previous images (of the
+    family `name`), now that `current` is its image. It is the record's create (or update) that does it, with the settings
     of the run that made the change: the release of the replaced record runs later with the
     settings stored when that record was made (rule C3), which may be older."""
     tag, stack_id = env("STACK_TAG"), env("STACK_ID")
     keep = int(os.environ.get("KEEP", "0") or 0)
     retain = os.environ.get("RETAIN", "false") == "true"
-    name = os.environ.get("IMAGE_NAME") or current.meta.get("image_name", "")
-    if not name:
-        return
     previous = [i for i in s.list_family(name) if i.id != current.id and i.state == "complete"]
     for old in previous:
         if tag in old.users and tag not in old.kept and (retain or keep > 0):
