@@ -19,7 +19,9 @@
 #   DSE_PIP_LOCK       lock file to use instead of python-requirements.lock (tests)
 #   DSE_LOCK_TIMEOUT   seconds to wait for apt/dpkg locks (default 600), then fail naming the lock
 #   DSE_CLOUD_INIT_TIMEOUT  seconds to wait for cloud-init (default 900)
-# Exits non-zero naming the step that failed.
+#   DSE_OS_RELEASE     os-release file to read instead of /etc/os-release (tests)
+# Exits non-zero naming the step that failed; on any other system than those above, before it
+# changes anything.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,6 +34,7 @@ PIP_LOCK="${DSE_PIP_LOCK:-$HERE/python-requirements.lock}"
 VENV=/opt/dse
 
 dse_step "check inputs"
+dse_require_supported_os
 for group in "${GROUPS_SELECTED[@]}"; do
   case "$group" in
     python | scipy | jupyter | r | tools) ;;

@@ -212,14 +212,26 @@ dse_pkg_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]
 }
 
+# DSE_OS_RELEASE: the os-release file to read (tests); /etc/os-release by default.
 dse_os_id() {
-  # shellcheck disable=SC1091 # /etc/os-release exists on every supported system
-  (. /etc/os-release && printf '%s %s' "${ID:-unknown}" "${VERSION_ID:-}")
+  # shellcheck disable=SC1090,SC1091 # /etc/os-release exists on every supported system
+  (. "${DSE_OS_RELEASE:-/etc/os-release}" && printf '%s %s' "${ID:-unknown}" "${VERSION_ID:-}")
 }
 
 dse_os_pretty() {
-  # shellcheck disable=SC1091
-  (. /etc/os-release && printf '%s' "${PRETTY_NAME:-unknown}")
+  # shellcheck disable=SC1090,SC1091
+  (. "${DSE_OS_RELEASE:-/etc/os-release}" && printf '%s' "${PRETTY_NAME:-${ID:-unknown}}")
+}
+
+# Stops before anything is installed, naming the system found, unless install.sh supports it: the
+# package names, the pinned Python versions and the R repository are those of these releases.
+dse_require_supported_os() {
+  [ -r "${DSE_OS_RELEASE:-/etc/os-release}" ] ||
+    dse_die "the base image has no /etc/os-release; install.sh supports Ubuntu 22.04, Ubuntu 24.04 and Debian 12"
+  case "$(dse_os_id)" in
+    "ubuntu 22.04" | "ubuntu 24.04" | "debian 12") return 0 ;;
+  esac
+  dse_die "the base image runs $(dse_os_pretty) ($(dse_os_id)); install.sh supports Ubuntu 22.04, Ubuntu 24.04 and Debian 12: set the platform's source image (openstack.sourceImage, aws.sourceAmi or qemu.sourceImageUrl) to one of them"
 }
 
 # Login user homes plus root's: where keys and histories of the build can be left.

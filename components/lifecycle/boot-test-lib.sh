@@ -13,7 +13,7 @@
 #   DSE_TOOLS, DSE_PYTHON_SOURCE  for verify.sh
 #   SSH_TIMEOUT_SECONDS    how long to wait for SSH (default 600)
 #   KEEP_ON_FAILURE        true: keep a failed test instance and image for debugging
-#   STORE, STORE_CONFIG    for imagestore.py
+#   STORE, STORE_CONFIG    the image store (bt_store)
 #   SBOM_PATH              the image's SBOM, removed with a rejected image
 # The platform script defines how to remove what an earlier attempt at this same test left, how
 # to launch its test instance (setting TEST_HOST, TEST_PORT, BT_CONSOLE_COMMAND and BT_INSTANCE,
@@ -127,21 +127,38 @@ bt_wait_and_check() {
   bt_log "verify.sh passed at $(bt_elapsed)"
 }
 
+bt_json_string() {
+  local s=${1//\\/\\\\}
+  s=${s//\"/\\\"}
+  printf '"%s"' "$s"
+}
+
 bt_result_json() {
-  python3 -c 'import json, sys
-print(json.dumps({"passed": True, "seconds": int(sys.argv[1]), "checks": sys.argv[2:]}))' \
-    "$(($(date +%s) - BT_STARTED))" "${BT_CHECKS[@]}"
+  local checks="" check
+  for check in "${BT_CHECKS[@]}"; do
+    checks+="${checks:+, }$(bt_json_string "$check")"
+  done
+  printf '{"passed": true, "seconds": %d, "checks": [%s]}\n' "$(($(date +%s) - BT_STARTED))" \
+    "$checks"
+}
+
+# The image store's command for this platform: the typed store (components/store/cli.ts) of the
+# local platforms, imagestore.py of the others.
+bt_store() {
+  case "${STORE:-}" in
+    qemu | virtualbox) node --import tsx "$BT_LIB_DIR/../store/cli.ts" "$1" ;;
+    *) python3 "$BT_LIB_DIR/imagestore.py" "$1" ;;
+  esac
 }
 
 # What a failed test leaves: nothing but the error, or (KEEP_ON_FAILURE) the instance and the
 # image marked failed, which is never published.
 bt_reject_image() {
-  local store="$BT_LIB_DIR/imagestore.py"
   if [ "${KEEP_ON_FAILURE:-false}" = true ]; then
-    IMAGE_ID=$IMAGE_ID python3 "$store" fail >/dev/null
+    IMAGE_ID=$IMAGE_ID bt_store fail >/dev/null
     bt_log "keepBuilderOnFailure is set: kept the test instance and image $IMAGE_ID (marked failed)"
   else
-    IMAGE_ID=$IMAGE_ID python3 "$store" discard-image >/dev/null
+    IMAGE_ID=$IMAGE_ID bt_store discard-image >/dev/null
     # No SBOM of an image that does not exist (a rebuild under this name writes its own).
     [ -z "${SBOM_PATH:-}" ] || rm -f "$SBOM_PATH"
   fi

@@ -8,8 +8,11 @@ import { Provisioner } from "../provisioner";
 import { projectRelative } from "../project-files";
 import { shellQuote } from "../shell";
 import { builderObjectName, builderPrefix } from "./names";
-import { ImageRecordOutput, imageRecord, parseImageRecord } from "./image-record";
+import { ImageRecordOutput, imageRecord } from "./image-record";
 import type { Plan } from "./plan";
+import { ImagePublish } from "../store/image-publish";
+import { TYPED_STORES } from "../store/open";
+import { PendingImage } from "../store/pending-image";
 import { StoreRef, storeCommand, storeEnv } from "./store";
 import { buildSbom, formatSbom, parseInventory } from "./sbom";
 import { TEST_TTL_SCRIPT, cloudConfig } from "./user-data";
@@ -195,23 +198,16 @@ export function declareChain(
     ? declareBootTest(parent, base, args, driver, { pendingId, storeVars, after: teardown })
     : undefined;
 
-  const publish = new command.local.Command(
-    `${base}-publish`,
-    {
-      create: storeCommand("publish"),
-      environment: {
-        ...storeVars,
-        PENDING_ID: pendingId,
-        NAME: plan.name,
-        BOOT_TEST: bootTest ? bootTest.stdout.apply(lastLine) : "",
-      },
-      logging: "stderr",
-    },
-    { ...opts, dependsOn: bootTest ? [bootTest] : [teardown] },
-  );
+  const published = declarePublish(`${base}-publish`, driver.store, {
+    parent,
+    pendingId,
+    name: plan.name,
+    bootTest: bootTest ? bootTest.stdout.apply(lastLine) : "",
+    dependsOn: bootTest ? [bootTest] : [teardown],
+  });
   return {
-    imageId: publish.stdout.apply((out) => (JSON.parse(lastLine(out)) as { id: string }).id),
-    dependsOn: [publish],
+    imageId: published.imageId,
+    dependsOn: [published.resource],
     manifest,
     inventory,
     sbom,
@@ -392,36 +388,158 @@ function declareBuilderChain(
     opts,
   );
 
+  const sbomSha256 = sbomWriter.stdout.apply(lastLine);
+  const { snapshot, pendingId } = TYPED_STORES.includes(driver.store.store)
+    ? typedSnapshot(`${base}-snapshot`, driver, {
+        parent,
+        environment: { ...driver.env, ...builder.env },
+        name: plan.name,
+        gen,
+        stackTag: args.stackTag,
+        imageName: args.imageName,
+        fingerprint: args.fingerprint,
+        sbomSha256,
+        sourceImage: args.sourceImage,
+        manifest: provisioner.manifest,
+        dependsOn: [provisioner.done],
+      })
+    : snapshotStep(`${base}-snapshot`, driver, {
+        parent,
+        environment: {
+          ...driver.env,
+          ...builder.env,
+          ...ctx.storeVars,
+          NAME: plan.name,
+          IMAGE_NAME: args.imageName,
+          FINGERPRINT: args.fingerprint,
+          GEN: gen,
+          STACK_TAG: args.stackTag,
+          SOURCE_IMAGE: args.sourceImage,
+          MANIFEST: provisioner.manifest,
+          SBOM_SHA256: sbomSha256,
+        },
+        dependsOn: [provisioner.done],
+      });
+  return {
+    snapshot,
+    pendingId,
+    manifest: provisioner.manifest,
+    inventory: provisioner.inventory,
+    sbom: sbomWriter.stdout.apply(() => sbomPathOf(settings, plan.name)),
+  };
+}
+
+/** The snapshot of a platform whose store is still imagestore.py: a command step. */
+function snapshotStep(
+  name: string,
+  driver: PlatformDriver,
+  o: {
+    parent: pulumi.Resource;
+    environment: Record<string, pulumi.Input<string>>;
+    dependsOn: pulumi.Resource[];
+  },
+): { snapshot: pulumi.Resource; pendingId: pulumi.Output<string> } {
   const snapshot = new command.local.Command(
-    `${base}-snapshot`,
+    name,
     {
       create: script(path.join(driver.scripts, "snapshot.sh")),
-      environment: {
-        ...driver.env,
-        ...builder.env,
-        ...ctx.storeVars,
-        NAME: plan.name,
-        IMAGE_NAME: args.imageName,
-        FINGERPRINT: args.fingerprint,
-        GEN: gen,
-        STACK_TAG: args.stackTag,
-        SOURCE_IMAGE: args.sourceImage,
-        MANIFEST: provisioner.manifest,
-        SBOM_SHA256: sbomWriter.stdout.apply(lastLine),
-      },
+      environment: o.environment,
       // The pending image dies with this step unless it was published (teardown of an
       // abandoned build: rule E1 deletes the step at the end of a later run, C3 runs this).
       delete: storeCommand("discard"),
       logging: "stderr",
     },
-    { ...opts, dependsOn: [provisioner.done] },
+    { parent: o.parent, dependsOn: o.dependsOn },
   );
   return {
     snapshot,
     pendingId: snapshot.stdout.apply((out) => (JSON.parse(lastLine(out)) as { id: string }).id),
-    manifest: provisioner.manifest,
-    inventory: provisioner.inventory,
-    sbom: sbomWriter.stdout.apply(() => sbomPathOf(settings, plan.name)),
+  };
+}
+
+/**
+ * The snapshot where the platform's store is typed: a PendingImage resource that makes the image
+ * and records it in one step, and discards it unless published when it leaves the program.
+ */
+function typedSnapshot(
+  name: string,
+  driver: PlatformDriver,
+  o: {
+    parent: pulumi.Resource;
+    environment: Record<string, pulumi.Input<string>>;
+    name: string;
+    gen: string;
+    stackTag: string;
+    imageName: string;
+    fingerprint: string;
+    sbomSha256: pulumi.Input<string>;
+    sourceImage: string;
+    manifest: pulumi.Input<string>;
+    dependsOn: pulumi.Resource[];
+  },
+): { snapshot: pulumi.Resource; pendingId: pulumi.Output<string> } {
+  const snapshot = new PendingImage(
+    name,
+    {
+      store: { store: driver.store.store, config: driver.store.config },
+      snapshot: driver.store.store === "virtualbox" ? "virtualbox" : "qemu",
+      environment: o.environment,
+      name: o.name,
+      gen: o.gen,
+      stackTag: o.stackTag,
+      imageName: o.imageName,
+      fingerprint: o.fingerprint,
+      sbomSha256: o.sbomSha256,
+      sourceImage: o.sourceImage,
+      manifest: o.manifest,
+    },
+    { parent: o.parent, dependsOn: o.dependsOn },
+  );
+  return { snapshot, pendingId: snapshot.imageId };
+}
+
+/** Publishes the pending image: an ImagePublish where the store is typed, else a command step. */
+export function declarePublish(
+  name: string,
+  store: StoreRef,
+  o: {
+    parent: pulumi.Resource;
+    pendingId: pulumi.Input<string>;
+    name: string;
+    bootTest: pulumi.Input<string>;
+    dependsOn: pulumi.Resource[];
+  },
+): { resource: pulumi.Resource; imageId: pulumi.Output<string> } {
+  if (TYPED_STORES.includes(store.store)) {
+    const publish = new ImagePublish(
+      name,
+      {
+        store: { store: store.store, config: store.config },
+        pendingId: o.pendingId,
+        name: o.name,
+        bootTest: o.bootTest,
+      },
+      { parent: o.parent, dependsOn: o.dependsOn },
+    );
+    return { resource: publish, imageId: publish.imageId };
+  }
+  const publish = new command.local.Command(
+    name,
+    {
+      create: storeCommand("publish"),
+      environment: {
+        ...storeEnv(store),
+        PENDING_ID: o.pendingId,
+        NAME: o.name,
+        BOOT_TEST: o.bootTest,
+      },
+      logging: "stderr",
+    },
+    { parent: o.parent, dependsOn: o.dependsOn },
+  );
+  return {
+    resource: publish,
+    imageId: publish.stdout.apply((out) => (JSON.parse(lastLine(out)) as { id: string }).id),
   };
 }
 
@@ -432,8 +550,8 @@ export function lastLine(out: string): string {
 
 /** A platform's image as the lifecycle declares it: the chain of this run and the record. */
 export interface DeclaredImage {
-  /** The record: anything consuming the image depends on it. */
-  record: command.local.Command;
+  /** The stack's claim on the image: anything consuming the image depends on it. */
+  record: pulumi.Resource;
   image: pulumi.Output<ImageRecordOutput>;
   imageId: pulumi.Output<string>;
   /** Path of the image's CycloneDX SBOM on this machine, when there is one. */
@@ -462,7 +580,8 @@ export function declareImage(
       dependsOn: chain.dependsOn,
     },
     parent,
+    args.plan.record,
   );
-  const image = record.stdout.apply((out) => parseImageRecord(out, args.plan.record));
-  return { record, image, imageId: image.id, sbom: pulumi.output(chain.sbom) };
+  const image = record.image;
+  return { record: record.resource, image, imageId: image.id, sbom: pulumi.output(chain.sbom) };
 }

@@ -1,5 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
+import { ImageClaim } from "../store/image-claim";
+import { TYPED_STORES } from "../store/open";
 import { lastLine } from "./chain";
 import { StoreRef, storeCommand, storeEnv } from "./store";
 
@@ -57,8 +59,47 @@ export function parseImageRecord(
   }
 }
 
+/** The stack's claim as the program declares it: the resource, and the image it exports. */
+export interface DeclaredRecord {
+  /** Anything consuming the image depends on it. */
+  resource: pulumi.Resource;
+  image: pulumi.Output<ImageRecordOutput>;
+}
+
 /**
- * This stack's claim on one complete image, declared in every run. It holds no builder-derived
+ * This stack's claim on one complete image, declared in every run: an ImageClaim resource
+ * (components/store/image-claim.ts) where the platform's store is typed, else the record step
+ * below. `known` is the record the program's lookup read (see parseImageRecord).
+ */
+export function imageRecord(
+  name: string,
+  args: ImageRecordArgs,
+  parent: pulumi.Resource,
+  known?: ImageRecordOutput,
+): DeclaredRecord {
+  if (TYPED_STORES.includes(args.store.store)) {
+    const claim = new ImageClaim(
+      name,
+      {
+        store: { store: args.store.store, config: args.store.config },
+        imageId: args.imageId,
+        imageName: args.imageName,
+        imageGen: args.imageGen,
+        stackId: args.stackId,
+        stackTag: args.stackTag,
+        retainImages: args.retainImages,
+        keep: args.keep,
+      },
+      { parent, dependsOn: args.dependsOn },
+    );
+    return { resource: claim, image: claim.record };
+  }
+  const step = imageRecordStep(name, args, parent);
+  return { resource: step, image: step.stdout.apply((out) => parseImageRecord(out, known)) };
+}
+
+/**
+ * The record step of the platforms whose store is still imagestore.py. It holds no builder-derived
  * input (nothing to ignore, so rule E2 cannot feed it a gone builder's values): `create` finds the
  * image by ID and adds the stack to its users, `delete` (rule C3: run with the stored
  * environment when the record leaves the program, E1, or is replaced, E3) removes the claim and
@@ -66,7 +107,7 @@ export function parseImageRecord(
  * never the stored stdout, which a refresh can empty (rule P4). The image ID is its trigger (C1), so an
  * image rebuilt after an outside deletion gets a new record and the old one is released.
  */
-export function imageRecord(
+function imageRecordStep(
   name: string,
   args: ImageRecordArgs,
   parent: pulumi.Resource,

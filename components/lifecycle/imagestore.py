@@ -293,6 +293,11 @@ def cmd_release(s):
     tag = env("STACK_TAG")
     retain = os.environ.get("RETAIN", "false") == "true"
     image = s.get(image_id)
+    if image is not None and tag in getattr(image, "held", ()):
+        # The record step of an earlier version, deleted by the first run of this one (rule E1,
+        # at the end of the run): the stack's ImageClaim resource holds the claim now.
+        log(f"{image.name}: this stack's ImageClaim holds its claim; nothing to release here")
+        return {}
     image_name = release_family(image)
     if image is None:
         log(f"image {image_id} is already gone")

@@ -3,6 +3,8 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { projectRelative } from "../project-files";
 import { shellQuote } from "../shell";
+import { probeViewOf } from "../store/image";
+import { TYPED_STORES, openStore } from "../store/open";
 import type { ProbeResult } from "./plan";
 
 /** The shared image store tool (components/lifecycle/imagestore.py). */
@@ -66,11 +68,24 @@ function askStore<T>(
   });
 }
 
+/** The images of the family and the stack's builders, from the platform's typed store. */
+async function probeTyped(
+  ref: StoreRef,
+  query: { imageName: string; stackTag: string },
+): Promise<ProbeResult> {
+  const store = openStore(ref);
+  const images = (await store.listFamily(query.imageName)).map(probeViewOf);
+  return { images, builders: await store.listBuilders(query.stackTag) };
+}
+
 export const probeStore: Probe = (ref, query) =>
-  askStore<ProbeResult>(ref, "probe", {
-    IMAGE_NAME: query.imageName,
-    STACK_TAG: query.stackTag,
-  }).catch((e: Error) => {
+  (TYPED_STORES.includes(ref.store)
+    ? probeTyped(ref, query)
+    : askStore<ProbeResult>(ref, "probe", {
+        IMAGE_NAME: query.imageName,
+        STACK_TAG: query.stackTag,
+      })
+  ).catch((e: Error) => {
     throw new pulumi.RunError(`${ref.store}: could not look up existing images: ${e.message}`);
   });
 

@@ -83,7 +83,7 @@ export class QemuImage extends pulumi.ComponentResource {
   /** Path of the image's CycloneDX SBOM on this machine, when there is one. */
   public readonly sbom: pulumi.Output<string | undefined>;
   /** The record: anything consuming the qcow2 depends on it. */
-  public readonly record: command.local.Command;
+  public readonly record: pulumi.Resource;
 
   constructor(name: string, args: QemuImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("dse-image:index:QemuImage", name, {}, opts);

@@ -1,20 +1,19 @@
 #!/usr/bin/env bash
 # The QEMU platform's snapshot (the lifecycle's snapshot step): powers the provisioned builder off
 # (stop.sh), converts its overlay into a standalone compressed qcow2 in the pending folder
-# <OUTPUT_DIR>/.pending/<NAME>.qcow2, and records it as this stack's pending image (imagestore.py
-# pending). Publishing (after the boot test) moves it to <OUTPUT_DIR>/<NAME>.qcow2.
-# WORK_DIR is removed once the pending image exists. If the conversion fails the stopped builder
-# stays "sealed" (overlay + export.claim), so the next `pulumi up` converts it again instead of
-# building anew.
+# <OUTPUT_DIR>/.pending/<NAME>.qcow2, which the PendingImage resource that runs this script
+# records as this stack's pending image (components/store/pending-provider.ts). Publishing (after
+# the boot test) moves it to <OUTPUT_DIR>/<NAME>.qcow2.
+# `snapshot.sh release` then removes WORK_DIR, once the image is recorded. If the conversion fails
+# (or the run dies before the record) the stopped builder stays "sealed" (overlay +
+# export.claim), so the next `pulumi up` converts it again instead of building anew.
 #
 # Env:
 #   STACK_TAG GEN     the builder (its folder: paths-lib.sh, with CACHE_DIR)
 #   OUTPUT_DIR        output folder (relative to the project folder, or absolute)
 #   NAME              final image name, <imageName>-<fp12>-<date>
 #   SHUTDOWN_TIMEOUT  seconds the guest gets to power off (stop.sh)
-#   STORE, STORE_CONFIG, IMAGE_NAME, FINGERPRINT, GEN, STACK_TAG, MANIFEST, SOURCE_IMAGE:
-#                     passed on to imagestore.py pending
-# Output: one JSON line {"id", "name"}: the pending image.
+# Output: the pending image's path (as configured), on the last line.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -53,7 +52,7 @@ convert_overlay() {
   log "pending image $out ($(du -h "$out" | cut -f1))"
 }
 
-main() {
+make_pending_image() {
   stop_builder
   local pending_dir out
   # As configured: the pending image's ID (its path) lands in the state (rule P3).
@@ -61,8 +60,17 @@ main() {
   mkdir -p "$pending_dir"
   out="$pending_dir/$NAME.qcow2"
   convert_overlay "$out"
-  IMAGE_ID="$out" python3 "$here/../lifecycle/imagestore.py" pending
-  rm -rf "$WORK_DIR"
+  printf '%s\n' "$out"
+}
+
+main() {
+  case "${1:-make}" in
+    make) make_pending_image ;;
+    # Once the image is recorded as pending: until then the sealed builder lets the next run
+    # convert again.
+    release) rm -rf "$WORK_DIR" ;;
+    *) die "usage: snapshot.sh [make|release]" ;;
+  esac
 }
 
 main "$@"

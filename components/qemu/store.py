@@ -92,10 +92,13 @@ class Store:
                 for k, v in META_KEYS.items() if rec.get(v) not in (None, "")}
         manifest = rec.get("manifest")
         extra = {"sha256": rec["sha256"]} if rec.get("sha256") else {}
-        return lifecycle.Image(path, rec.get("name", ""), rec.get("createdAt", ""), meta,
+        image = lifecycle.Image(path, rec.get("name", ""), rec.get("createdAt", ""), meta,
                                dict(rec.get("users", {})), dict(rec.get("kept", {})),
                                json.dumps(manifest) if isinstance(manifest, dict) else (manifest or ""),
                                extra)
+        # Stack tags whose claim an ImageClaim resource holds (components/store/image.ts).
+        image.held = list(rec.get("held", []))
+        return image
 
     def get(self, image_id):
         return self._image(image_id)

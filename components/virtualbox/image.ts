@@ -1,11 +1,10 @@
-import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import * as command from "@pulumi/command";
 import type { VirtualBoxBuilder } from "./config";
-import { lastLine, script } from "../lifecycle/chain";
-import { ImageRecordOutput, imageRecord, parseImageRecord } from "../lifecycle/image-record";
+import { declarePublish } from "../lifecycle/chain";
+import { ImageRecordOutput, imageRecord } from "../lifecycle/image-record";
 import type { Plan } from "../lifecycle/plan";
-import { StoreRef, storeCommand, storeEnv } from "../lifecycle/store";
+import type { StoreRef } from "../lifecycle/store";
+import { PendingImage } from "../store/pending-image";
 
 export interface VirtualBoxImageArgs {
   /** What this run declares (components/lifecycle/plan.ts). A plain value. */
@@ -70,51 +69,41 @@ export class VirtualBoxImage extends pulumi.ComponentResource {
       if (plan.phase === "build") {
         if (args.source === undefined)
           throw new Error("virtualbox: building an OVA needs its qcow2");
-        const pack = new command.local.Command(
+        const pack = new PendingImage(
           `${base}-export`,
           {
-            create: script(path.join(__dirname, "ova-export.sh")),
+            store: { store: store.store, config: store.config },
+            snapshot: "virtualbox",
             environment: {
-              ...storeEnv(store),
               SOURCE_QCOW2: args.source.qcow2,
-              MANIFEST: args.source.manifest,
               OUTPUT_DIR: args.outputDir,
-              NAME: plan.name,
-              IMAGE_NAME: args.imageName,
               VM_NAME: args.vmName ?? plan.name,
               MEMORY_MB: pulumi.output(args.memoryMb ?? 2048).apply(String),
               CPUS: pulumi.output(args.cpus ?? 2).apply(String),
               BUILDER: args.builder ?? "qemu",
-              FINGERPRINT: args.fingerprint,
-              GEN: plan.gen!,
-              STACK_TAG: args.stackTag,
-              SOURCE_IMAGE: args.sourceImage,
             },
-            // An abandoned pending OVA goes with this step (rules E1, C3).
-            delete: storeCommand("discard"),
-            logging: "stderr",
+            name: plan.name,
+            gen: plan.gen!,
+            stackTag: args.stackTag,
+            imageName: args.imageName,
+            fingerprint: args.fingerprint,
+            sourceImage: args.sourceImage,
+            manifest: args.source.manifest,
           },
           { parent: this, dependsOn: args.source.dependsOn },
         );
-        pendingId = pack.stdout.apply((out) => (JSON.parse(lastLine(out)) as { id: string }).id);
+        pendingId = pack.imageId;
         after = [pack];
       }
-      const publish = new command.local.Command(
-        `${base}-publish`,
-        {
-          create: storeCommand("publish"),
-          environment: {
-            ...storeEnv(store),
-            PENDING_ID: pendingId,
-            NAME: plan.name,
-            BOOT_TEST: "",
-          },
-          logging: "stderr",
-        },
-        { parent: this, dependsOn: after },
-      );
-      imageId = publish.stdout.apply((out) => (JSON.parse(lastLine(out)) as { id: string }).id);
-      dependsOn = [publish];
+      const publish = declarePublish(`${base}-publish`, store, {
+        parent: this,
+        pendingId,
+        name: plan.name,
+        bootTest: "",
+        dependsOn: after,
+      });
+      imageId = publish.imageId;
+      dependsOn = [publish.resource];
     }
     const record = imageRecord(
       `${name}-${plan.name}-image`,
@@ -130,8 +119,9 @@ export class VirtualBoxImage extends pulumi.ComponentResource {
         dependsOn,
       },
       this,
+      plan.record,
     );
-    this.image = record.stdout.apply((out) => parseImageRecord(out, plan.record));
+    this.image = record.image;
     this.imageId = this.image.id;
     this.registerOutputs({ imageId: this.imageId, image: this.image });
   }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The VirtualBox platform's export: makes the OVA of the provisioned (and boot-tested) qcow2 as a
-# pending image, <OUTPUT_DIR>/.pending/<NAME>.ova, recorded with imagestore.py pending; the
-# lifecycle's publish step then moves it to <OUTPUT_DIR>/<NAME>.ova.
+# pending image, <OUTPUT_DIR>/.pending/<NAME>.ova, which the PendingImage resource that runs this
+# script records (components/store/pending-provider.ts); the publish step then moves it to
+# <OUTPUT_DIR>/<NAME>.ova.
 #   BUILDER=qemu:       qemu-img writes a stream-optimized VMDK, this script writes the OVF 1.0
 #                       descriptor (VirtualSystem with CPUs, memory, IDE + SATA controllers, the
 #                       disk, a NAT network adapter) and the SHA256 manifest (.mf), and tars them
@@ -17,12 +18,8 @@
 #   MEMORY_MB     default 2048
 #   CPUS          default 2
 #   BUILDER       qemu (default) | vboxmanage
-#   STORE, STORE_CONFIG, IMAGE_NAME, FINGERPRINT, GEN, STACK_TAG, MANIFEST, SOURCE_IMAGE:
-#                 passed on to imagestore.py pending
-# Output: one JSON line {"id", "name"}: the pending image.
+# Output: the pending image's path (as configured), on the last line.
 set -euo pipefail
-
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 log() { printf '==> virtualbox: %s\n' "$*" >&2; }
 die() {
@@ -198,7 +195,7 @@ main() {
   esac
   mv "$out.tmp" "$out"
   log "pending image $out ($(du -h "$out" | cut -f1))"
-  IMAGE_ID="$out" python3 "$here/../lifecycle/imagestore.py" pending
+  printf '%s\n' "$out"
 }
 
 main "$@"

@@ -152,6 +152,23 @@ export class Engine {
 
   // --- pulumi refresh / up --refresh: rule E6 ---------------------------------------------
   async refresh(opts: RefreshOptions = {}, result?: RunResult): Promise<RunResult> {
+    if (result) return this.refreshRun(opts, result);
+    return this.deployment(() => this.refreshRun(opts));
+  }
+
+  /**
+   * One deployment: the plugins the engine started for it end with it (here the dynamic provider
+   * plugin), so the next one loads the checkout's code afresh.
+   */
+  private async deployment(run: () => Promise<RunResult>): Promise<RunResult> {
+    try {
+      return await run();
+    } finally {
+      this.providers.dynamic.close();
+    }
+  }
+
+  private async refreshRun(opts: RefreshOptions, result?: RunResult): Promise<RunResult> {
     const run = result ?? newRun();
     // A refresh clears the pending operations but CREATEs, which only an interactive choice or
     // --clear-pending-creates clears (pkg/cmd/pulumi/operations/refresh.go).
@@ -182,7 +199,11 @@ export class Engine {
   }
 
   // --- pulumi up --------------------------------------------------------------------------
-  async up(opts: UpOptions = {}): Promise<RunResult> {
+  up(opts: UpOptions = {}): Promise<RunResult> {
+    return this.deployment(() => this.upRun(opts));
+  }
+
+  private async upRun(opts: UpOptions): Promise<RunResult> {
     const run = newRun();
     this.history.push(run);
     this.providers.cwd = this.projectDir;
@@ -203,7 +224,7 @@ export class Engine {
       // by rule E5).
       await this.deleteAll(this.pendingDeletes, run, true);
       this.pendingDeletes = [];
-      if (opts.refresh) await this.refresh({}, run);
+      if (opts.refresh) await this.refreshRun({}, run);
     } catch (e) {
       return finish(run, e);
     }
@@ -255,7 +276,11 @@ export class Engine {
   }
 
   /** pulumi destroy: every resource, dependents first. */
-  async destroy(): Promise<RunResult> {
+  destroy(): Promise<RunResult> {
+    return this.deployment(() => this.destroyRun());
+  }
+
+  private async destroyRun(): Promise<RunResult> {
     const run = newRun();
     this.history.push(run);
     this.providers.cwd = this.projectDir;
@@ -322,20 +347,21 @@ export class Engine {
    * (runtime/rpc.js `resolveProperties`), so nothing waits for them: as the engine's preview.
    */
   private previewStep(run: RunResult) {
-    return (r: Registration): Promise<{ id: string; state: Record<string, unknown> }> => {
+    return async (r: Registration): Promise<{ id: string; state: Record<string, unknown> }> => {
       const base = this.baseOf(r);
       if (!base.custom || base.type.startsWith("pulumi:providers:"))
-        return Promise.resolve({ id: "", state: r.inputs });
+        return { id: "", state: r.inputs };
       const old = this.state.get(r.urn);
       const inputs = this.inputsOf(r, old);
       if (!old) {
         run.preview.push({ urn: r.urn, op: "create" });
-        return Promise.resolve({ id: "", state: inputs });
+        return { id: "", state: inputs };
       }
-      const diff = this.providers.for(base.type).diff(old, inputs);
+      // The preview diffs through the provider too (a dynamic resource's diff runs its code).
+      const diff = await this.providers.for(base.type).diff(old, inputs);
       run.preview.push({ urn: r.urn, op: diff });
-      if (diff === "same") return Promise.resolve({ id: old.id, state: old.outputs });
-      return Promise.resolve({ id: diff === "update" ? old.id : "", state: inputs });
+      if (diff === "same") return { id: old.id, state: old.outputs };
+      return { id: diff === "update" ? old.id : "", state: inputs };
     };
   }
 
@@ -357,7 +383,7 @@ export class Engine {
     const provider = this.providers.for(type);
     const old = this.state.get(urn);
     const inputs = this.inputsOf(r, old);
-    const diff = old ? provider.diff(old, inputs) : undefined;
+    const diff = old ? await provider.diff(old, inputs) : undefined;
     if (opts.killDuring && urn.includes(opts.killDuring) && diff !== "same") {
       await this.killedMidStep(urn, type, inputs, old, diff);
       stop();

@@ -6,6 +6,7 @@
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
+import { DynamicPlugin, dynamicProvider } from "./dynamic";
 import type { StateEntry } from "./engine";
 import { fakeKeyPair } from "./world/guest";
 import type { World } from "./world/world";
@@ -21,7 +22,7 @@ export interface ResourceProvider {
   read?(
     entry: StateEntry,
   ): Maybe<{ outputs: Record<string, unknown>; inputs?: Record<string, unknown> } | null>;
-  diff(old: StateEntry, inputs: Record<string, unknown>): "same" | "update" | "replace";
+  diff(old: StateEntry, inputs: Record<string, unknown>): Maybe<"same" | "update" | "replace">;
   update?(old: StateEntry, inputs: Record<string, unknown>): Maybe<Record<string, unknown>>;
   delete?(entry: StateEntry): Maybe<void>;
 }
@@ -113,6 +114,8 @@ export class Providers {
    */
   cwd = process.cwd();
   private table?: Record<string, ResourceProvider>;
+  /** The dynamic provider plugin of the current deployment (dynamic.ts). */
+  readonly dynamic = new DynamicPlugin();
 
   constructor(
     private readonly world: World | undefined,
@@ -133,6 +136,19 @@ export class Providers {
   for(type: string): ResourceProvider {
     // Built on first use, so a subclass's own fields are set by then.
     this.table ??= this.providers();
+    if (type.startsWith("pulumi-nodejs:dynamic")) {
+      this.table[type] ??= dynamicProvider(
+        this.dynamic,
+        () => this.cwd,
+        (urn) => {
+          // `host:<role>` as for a command step: `qemu-<build>-<gen>-publish` -> publish.
+          const name = urn.split("::").pop()!;
+          const role = name.split("-").pop()!;
+          const fault = this.world?.faults.take(`host:${role}`, name.split("-")[0]);
+          if (fault) throw new Error(`${role}: injected failure (${fault})`);
+        },
+      );
+    }
     const p = this.table[type];
     if (!p) throw new Error(`engine model: no fake provider for ${type}`);
     return p;

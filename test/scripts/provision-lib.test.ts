@@ -124,3 +124,52 @@ describe("provision/lib.sh dse_wait_for_cloud_init", () => {
     expect(called()).toBe("");
   });
 });
+
+describe("provision/lib.sh dse_require_supported_os (install.sh's first check)", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "dse-os-release-"));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  /** Runs the check against an os-release file with these lines. */
+  function check(lines: string[] | undefined) {
+    const file = path.join(dir, "os-release");
+    if (lines) fs.writeFileSync(file, `${lines.join("\n")}\n`);
+    return script("dse_step check\ndse_require_supported_os\necho ok >&2", {
+      DSE_OS_RELEASE: file,
+    });
+  }
+
+  it.each([
+    ["Ubuntu 22.04", ["ID=ubuntu", 'VERSION_ID="22.04"']],
+    ["Ubuntu 24.04", ["ID=ubuntu", 'VERSION_ID="24.04"']],
+    ["Debian 12", ["ID=debian", 'VERSION_ID="12"']],
+  ])("lets %s through", (_, lines) => {
+    const r = check(lines);
+    expect(r.status).toBe(0);
+    expect(r.lines).toContain("ok");
+  });
+
+  it("stops on the old template's Ubuntu 14.04, naming it and the config keys to change", () => {
+    const r = check([
+      "NAME=Ubuntu",
+      'PRETTY_NAME="Ubuntu 14.04.6 LTS"',
+      "ID=ubuntu",
+      'VERSION_ID="14.04"',
+    ]);
+    expect(r.status).toBe(1);
+    expect(r.lines.slice(1)).toEqual([
+      "t.sh: ERROR: the base image runs Ubuntu 14.04.6 LTS (ubuntu 14.04); install.sh supports Ubuntu 22.04, Ubuntu 24.04 and Debian 12: set the platform's source image (openstack.sourceImage, aws.sourceAmi or qemu.sourceImageUrl) to one of them",
+      't.sh: FAILED in step "check" (exit 1)',
+    ]);
+  });
+
+  it("stops on a system without an os-release file", () => {
+    const r = check(undefined);
+    expect(r.status).toBe(1);
+    expect(r.lines[1]).toBe(
+      "t.sh: ERROR: the base image has no /etc/os-release; install.sh supports Ubuntu 22.04, Ubuntu 24.04 and Debian 12",
+    );
+  });
+});

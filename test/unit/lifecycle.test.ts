@@ -15,6 +15,16 @@ import { stackFileConfig } from "./stack-files";
 
 const L = "command:local:Command";
 const R = "command:remote:Command";
+const CLAIM = "pulumi-nodejs:dynamic:ImageClaim";
+
+const PENDING = "pulumi-nodejs:dynamic:PendingImage";
+const PUBLISH = "pulumi-nodejs:dynamic:ImagePublish";
+
+/** The type of a platform's claim on its image: a typed store's resource, or the record step. */
+const claimType = (platform: string) => (platform === "qemu" ? CLAIM : L);
+/** The type of a platform's snapshot and publish steps: typed resources, or command steps. */
+const snapType = (platform: string) => (platform === "qemu" ? PENDING : L);
+const pubType = (platform: string) => (platform === "qemu" ? PUBLISH : L);
 
 interface Case {
   platform: "openstack" | "aws" | "qemu";
@@ -93,11 +103,13 @@ describe.each(CASES)("$platform: the lifecycle graph", (c) => {
         i === 0 ? urn(r, R, `${p}-provision-upload`) : urn(r, R, `${p}-provision-${steps[i - 1]}`);
       expect(deps(r, R, `${p}-provision-${step}`)).toContain(before);
     });
-    expect(deps(r, L, `${p}-snapshot`)).toContain(urn(r, R, `${p}-provision-cleanup`));
-    expect(deps(r, L, `${p}-teardown`)).toContain(urn(r, L, `${p}-snapshot`));
+    const snap = snapType(c.platform);
+    const pub = pubType(c.platform);
+    expect(deps(r, snap, `${p}-snapshot`)).toContain(urn(r, R, `${p}-provision-cleanup`));
+    expect(deps(r, L, `${p}-teardown`)).toContain(urn(r, snap, `${p}-snapshot`));
     expect(deps(r, L, `${p}-boot-test`)).toContain(urn(r, L, `${p}-teardown`));
-    expect(deps(r, L, `${p}-publish`)).toContain(urn(r, L, `${p}-boot-test`));
-    expect(deps(r, L, `${p}-image`)).toContain(urn(r, L, `${p}-publish`));
+    expect(deps(r, pub, `${p}-publish`)).toContain(urn(r, L, `${p}-boot-test`));
+    expect(deps(r, claimType(c.platform), `${p}-image`)).toContain(urn(r, pub, `${p}-publish`));
   });
 
   it("pins the builder's host key on every remote step, re-runs every step for a new builder, and never deletes them", async () => {
@@ -108,9 +120,11 @@ describe.each(CASES)("$platform: the lifecycle graph", (c) => {
         .map((s) => `${c.platform}-provision-${s}`)
         .sort(),
     );
-    const fingerprint = (
-      r.run.get(L, `${c.platform}-snapshot`).inputs.environment as Record<string, string>
-    ).FINGERPRINT;
+    const snapshot = r.run.get(snapType(c.platform), `${c.platform}-snapshot`).inputs;
+    const fingerprint =
+      c.platform === "qemu"
+        ? (snapshot.fingerprint as string)
+        : (snapshot.environment as Record<string, string>).FINGERPRINT;
     expect(r.images[c.platform].fingerprint).toBe(fingerprint);
     for (const step of remote) {
       const { value: connection } = secretInput<Record<string, unknown>>(step.inputs.connection);
@@ -146,9 +160,13 @@ describe.each(CASES)("$platform: the lifecycle graph", (c) => {
     expect(
       secretInput(env.SSH_PRIVATE_KEY).secret || secretInput(test.inputs.environment).secret,
     ).toBe(true);
-    const publish = r.run.get(L, `${c.platform}-publish`);
-    expect(publish.inputs.environment).toMatchObject({ PENDING_ID: "pending-1" });
-    expect(JSON.parse((publish.inputs.environment as Record<string, string>).BOOT_TEST)).toEqual({
+    const publish = r.run.get(pubType(c.platform), `${c.platform}-publish`).inputs;
+    const published =
+      c.platform === "qemu"
+        ? { PENDING_ID: publish.pendingId as string, BOOT_TEST: publish.bootTest as string }
+        : (publish.environment as Record<string, string>);
+    expect(published).toMatchObject({ PENDING_ID: "pending-1" });
+    expect(JSON.parse(published.BOOT_TEST)).toEqual({
       passed: true,
       seconds: 42,
       checks: ["cloud-init", "verify"],
@@ -157,6 +175,20 @@ describe.each(CASES)("$platform: the lifecycle graph", (c) => {
 
   it("records the published image as this stack's claim, released on delete", async () => {
     const r = await runProgram(c.config());
+    if (c.platform === "qemu") {
+      const claim = r.run.get(CLAIM, "qemu-image");
+      expect(claim.inputs).toMatchObject({
+        store: { store: "qemu", config: { outputDir: "images", cacheDir: "", ext: "qcow2" } },
+        imageId: "published-1",
+        imageName: "dse_base",
+        stackId: STACK_ID,
+        retainImages: false,
+        keep: 0,
+      });
+      expect(claim.dependencies).toContain(r.run.get(PUBLISH, "qemu-publish").urn);
+      expect(r.images.qemu.bootTest).toBeUndefined();
+      return;
+    }
     const record = r.run.get(L, `${c.platform}-image`);
     expect(record.inputs.create).toBe(storeCommand("record"));
     expect(record.inputs.update).toBe(storeCommand("record"));
@@ -185,16 +217,17 @@ describe.each(CASES)("$platform: the lifecycle graph", (c) => {
     const types = new Set(
       second.run.resources.filter((x) => x.logical.startsWith(`${c.platform}-`)).map((x) => x.type),
     );
-    expect([...types]).toEqual([L]);
+    const claim = claimType(c.platform);
+    expect([...types]).toEqual([claim]);
     expect(
       second.run
-        .ofType(L)
+        .ofType(claim)
         .filter((x) => x.logical.startsWith(c.platform))
         .map((x) => x.logical),
     ).toEqual([`${c.platform}-image`]);
     expect(second.imageIds[c.platform]).toEqual(first.imageIds[c.platform]);
-    expect(second.run.get(L, `${c.platform}-image`).name).toBe(
-      first.run.get(L, `${c.platform}-image`).name,
+    expect(second.run.get(claim, `${c.platform}-image`).name).toBe(
+      first.run.get(claim, `${c.platform}-image`).name,
     );
   });
 

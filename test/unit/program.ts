@@ -106,6 +106,19 @@ export async function runProgram(
       }
       return { stdout: "" };
     },
+    "pulumi-nodejs:dynamic:PendingImage": (_name, inputs) => {
+      Object.assign(building, { name: inputs.name, fingerprint: inputs.fingerprint });
+      return { imageId: "pending-1" };
+    },
+    "pulumi-nodejs:dynamic:ImagePublish": (_name, inputs) => {
+      known.set("published-1", known.get(inputs.pendingId as string) ?? { ...building });
+      return { imageId: "published-1" };
+    },
+    "pulumi-nodejs:dynamic:ImageClaim": (_name, inputs) => {
+      const id = inputs.imageId as string;
+      const k = known.get(id) ?? { name: "unknown", fingerprint: "" };
+      return { record: recordOf(id, k.name, k.fingerprint) };
+    },
     ...extra.state,
   });
   const probed: StoreRef[] = [];

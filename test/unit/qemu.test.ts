@@ -21,6 +21,20 @@ const SHA = "a".repeat(64);
 const env = (r: ProgramRun, name: string) =>
   secretInput<Record<string, string>>(r.run.get(L, name).inputs.environment).value;
 
+const PENDING = "pulumi-nodejs:dynamic:PendingImage";
+
+/** A PendingImage's script environment with its build's identity, as the script gets them. */
+const pendingEnv = (r: ProgramRun, name: string): Record<string, string> => {
+  const i = r.run.get(PENDING, name).inputs;
+  return {
+    ...(i.environment as Record<string, string>),
+    NAME: i.name as string,
+    GEN: i.gen as string,
+    STACK_TAG: i.stackTag as string,
+    FINGERPRINT: i.fingerprint as string,
+  };
+};
+
 const qemu = (
   extra: Record<string, unknown> = {},
   platforms = ["qemu"],
@@ -43,18 +57,18 @@ describe("QemuImage: a build", () => {
     const r = await runProgram(
       qemu({ memoryMb: 4096, cpus: 4, accelerator: "tcg", diskSizeGb: 30 }),
     );
-    const gen = env(r, "qemu-snapshot").GEN;
+    const gen = pendingEnv(r, "qemu-snapshot").GEN;
     const start = r.run.get(L, "qemu-start");
     expect(start.inputs.create).toBe(`bash ${HERE}/qemu/launch.sh`);
     expect(start.inputs.delete).toBe(`bash ${HERE}/qemu/teardown.sh`);
     const { USER_DATA: userData, ...startEnv } = env(r, "qemu-start");
     expect(startEnv).toEqual({
-      BUILD: env(r, "qemu-snapshot").NAME,
+      BUILD: pendingEnv(r, "qemu-snapshot").NAME,
       GEN: gen,
       STACK_TAG: stackTagOf(STACK_ID),
       SOURCE_URL: "https://example.org/base.img",
       SOURCE_SHA256: SHA,
-      INSTANCE_ID: `dse-${stackTagOf(STACK_ID)}-qemu-${env(r, "qemu-snapshot").NAME}-${gen}`,
+      INSTANCE_ID: `dse-${stackTagOf(STACK_ID)}-qemu-${pendingEnv(r, "qemu-snapshot").NAME}-${gen}`,
       CACHE_DIR: "/cache",
       OUTPUT_DIR: "/out",
       DISK_SIZE_GB: "30",
@@ -68,7 +82,7 @@ describe("QemuImage: a build", () => {
     });
     expect(userData).toContain(`users:\n  - name: "ubuntu"`);
     expect(userData).toContain(`      - "${PUBLIC_KEY}"`);
-    expect(env(r, "qemu-snapshot")).toMatchObject({
+    expect(pendingEnv(r, "qemu-snapshot")).toMatchObject({
       STACK_TAG: stackTagOf(STACK_ID),
       GEN: gen,
       OUTPUT_DIR: "/out",
@@ -107,10 +121,9 @@ describe("QemuImage: a build", () => {
   it("exports the published qcow2's path", async () => {
     const r = await runProgram(qemu());
     expect(r.imageIds.qemu).toBe("published-1");
-    expect(JSON.parse(env(r, "qemu-image").STORE_CONFIG)).toEqual({
-      outputDir: "/out",
-      cacheDir: "/cache",
-      ext: "qcow2",
+    expect(r.run.get("pulumi-nodejs:dynamic:ImageClaim", "qemu-image").inputs.store).toEqual({
+      store: "qemu",
+      config: { outputDir: "/out", cacheDir: "/cache", ext: "qcow2" },
     });
   });
 });
@@ -139,7 +152,7 @@ describe("the local stack (Pulumi.local.yaml)", () => {
       expect(stored).not.toContain(local);
     }
     expect(r.imageIds.qemu).toBe("published-1");
-    expect(env(r, "qemu-snapshot").OUTPUT_DIR).toBe("images");
+    expect(pendingEnv(r, "qemu-snapshot").OUTPUT_DIR).toBe("images");
     expect(env(r, "qemu-start").CACHE_DIR).toBe("");
   });
 });
@@ -156,7 +169,7 @@ describe("the base by content", () => {
       sha256File: () => Promise.reject(new Error("not a local base")),
     },
   });
-  const fingerprint = (r: ProgramRun) => env(r, "qemu-snapshot").FINGERPRINT;
+  const fingerprint = (r: ProgramRun) => pendingEnv(r, "qemu-snapshot").FINGERPRINT;
 
   it("a new image published under the same URL (a new SHA256SUMS line) is a new fingerprint", async () => {
     const local = stackFileConfig("local");
@@ -214,7 +227,7 @@ describe("the base by content", () => {
 describe("the fingerprint of the qcow2", () => {
   it("changes with the disk size and direct kernel boot, not with the builder's memory or CPUs", async () => {
     const fp = async (extra: Record<string, unknown>) =>
-      env(await runProgram(qemu(extra)), "qemu-snapshot").FINGERPRINT;
+      pendingEnv(await runProgram(qemu(extra)), "qemu-snapshot").FINGERPRINT;
     const base = await fp({});
     expect(await fp({ memoryMb: 8192, cpus: 8 })).toBe(base);
     expect(await fp({ diskSizeGb: 40 })).not.toBe(base);
@@ -236,10 +249,13 @@ describe("VirtualBoxImage", () => {
       }),
     );
     expect(r.run.ofType("dse-image:index:QemuImage")).toHaveLength(1);
-    const pack = r.run.get(L, "virtualbox-export");
-    expect(pack.inputs.create).toBe(`bash ${HERE}/virtualbox/ova-export.sh`);
-    expect(pack.inputs.delete).toMatch(/imagestore\.py'? discard$/);
-    expect(env(r, "virtualbox-export")).toMatchObject({
+    const pack = r.run.get(PENDING, "virtualbox-export");
+    expect(pack.inputs).toMatchObject({
+      snapshot: "virtualbox",
+      store: { store: "virtualbox", config: { outputDir: "/ova", ext: "ova" } },
+    });
+    expect(pack.inputs.manifest).toContain("python");
+    expect(pendingEnv(r, "virtualbox-export")).toMatchObject({
       SOURCE_QCOW2: "published-1",
       OUTPUT_DIR: "/ova",
       VM_NAME: "DSE",
@@ -247,10 +263,12 @@ describe("VirtualBoxImage", () => {
       CPUS: "4",
       BUILDER: "qemu",
     });
-    expect(pack.dependencies).toContain(r.run.get(L, "qemu-image").urn);
-    expect(JSON.parse(env(r, "virtualbox-image").STORE_CONFIG)).toEqual({
-      outputDir: "/ova",
-      ext: "ova",
+    expect(pack.dependencies).toContain(
+      r.run.get("pulumi-nodejs:dynamic:ImageClaim", "qemu-image").urn,
+    );
+    expect(r.run.get("pulumi-nodejs:dynamic:ImageClaim", "virtualbox-image").inputs.store).toEqual({
+      store: "virtualbox",
+      config: { outputDir: "/ova", ext: "ova" },
     });
   });
 
@@ -262,7 +280,7 @@ describe("VirtualBoxImage", () => {
 
   it("with the OVA published: no qcow2 build is needed", async () => {
     const first = await runProgram(qemu({}, ["virtualbox"]));
-    const snapshot = env(first, "virtualbox-export");
+    const snapshot = pendingEnv(first, "virtualbox-export");
     const found: ProbeResult = {
       images: [
         {

@@ -1,0 +1,203 @@
+import type { ImageRecordOutput } from "../lifecycle/image-record";
+import { type StoredImage, claimCount, claimants, recordOf } from "./image";
+import { type ImageStore, StoreError, type StoreLog } from "./image-store";
+
+/**
+ * A stack's claim on one complete image, and what follows from it: retention of its previous
+ * images, and deletion of what no stack claims any more (contract points 4, 5 and 8). The same
+ * rules for every platform; the ImageClaim resource (image-claim.ts) runs them.
+ */
+export interface ClaimRequest {
+  imageId: string;
+  /** The image family: retention looks for the stack's other images in it. */
+  imageName: string;
+  stackId: string;
+  stackTag: string;
+  /** Never delete an image of this stack (a release only drops the claim). */
+  retain: boolean;
+  /** Previous images of this stack kept after a rebuild. */
+  keep: number;
+}
+
+/** The stack this claim belonged to before a `pulumi stack rename` (tag and ID). */
+export interface PreviousStack {
+  stackTag: string;
+  stackId: string;
+}
+
+function whyNotClaimable(image: StoredImage | undefined): string | undefined {
+  if (image === undefined) return "gone: it was deleted outside Pulumi";
+  const state = image.meta.state ?? "";
+  if (state === "complete") return undefined;
+  if (state === "broken") return "broken: the cloud can no longer boot it";
+  return `${state}: it was changed outside Pulumi`;
+}
+
+/**
+ * Claims the image for the stack and applies the stack's retention to its previous images; with
+ * `previous` (the resource's stored stack, when a rename changed it), first moves every claim of
+ * the old name to the new one. Returns the record the stack exports.
+ */
+export async function claimImage(
+  store: ImageStore,
+  req: ClaimRequest,
+  log: StoreLog,
+  previous?: PreviousStack,
+): Promise<ImageRecordOutput> {
+  let image = await store.get(req.imageId);
+  const why = whyNotClaimable(image);
+  if (why !== undefined || image === undefined) {
+    throw new StoreError(`image ${req.imageId} is ${why}; run \`pulumi up\` again to rebuild it`);
+  }
+  const family = req.imageName || image.meta.imageName || "";
+  if (previous !== undefined && previous.stackTag !== req.stackTag && family) {
+    await takeOverClaims(store, family, previous, req, log);
+    image = (await store.get(req.imageId)) ?? image;
+  }
+  if (!(req.stackTag in image.users))
+    await store.setClaim(image, "users", req.stackTag, req.stackId);
+  if (!image.held.includes(req.stackTag)) await store.setHeld(image, req.stackTag, true);
+  if (family) await applyRetention(store, req, image.id, family, log);
+  const extra = await store.ensureReplicas(image);
+  const fresh = (await store.get(req.imageId)) ?? image;
+  return { ...recordOf(fresh), ...extra };
+}
+
+/**
+ * Moves every claim the stack holds under its previous name (its current image, the images
+ * retention keeps) to its current name: no claim is left that no program drops. `pulumi stack
+ * rename` keeps the state and the resource's stored inputs (pulumi/pulumi
+ * pkg/resource/edit/operations.go RenameStack rewrites URNs only), so the next `up` diffs the
+ * claim against inputs that still name the old stack.
+ */
+async function takeOverClaims(
+  store: ImageStore,
+  family: string,
+  previous: PreviousStack,
+  req: ClaimRequest,
+  log: StoreLog,
+): Promise<void> {
+  log(`this stack was ${previous.stackId}: its claims move to ${req.stackId}`);
+  for (const image of await store.listFamily(family)) {
+    for (const kind of ["users", "kept"] as const) {
+      if (!(previous.stackTag in image[kind])) continue;
+      if (!(req.stackTag in image[kind]))
+        await store.setClaim(image, kind, req.stackTag, req.stackId);
+      await store.dropClaim(image, kind, previous.stackTag);
+    }
+    if (image.held.includes(previous.stackTag)) {
+      await store.setHeld(image, previous.stackTag, false);
+      await store.setHeld(image, req.stackTag, true);
+    }
+  }
+}
+
+/**
+ * Applies this run's retainImages and retention.keep to the stack's previous images, now that
+ * `currentId` is its image. The claim's create (or update) does it, with the settings of the run
+ * that made the change: the release of the replaced claim runs later with the settings stored
+ * when it was made (rule C3), which may be older.
+ */
+async function applyRetention(
+  store: ImageStore,
+  req: ClaimRequest,
+  currentId: string,
+  family: string,
+  log: StoreLog,
+): Promise<void> {
+  const tag = req.stackTag;
+  const previous = (await store.listFamily(family)).filter(
+    (i) => i.id !== currentId && i.meta.state === "complete",
+  );
+  for (const old of previous) {
+    if (tag in old.users && !(tag in old.kept) && (req.retain || req.keep > 0))
+      await store.setClaim(old, "kept", tag, req.stackId);
+  }
+  if (req.retain) return;
+  const kept = (await store.listFamily(family))
+    .filter((i) => i.id !== currentId && tag in i.kept)
+    .sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
+  for (const old of kept.slice(req.keep)) {
+    await store.dropClaim(old, "kept", tag);
+    await deleteIfUnclaimed(store, old.id, false, log);
+  }
+}
+
+/** Deletes the image unless a stack still claims it (point 8) or the stack retains images. */
+export async function deleteIfUnclaimed(
+  store: ImageStore,
+  id: string,
+  retain: boolean,
+  log: StoreLog,
+): Promise<void> {
+  const image = await store.get(id);
+  if (image === undefined) return;
+  if (retain) {
+    log(`retainImages is set: keeping ${image.name} (${image.id})`);
+    return;
+  }
+  if (claimCount(image) > 0) {
+    log(`keeping ${image.name} (${image.id}): still used by ${claimants(image)}`);
+    return;
+  }
+  log(`deleting ${image.name} (${image.id})`);
+  await store.delete(image);
+}
+
+/**
+ * Drops the stack's claim on the image (the claim left the program, was replaced, or the stack
+ * is destroyed) and deletes what no stack claims any more. Reads only the claim's stored inputs.
+ */
+export async function releaseImage(
+  store: ImageStore,
+  req: ClaimRequest,
+  log: StoreLog,
+): Promise<void> {
+  const tag = req.stackTag;
+  const image = await store.get(req.imageId);
+  const family = req.imageName || image?.meta.imageName || "";
+  if (!family) {
+    throw new StoreError(
+      `cannot tell the image family of ${req.imageId}: the claim names none and the image is gone; nothing else of this stack was released`,
+    );
+  }
+  if (image === undefined) {
+    log(`image ${req.imageId} is already gone`);
+    await store.forget?.(req.imageId, tag);
+  } else {
+    await store.dropClaim(image, "users", tag);
+    if (image.held.includes(tag)) await store.setHeld(image, tag, false);
+  }
+  const complete = (await store.listFamily(family)).filter((i) => i.meta.state === "complete");
+  const successor = complete.find((i) => tag in i.users && i.id !== req.imageId);
+  if (successor !== undefined) {
+    // The stack moved on to `successor`: its claim already applied the current retention
+    // settings (applyRetention), so the ones stored here (maybe older) decide nothing.
+    if (image !== undefined) {
+      const fresh = await store.get(image.id);
+      // Marked only once no stack runs it as its current image.
+      if (fresh !== undefined && tag in fresh.kept && Object.keys(fresh.users).length === 0)
+        await store.supersede(fresh, successor.name);
+      await deleteIfUnclaimed(store, image.id, false, log);
+    }
+    return;
+  }
+  // The stack stops using this platform (destroy, removed platform): it keeps nothing, and the
+  // stored settings are its last.
+  for (const old of complete.filter((i) => tag in i.kept)) {
+    await store.dropClaim(old, "kept", tag);
+    await deleteIfUnclaimed(store, old.id, req.retain, log);
+  }
+  if (image !== undefined) await deleteIfUnclaimed(store, image.id, req.retain, log);
+}
+
+/** The claim as a Read sees it: the image complete and the stack's claim on it still there. */
+export async function readClaim(
+  store: ImageStore,
+  req: ClaimRequest,
+): Promise<ImageRecordOutput | undefined> {
+  const image = await store.get(req.imageId);
+  if (image === undefined || image.meta.state !== "complete" || !(req.stackTag in image.users))
+    return undefined;
+  return recordOf(image);
+}

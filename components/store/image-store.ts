@@ -1,0 +1,41 @@
+import type { ProbeBuilder } from "../lifecycle/plan";
+import type { ClaimKind, ImageMeta, StoredImage } from "./image";
+
+/** A failure of the store with a message for the operator (no stack trace). */
+export class StoreError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StoreError";
+  }
+}
+
+/**
+ * Where a platform keeps its images, and the primitive operations the image rules (claims.ts)
+ * are written in. One implementation per platform; the rules are defined once, above them.
+ */
+export interface ImageStore {
+  /** `openstack`, `aws`, `qemu` or `virtualbox`: the log's prefix. */
+  readonly platform: string;
+  /** The image with this ID, or undefined when it is gone (or not one of ours, whole). */
+  get(id: string): Promise<StoredImage | undefined>;
+  /** Every image of ours of the family `imageName`, in any state. */
+  listFamily(imageName: string): Promise<StoredImage[]>;
+  /** This stack's builders still there. */
+  listBuilders(stackTag: string): Promise<ProbeBuilder[]>;
+  setMeta(id: string, meta: ImageMeta, manifest?: Record<string, unknown>): Promise<void>;
+  setClaim(image: StoredImage, kind: ClaimKind, tag: string, stackId: string): Promise<void>;
+  dropClaim(image: StoredImage, kind: ClaimKind, tag: string): Promise<void>;
+  /** Marks (or unmarks) the stack's claim in `users` as held by an ImageClaim resource. */
+  setHeld(image: StoredImage, tag: string, held: boolean): Promise<void>;
+  supersede(image: StoredImage, byName: string): Promise<void>;
+  /** Makes the pending image complete under `name`; returns its final ID. */
+  publish(image: StoredImage, name: string): Promise<string>;
+  delete(image: StoredImage): Promise<void>;
+  /** Platform extras of a claimed image's record (AWS: the copies per region). */
+  ensureReplicas(image: StoredImage): Promise<Record<string, unknown>>;
+  /** An image gone outside Pulumi: whatever hangs on it (AWS copies) is released. */
+  forget?(id: string, stackTag: string): Promise<void>;
+}
+
+/** Progress for the operator: `==> <platform>: message` on stderr, as the scripts print it. */
+export type StoreLog = (message: string) => void;

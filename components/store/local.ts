@@ -1,0 +1,290 @@
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { ProbeBuilder } from "../lifecycle/plan";
+import type { ClaimKind, ImageMeta, StoredImage } from "./image";
+import { type ImageStore, StoreError } from "./image-store";
+
+/**
+ * The image store of the local platforms (qemu: .qcow2, virtualbox: .ova). An image is a file in
+ * `outputDir` with two files beside it: `<file>.sha256` and `<file>.json`, the record (state,
+ * fingerprint, claims, manifest). A pending image lives in `outputDir/.pending/` until it is
+ * published: publishing renames the file into place, writes the .sha256, then the record last, so
+ * a record that says `complete` always has its whole file beside it. Builders are work folders
+ * under `<cacheDir>/builds/<stack tag>/`.
+ *
+ * Paths are as configured, relative to the project folder where Pulumi runs the program and its
+ * providers (rule P3): image IDs name no folder of this machine.
+ */
+export interface LocalStoreConfig {
+  outputDir: string;
+  ext: "qcow2" | "ova";
+  /** Empty or absent: the user's cache (components/qemu/paths-lib.sh `dse_cache_dir`). */
+  cacheDir?: string;
+}
+
+/** The record file's fields (as qemu/store.py and the scripts write them). */
+interface RecordFile {
+  id?: string;
+  name?: string;
+  createdAt?: string;
+  state?: string;
+  size?: number;
+  sha256?: string;
+  manifest?: unknown;
+  users?: Record<string, string>;
+  kept?: Record<string, string>;
+  held?: string[];
+  bootTest?: unknown;
+  supersededAt?: string;
+  [key: string]: unknown;
+}
+
+const META_KEYS: (keyof ImageMeta)[] = [
+  "fingerprint",
+  "state",
+  "gen",
+  "buildStack",
+  "imageName",
+  "finalName",
+  "bootTest",
+  "sbomSha256",
+  "sourceImage",
+  "supersededBy",
+];
+
+function readJson<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, "utf8")) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sorted keys and a final newline, written to a temporary file and renamed: never half a record. */
+function writeJson(file: string, data: RecordFile): void {
+  const sorted = Object.fromEntries(Object.entries(data).sort(([a], [b]) => (a < b ? -1 : 1)));
+  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(sorted)}\n`);
+  fs.renameSync(`${file}.tmp`, file);
+}
+
+function readText(file: string): string {
+  try {
+    return fs.readFileSync(file, "utf8").trim();
+  } catch {
+    return "";
+  }
+}
+
+export function defaultCacheDir(): string {
+  return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "dse-image");
+}
+
+/**
+ * True when the qemu of builder folder `work` runs (builder_alive in components/qemu/proc-lib.sh):
+ * its pidfile's process is alive, not a zombie, and its command line names this folder's overlay:
+ * a pidfile outlives a qemu killed by SIGKILL, and its PID may be another process's by now.
+ */
+export function builderAlive(work: string): boolean {
+  try {
+    const pid = Number.parseInt(readText(path.join(work, "qemu.pid")), 10);
+    if (!Number.isInteger(pid) || pid <= 0) return false;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    if (
+      stat
+        .slice(stat.lastIndexOf(")") + 1)
+        .trim()
+        .split(/\s+/)[0] === "Z"
+    )
+      return false;
+    const overlay = `file=${path.join(fs.realpathSync(work), "overlay.qcow2")},`;
+    return fs
+      .readFileSync(`/proc/${pid}/cmdline`, "utf8")
+      .split("\0")
+      .some((arg) => arg.startsWith(overlay));
+  } catch {
+    return false;
+  }
+}
+
+async function sha256Of(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+export class LocalImageStore implements ImageStore {
+  private readonly out: string;
+  private readonly ext: string;
+  private readonly cache: string;
+
+  constructor(
+    readonly platform: "qemu" | "virtualbox",
+    config: LocalStoreConfig,
+  ) {
+    this.out = config.outputDir;
+    this.ext = config.ext;
+    this.cache = config.cacheDir || defaultCacheDir();
+  }
+
+  private image(file: string): StoredImage | undefined {
+    const rec = readJson<RecordFile>(`${file}.json`);
+    if (rec === undefined || !fs.existsSync(file) || !fs.statSync(file).isFile()) return undefined;
+    // A complete record without its whole file beside it does not count.
+    if (
+      rec.state === "complete" &&
+      (!fs.existsSync(`${file}.sha256`) || fs.statSync(file).size !== rec.size)
+    )
+      return undefined;
+    const meta: ImageMeta = {};
+    for (const key of META_KEYS) {
+      const v = rec[key];
+      if (v === undefined || v === null || v === "") continue;
+      (meta as Record<string, string>)[key] = typeof v === "string" ? v : JSON.stringify(v);
+    }
+    const manifest =
+      rec.manifest !== null && typeof rec.manifest === "object"
+        ? (rec.manifest as Record<string, unknown>)
+        : {};
+    return {
+      id: file,
+      name: rec.name ?? "",
+      createdAt: rec.createdAt ?? "",
+      meta,
+      users: { ...(rec.users ?? {}) },
+      kept: { ...(rec.kept ?? {}) },
+      held: [...(rec.held ?? [])],
+      manifest,
+      extra: rec.sha256 ? { sha256: rec.sha256 } : {},
+    };
+  }
+
+  private update(id: string, change: (rec: RecordFile) => void): void {
+    const rec = readJson<RecordFile>(`${id}.json`);
+    if (rec === undefined) throw new StoreError(`no record ${id}.json`);
+    change(rec);
+    writeJson(`${id}.json`, rec);
+  }
+
+  get(id: string): Promise<StoredImage | undefined> {
+    return Promise.resolve(this.image(id));
+  }
+
+  listFamily(imageName: string): Promise<StoredImage[]> {
+    const found: StoredImage[] = [];
+    for (const dir of [this.out, path.join(this.out, ".pending")]) {
+      let names: string[];
+      try {
+        names = fs.readdirSync(dir).sort();
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        if (!name.endsWith(`.${this.ext}.json`)) continue;
+        const image = this.image(path.join(dir, name.slice(0, -".json".length)));
+        if (image !== undefined && image.meta.imageName === imageName) found.push(image);
+      }
+    }
+    return Promise.resolve(found);
+  }
+
+  listBuilders(stackTag: string): Promise<ProbeBuilder[]> {
+    const root = path.join(this.cache, "builds", stackTag);
+    let works: string[];
+    try {
+      works = fs.readdirSync(root).sort();
+    } catch {
+      return Promise.resolve([]);
+    }
+    const builders: ProbeBuilder[] = [];
+    for (const entry of works) {
+      const work = path.join(root, entry);
+      const build = readText(path.join(work, "build"));
+      const gen = readText(path.join(work, "gen"));
+      if (!build || !gen) continue;
+      const status = builderAlive(work)
+        ? "running"
+        : fs.existsSync(path.join(work, "export.claim")) &&
+            fs.existsSync(path.join(work, "overlay.qcow2"))
+          ? "sealed"
+          : "stopped";
+      builders.push({ id: work, build, gen, status });
+    }
+    return Promise.resolve(builders);
+  }
+
+  setMeta(id: string, meta: ImageMeta, manifest?: Record<string, unknown>): Promise<void> {
+    if (!fs.existsSync(`${id}.json`)) writeJson(`${id}.json`, {});
+    this.update(id, (rec) => {
+      for (const [k, v] of Object.entries(meta)) {
+        if (v === undefined) continue;
+        rec[k] = k === "bootTest" ? (JSON.parse(v as string) as unknown) : v;
+      }
+      if (manifest !== undefined) rec.manifest = manifest;
+      rec.createdAt ??= new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+      rec.name ??= path.basename(id).slice(0, -`.${this.ext}`.length);
+      rec.id = id;
+    });
+    return Promise.resolve();
+  }
+
+  setClaim(image: StoredImage, kind: ClaimKind, tag: string, stackId: string): Promise<void> {
+    this.update(image.id, (rec) => (rec[kind] = { ...(rec[kind] ?? {}), [tag]: stackId }));
+    return Promise.resolve();
+  }
+
+  dropClaim(image: StoredImage, kind: ClaimKind, tag: string): Promise<void> {
+    this.update(image.id, (rec) => {
+      const claims = { ...(rec[kind] ?? {}) };
+      delete claims[tag];
+      rec[kind] = claims;
+    });
+    return Promise.resolve();
+  }
+
+  setHeld(image: StoredImage, tag: string, held: boolean): Promise<void> {
+    this.update(image.id, (rec) => {
+      const others = (rec.held ?? []).filter((t) => t !== tag);
+      rec.held = held ? [...others, tag].sort() : others;
+    });
+    return Promise.resolve();
+  }
+
+  supersede(image: StoredImage, byName: string): Promise<void> {
+    this.update(image.id, (rec) => {
+      rec.supersededBy = byName;
+      rec.supersededAt = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+    });
+    return Promise.resolve();
+  }
+
+  async publish(image: StoredImage, name: string): Promise<string> {
+    const final = path.join(this.out, `${name}.${this.ext}`);
+    const rec = readJson<RecordFile>(`${image.id}.json`) ?? {};
+    fs.renameSync(image.id, final);
+    const digest = await sha256Of(final);
+    fs.writeFileSync(`${final}.sha256.tmp`, `${digest}  ${path.basename(final)}\n`);
+    fs.renameSync(`${final}.sha256.tmp`, `${final}.sha256`);
+    writeJson(`${final}.json`, {
+      ...rec,
+      id: final,
+      name,
+      state: "complete",
+      sha256: digest,
+      size: fs.statSync(final).size,
+    });
+    fs.rmSync(`${image.id}.json`, { force: true });
+    return final;
+  }
+
+  delete(image: StoredImage): Promise<void> {
+    for (const file of [image.id, `${image.id}.sha256`, `${image.id}.json`])
+      fs.rmSync(file, { force: true });
+    return Promise.resolve();
+  }
+
+  ensureReplicas(): Promise<Record<string, unknown>> {
+    return Promise.resolve({});
+  }
+}
