@@ -59,8 +59,15 @@ stop_stale_builder() {
   rm -f "$pidfile"
 }
 
+# "<format> <virtual size in bytes>" of an image (node reads qemu-img's JSON: no python3 needed).
 image_info() {
-  qemu-img info --output=json "$1" | python3 -c 'import json,sys; i=json.load(sys.stdin); print(i["format"], i["virtual-size"])'
+  qemu-img info --output=json "$1" | node -e '
+let text = "";
+process.stdin.on("data", (chunk) => (text += chunk));
+process.stdin.on("end", () => {
+  const info = JSON.parse(text);
+  console.log(info.format, info["virtual-size"]);
+});'
 }
 
 create_overlay() {
@@ -76,11 +83,12 @@ create_overlay() {
 }
 
 free_port() {
-  python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
+  node -e '
+const server = require("node:net").createServer();
+server.listen(0, "127.0.0.1", () => {
+  console.log(server.address().port);
+  server.close();
+});'
 }
 
 qemu_args() {

@@ -23,20 +23,22 @@ timeout_s="${SHUTDOWN_TIMEOUT:-300}"
 pidfile="$WORK_DIR/qemu.pid"
 monitor="$WORK_DIR/monitor.sock"
 
-# Connects by a relative path from WORK_DIR: unix socket paths are limited to 107 bytes.
+# Connects by a relative path from WORK_DIR: unix socket paths are limited to 107 bytes. Sends
+# one HMP command between two pauses (MONITOR_DELAY seconds, default 0.5), ignores any failure.
 monitor_command() {
-  python3 - "$monitor" "$1" <<'PY' >/dev/null 2>&1 || true
-import os, socket, sys, time
-os.chdir(os.path.dirname(sys.argv[1]))
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(5)
-s.connect(os.path.basename(sys.argv[1]))
-delay = float(os.environ.get("MONITOR_DELAY", "0.5"))
-time.sleep(delay / 2)
-s.sendall((sys.argv[2] + "\n").encode())
-time.sleep(delay)
-s.close()
-PY
+  # shellcheck disable=SC2016 # JavaScript, not shell
+  (cd "$(dirname "$monitor")" &&
+    MONITOR_SOCKET=$(basename "$monitor") MONITOR_COMMAND=$1 node -e '
+const delay = Number(process.env.MONITOR_DELAY || "0.5") * 1000;
+const socket = require("node:net").connect(process.env.MONITOR_SOCKET);
+socket.setTimeout(5000, () => socket.destroy());
+socket.on("error", () => process.exit(0));
+socket.on("connect", () =>
+  setTimeout(() => {
+    socket.write(`${process.env.MONITOR_COMMAND}\n`);
+    setTimeout(() => socket.destroy(), delay);
+  }, delay / 2),
+);') >/dev/null 2>&1 || true
 }
 
 sysrq_poweroff() {

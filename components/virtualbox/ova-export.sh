@@ -43,7 +43,10 @@ xml_escape() {
 }
 
 virtual_size() {
-  qemu-img info --output=json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])'
+  qemu-img info --output=json "$1" | node -e '
+let text = "";
+process.stdin.on("data", (chunk) => (text += chunk));
+process.stdin.on("end", () => console.log(JSON.parse(text)["virtual-size"]));'
 }
 
 write_ovf() {

@@ -863,16 +863,25 @@ session_members() {
   ps -e -o pid=,sid= | awk -v sids=" $* " 'index(sids, " " $2 " ") && $1 != $2 { print $1 }'
 }
 
-# The DHCP agent's dnsmasq outlives the agent (by design, for agent restarts): by its pid file.
+# The DHCP agent's dnsmasq outlives the agent (by design, for agent restarts), and an agent not
+# yet gone starts it again: stopped by its pid file, before and after the agents go.
 stop_dnsmasq() {
   local file pid
   for file in /var/lib/neutron/dhcp/*/pid; do
     [ -f "$file" ] || continue
     pid=$(cat "$file")
-    if [ -n "$pid" ] && grep -q dnsmasq "/proc/$pid/cmdline" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-    fi
+    is_dnsmasq "$pid" || continue
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in 1 2 3 4 5; do
+      is_dnsmasq "$pid" || break
+      sleep 1
+    done
+    ! is_dnsmasq "$pid" || kill -KILL "$pid" 2>/dev/null || true
   done
+}
+
+is_dnsmasq() {
+  [ -n "$1" ] && grep -q dnsmasq "/proc/$1/cmdline" 2>/dev/null
 }
 
 down() {
@@ -911,6 +920,7 @@ down() {
     sleep 1
   done
   kill_leftover_guests
+  stop_dnsmasq
   for name in "${DAEMONS[@]}"; do
     daemon_running "$name" || rm -f "$PIDS/$name"
   done

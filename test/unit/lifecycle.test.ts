@@ -273,9 +273,18 @@ describe.each(CASES)("$platform: the lifecycle graph", (c) => {
 describe("host tools of every lifecycle", () => {
   it("names what is missing and how to install it", async () => {
     const { requireLifecycleTools } = await import("../../components/lifecycle/host");
-    expect(() => requireLifecycleTools((t) => t !== "ssh-keyscan" && t !== "scp")).toThrow(
-      "dse-image:platforms: building images needs scp, ssh-keyscan on this machine (the image lookup, the SSH wait and the boot test); install them with `sudo apt-get install python3 openssh-client`",
+    expect(() =>
+      requireLifecycleTools((t) => t !== "ssh-keyscan" && t !== "scp", ["qemu"]),
+    ).toThrow(
+      "dse-image:platforms: building images needs scp, ssh-keyscan on this machine (the SSH wait and the boot test); install them with `sudo apt-get install openssh-client`",
     );
-    expect(() => requireLifecycleTools(() => true)).not.toThrow();
+    expect(() => requireLifecycleTools((t) => t !== "python3", ["openstack", "qemu"])).toThrow(
+      "dse-image:platforms: building images needs python3 on this machine (the cloud image store, the SSH wait and the boot test); install it with `sudo apt-get install python3 openssh-client`",
+    );
+    // The local platforms' image store is TypeScript: no python3.
+    expect(() =>
+      requireLifecycleTools((t) => t !== "python3", ["qemu", "virtualbox"]),
+    ).not.toThrow();
+    expect(() => requireLifecycleTools(() => true, ["aws"])).not.toThrow();
   });
 });

@@ -140,6 +140,9 @@ function runProcess(
         stderr,
       });
     });
+    // A command that exits without reading its input (ssh running a remote command) closes the
+    // pipe first: the late write's EPIPE is not the command's failure, its exit status is.
+    child.stdin.on("error", () => undefined);
     child.stdin.end(opts.input ?? "");
   });
 }
