@@ -1,6 +1,7 @@
 import * as openstack from "@pulumi/openstack";
 import * as pulumi from "@pulumi/pulumi";
 import { dseImageId } from "../../components/reader";
+import { sshAllowedCidr } from "../ssh-cidr";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -9,11 +10,27 @@ const config = new pulumi.Config();
 const network = config.get("network");
 
 const images = new pulumi.StackReference("dse-image", { name: config.require("imageStack") });
+const allowed = sshAllowedCidr(config);
+
+// The image has no key and no password: the key pair is the only way in, so it is required.
+const ssh = new openstack.networking.SecGroup("dse-vm-ssh", {
+  description: "SSH to the dse-image VM",
+});
+new openstack.networking.SecGroupRule("dse-vm-ssh", {
+  securityGroupId: ssh.id,
+  direction: "ingress",
+  ethertype: "IPv4",
+  protocol: "tcp",
+  portRangeMin: 22,
+  portRangeMax: 22,
+  remoteIpPrefix: allowed,
+});
 
 const vm = new openstack.compute.Instance("dse-vm", {
   imageId: dseImageId(images, "openstack"),
   flavorName: config.get("flavor") ?? "m1.small",
-  keyPair: config.get("keyPair"),
+  keyPair: config.require("keyPair"),
+  securityGroups: ["default", ssh.name],
   networks:
     network === undefined
       ? undefined

@@ -38,11 +38,14 @@ export function steps(command: string): string[] {
   return parts.map((s) => s.trim().replace(/\s+/g, " "));
 }
 
-/** The fenced code blocks of a Markdown text, in order. */
+/**
+ * The fenced code blocks of a Markdown text, in order; a block indented under a list item comes
+ * with its indentation removed, as the reader copies it.
+ */
 export function codeBlocks(md: string): { lang: string; body: string; offset: number }[] {
-  return [...md.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map((m) => ({
-    lang: m[1],
-    body: m[2],
+  return [...md.matchAll(/^( *)```(\w*)\n([\s\S]*?)^\1```$/gm)].map((m) => ({
+    lang: m[2],
+    body: m[3].replace(new RegExp(`^ {0,${m[1].length}}`, "gm"), ""),
     offset: m.index,
   }));
 }

@@ -18,8 +18,18 @@ const PUBLIC_IP = "198.51.100.7";
 const T = {
   ref: "pulumi:pulumi:StackReference",
   osInstance: "openstack:compute/instance:Instance",
+  osSecGroup: "openstack:networking/secGroup:SecGroup",
+  osSecGroupRule: "openstack:networking/secGroupRule:SecGroupRule",
   ec2Instance: "aws:ec2/instance:Instance",
+  ec2SecurityGroup: "aws:ec2/securityGroup:SecurityGroup",
   getRegion: "aws:index/getRegion:getRegion",
+  getSubnet: "aws:ec2/getSubnet:getSubnet",
+};
+const CIDR = "198.51.100.7/32";
+/** What every example requires besides imageStack: a way in (the image has no other login). */
+const LOGIN = {
+  "openstack-vm": { keyPair: "alice", sshAllowedCidr: CIDR },
+  "aws-vm": { keyName: "alice", sshAllowedCidr: CIDR },
 };
 
 const INFO: DseImageInfo = {
@@ -76,7 +86,7 @@ async function up<N extends ExampleName>(
   example: N,
   config: Record<string, string>,
   outputs: Record<string, unknown> | undefined,
-  opts: { preview?: boolean; invokes?: InvokeMocks } = {},
+  opts: { preview?: boolean; invokes?: InvokeMocks; without?: string } = {},
 ): Promise<Run<Awaited<ReturnType<(typeof EXAMPLES)[N]>>>> {
   freshProgram();
   const refs: Run<unknown>["refs"] = [];
@@ -87,13 +97,17 @@ async function up<N extends ExampleName>(
     },
     [T.osInstance]: () => ({ accessIpV4: ACCESS_IP }),
     [T.ec2Instance]: () => ({ publicIp: PUBLIC_IP }),
+    // Provider-side autonaming: the mock's state is the inputs, so the name is set here.
+    [T.osSecGroup]: (name) => ({ name: `${name}-5c1d0e2` }),
   });
   // Run as the example's project: `new pulumi.Config()` reads `<project>:<key>`.
   const project = projectFile(example).name;
   pulumi.runtime.setMockOptions(pulumi.runtime.getMonitor(), project, "dev", opts.preview ?? false);
+  const full: Record<string, string> = { ...LOGIN[example], ...config };
+  if (opts.without !== undefined) delete full[opts.without];
   pulumi.runtime.setAllConfig(
     Object.fromEntries(
-      Object.entries(config).map(([k, v]) => [k.includes(":") ? k : `${project}:${k}`, v]),
+      Object.entries(full).map(([k, v]) => [k.includes(":") ? k : `${project}:${k}`, v]),
     ),
   );
   let program: Awaited<ReturnType<(typeof EXAMPLES)[N]>> | undefined;
@@ -137,17 +151,34 @@ describe("examples/openstack-vm", () => {
   it("launches one instance from the stack's Glance image and exports its address", async () => {
     const { run, program, refs, errors } = await up(
       "openstack-vm",
-      { imageStack: IMAGE_STACK, flavor: "m1.large", network: "lab", keyPair: "alice" },
+      { imageStack: IMAGE_STACK, flavor: "m1.large", network: "lab", keyPair: "bob" },
       FULL,
     );
     expect(errors).toEqual([]);
     expect(refs).toEqual([{ name: "dse-image", inputs: { name: IMAGE_STACK } }]);
-    expect(run.resources.map((r) => `${r.type} ${r.name}`)).toEqual([`${T.osInstance} dse-vm`]);
+    expect(run.resources.map((r) => `${r.type} ${r.name}`)).toEqual([
+      `${T.osSecGroup} dse-vm-ssh`,
+      `${T.osSecGroupRule} dse-vm-ssh`,
+      `${T.osInstance} dse-vm`,
+    ]);
     expect(run.get(T.osInstance, "dse-vm").inputs).toEqual({
       imageId: GLANCE_ID,
       flavorName: "m1.large",
-      keyPair: "alice",
+      keyPair: "bob",
+      securityGroups: ["default", "dse-vm-ssh-5c1d0e2"],
       networks: [{ name: "lab" }],
+    });
+    expect(run.get(T.osSecGroup, "dse-vm-ssh").inputs).toEqual({
+      description: "SSH to the dse-image VM",
+    });
+    expect(run.get(T.osSecGroupRule, "dse-vm-ssh").inputs).toEqual({
+      securityGroupId: "dse-vm-ssh-id",
+      direction: "ingress",
+      ethertype: "IPv4",
+      protocol: "tcp",
+      portRangeMin: 22,
+      portRangeMax: 22,
+      remoteIpPrefix: CIDR,
     });
     expect(await valueOf(program.imageId)).toBe(GLANCE_ID);
     expect(await valueOf(program.address)).toBe(ACCESS_IP);
@@ -161,6 +192,8 @@ describe("examples/openstack-vm", () => {
     expect(run.get(T.osInstance, "dse-vm").inputs).toEqual({
       imageId: GLANCE_ID,
       flavorName: projectFile("openstack-vm").config.flavor.default,
+      keyPair: "alice",
+      securityGroups: ["default", "dse-vm-ssh-5c1d0e2"],
       networks: [{ uuid: network }],
     });
     expect(projectFile("openstack-vm").config.flavor.default).toBe("m1.small");
@@ -211,9 +244,10 @@ describe("examples/openstack-vm", () => {
     });
     expect(errors).toEqual([]);
     // The instance is planned with its image ID unknown, as `pulumi preview` shows it.
-    const { imageId, ...rest } = run.get(T.osInstance, "dse-vm").inputs;
+    const { imageId, securityGroups, ...rest } = run.get(T.osInstance, "dse-vm").inputs;
     expect(pulumi.isUnknown(imageId)).toBe(true);
-    expect(rest).toEqual({ flavorName: "m1.small" });
+    expect(securityGroups).toEqual(["default", expect.anything()]);
+    expect(rest).toEqual({ flavorName: "m1.small", keyPair: "alice" });
   });
 
   it("requires imageStack", async () => {
@@ -223,6 +257,24 @@ describe("examples/openstack-vm", () => {
     pulumi.runtime.setAllConfig({});
     await expect(EXAMPLES["openstack-vm"]()).rejects.toThrow(
       "Missing required configuration variable 'dse-openstack-vm:imageStack'",
+    );
+  });
+
+  it.each(["keyPair", "sshAllowedCidr"])(
+    "requires %s: the image has no other login",
+    async (key) => {
+      await expect(
+        up("openstack-vm", { imageStack: IMAGE_STACK }, FULL, { without: key }),
+      ).rejects.toThrow(`Missing required configuration variable 'dse-openstack-vm:${key}'`);
+    },
+  );
+
+  it("refuses an sshAllowedCidr that is not an IPv4 CIDR, naming the key", async () => {
+    await expect(
+      up("openstack-vm", { imageStack: IMAGE_STACK, sshAllowedCidr: "198.51.100.7" }, FULL),
+    ).rejects.toThrow(
+      "dse-openstack-vm:sshAllowedCidr: expected an IPv4 CIDR such as 203.0.113.7/32 (your " +
+        'address: curl -s https://checkip.amazonaws.com), got "198.51.100.7"',
     );
   });
 });
@@ -235,19 +287,34 @@ describe("examples/aws-vm", () => {
   it("launches one instance from the AMI of the provider's region and exports its IP", async () => {
     const { run, program, refs, errors } = await up(
       "aws-vm",
-      { imageStack: IMAGE_STACK, keyName: "alice", subnetId: "subnet-0123456789abcdef0" },
+      { imageStack: IMAGE_STACK, keyName: "bob", subnetId: "subnet-0123456789abcdef0" },
       FULL,
-      { invokes: region("eu-central-1") },
+      { invokes: { ...region("eu-central-1"), [T.getSubnet]: () => ({ vpcId: "vpc-0c0ffee" }) } },
     );
     expect(errors).toEqual([]);
     expect(refs).toEqual([{ name: "dse-image", inputs: { name: IMAGE_STACK } }]);
-    expect(run.invokes).toEqual([{ token: T.getRegion, inputs: {} }]);
-    expect(run.ofType(T.ec2Instance).map((r) => r.name)).toEqual(["dse-vm"]);
+    // Both invokes run concurrently: their order is not the program's.
+    expect([...run.invokes].sort((a, b) => a.token.localeCompare(b.token))).toEqual([
+      { token: T.getSubnet, inputs: { id: "subnet-0123456789abcdef0" } },
+      { token: T.getRegion, inputs: {} },
+    ]);
+    expect(run.resources.map((r) => `${r.type} ${r.name}`)).toEqual([
+      `${T.ec2SecurityGroup} dse-vm-ssh`,
+      `${T.ec2Instance} dse-vm`,
+    ]);
+    // The group is in the subnet's VPC, admits SSH from sshAllowedCidr only.
+    expect(run.get(T.ec2SecurityGroup, "dse-vm-ssh").inputs).toEqual({
+      vpcId: "vpc-0c0ffee",
+      description: "SSH to the dse-image VM",
+      ingress: [{ protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: [CIDR] }],
+      egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] }],
+    });
     expect(run.get(T.ec2Instance, "dse-vm").inputs).toEqual({
       ami: AMIS["eu-central-1"],
       instanceType: projectFile("aws-vm").config.instanceType.default,
-      keyName: "alice",
+      keyName: "bob",
       subnetId: "subnet-0123456789abcdef0",
+      vpcSecurityGroupIds: ["dse-vm-ssh-id"],
       associatePublicIpAddress: true,
       metadataOptions: { httpTokens: "required" },
       tags: { Name: "dse-vm" },
@@ -265,10 +332,18 @@ describe("examples/aws-vm", () => {
     );
     expect(errors).toEqual([]);
     expect(run.invokes).toEqual([]);
+    expect(run.get(T.ec2SecurityGroup, "dse-vm-ssh").inputs).toEqual({
+      region: "eu-west-1",
+      description: "SSH to the dse-image VM",
+      ingress: [{ protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: [CIDR] }],
+      egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] }],
+    });
     expect(run.get(T.ec2Instance, "dse-vm").inputs).toEqual({
       region: "eu-west-1",
       ami: AMIS["eu-west-1"],
       instanceType: "m7i.large",
+      keyName: "alice",
+      vpcSecurityGroupIds: ["dse-vm-ssh-id"],
       associatePublicIpAddress: true,
       metadataOptions: { httpTokens: "required" },
       tags: { Name: "dse-vm" },
@@ -285,6 +360,24 @@ describe("examples/aws-vm", () => {
         "dse-image:aws.copyToRegions in that stack and running npx pulumi up",
     );
     expect(run.ofType(T.ec2Instance)).toEqual([]);
+  });
+
+  it.each(["keyName", "sshAllowedCidr"])(
+    "requires %s: the image has no other login",
+    async (key) => {
+      await expect(
+        up("aws-vm", { imageStack: IMAGE_STACK }, FULL, { without: key }),
+      ).rejects.toThrow(`Missing required configuration variable 'dse-aws-vm:${key}'`);
+    },
+  );
+
+  it("refuses an sshAllowedCidr that is not an IPv4 CIDR, naming the key", async () => {
+    await expect(
+      up("aws-vm", { imageStack: IMAGE_STACK, sshAllowedCidr: "10.0.0.300/8" }, FULL),
+    ).rejects.toThrow(
+      "dse-aws-vm:sshAllowedCidr: expected an IPv4 CIDR such as 203.0.113.7/32 (your " +
+        'address: curl -s https://checkip.amazonaws.com), got "10.0.0.300/8"',
+    );
   });
 
   it("fails naming the stack and what it has when it built no AWS image", async () => {
@@ -323,9 +416,14 @@ describe("example projects", () => {
       expect(project.main).toBe("index.ts");
       expect(fs.existsSync(path.join(ROOT, "examples", example, "index.ts"))).toBe(true);
       expect(fs.existsSync(path.join(ROOT, "examples", example, "package.json"))).toBe(false);
-      // A declared key without a default is one `pulumi up` demands; only imageStack is.
+      // A declared key without a default is one `pulumi up` demands: the image stack, and a
+      // way in (the image has no key and no password).
       const required = Object.entries(project.config).filter(([, c]) => !("default" in c));
-      expect(required.map(([key]) => key)).toEqual(["imageStack"]);
+      expect(required.map(([key]) => key)).toEqual([
+        "imageStack",
+        ...Object.keys(LOGIN[example]).filter((key) => key !== "sshAllowedCidr"),
+        "sshAllowedCidr",
+      ]);
     },
   );
 });

@@ -11,77 +11,15 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../components/config";
 import { REPO, enterProgram } from "../support/front-door";
-import { codeBlocks, shellCommands, shellWords, steps } from "../support/shell-lines";
+import { upsOf } from "../support/readme-ups";
 
-/** The reader's own values, written as placeholders, and what stands in for them here. */
-const PLACEHOLDERS: Record<string, string> = {
-  "<sha256>": "a".repeat(64),
-  "<name>": "research",
-};
-/** Command substitutions README uses, and what they print. */
-const SUBSTITUTIONS: Record<string, string> = {
-  "curl -s https://checkip.amazonaws.com": "198.51.100.7",
-  "cat ~/.ssh/id_ed25519.pub": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIreader reader@laptop",
-};
-
-interface Up {
-  /** Where in which document: for the test's name. */
-  where: string;
-  projectDir: string;
-  stack: string;
-  set: string[][];
-}
-
-/** The stacks a document's sh blocks bring up, with the config set commands before each. */
-function upsOf(doc: string, projectDir: string): Up[] {
-  const text = fs.readFileSync(path.join(REPO, doc), "utf8");
-  const ups: Up[] = [];
-  for (const block of codeBlocks(text).filter((b) => b.lang === "sh")) {
-    const line = text.slice(0, block.offset).split("\n").length;
-    let stack: string | undefined;
-    let set: string[][] = [];
-    let checked = true;
-    const up = (what: string) => {
-      if (stack === undefined) throw new Error(`${doc}:${line}: \`${what}\` before a stack select`);
-      ups.push({ where: `${doc}:${line} ${what}`, projectDir, stack, set: [...set] });
-      checked = true;
-    };
-    for (const step of shellCommands(block.body).flatMap(steps)) {
-      const words = shellWords(step, (cmd) => {
-        const out = SUBSTITUTIONS[cmd];
-        if (out === undefined) throw new Error(`${doc}:${line}: unknown $(${cmd}) in: ${step}`);
-        return out;
-      });
-      if (words[0] === "npx") words.shift();
-      if (words[0] !== "pulumi") continue;
-      const [, verb, sub] = words;
-      if (verb === "stack" && (sub === "select" || sub === "init")) {
-        stack = words
-          .slice(3)
-          .filter((w) => !w.startsWith("-"))
-          .pop();
-        set = [];
-      } else if (verb === "config" && sub === "set") {
-        set.push(
-          words.slice(3).map((w) => {
-            if (!/^<[^>]+>$/.test(w)) return w;
-            const value = PLACEHOLDERS[w];
-            if (value === undefined) throw new Error(`${doc}:${line}: unknown placeholder ${w}`);
-            return value;
-          }),
-        );
-        checked = false;
-      } else if (verb === "up" || verb === "preview") {
-        up(`pulumi ${verb}`);
-      }
-    }
-    if (!checked) up("(end of block)");
-  }
-  return ups;
-}
-
+/** README, the reference pages that bring up a stack, and the examples' READMEs. */
 const DOCS: [string, string][] = [
   ["README.md", REPO],
+  ...fs
+    .readdirSync(path.join(REPO, "docs"))
+    .filter((f) => f.endsWith(".md") && upsOf(`docs/${f}`, REPO).length > 0)
+    .map((f): [string, string] => [`docs/${f}`, REPO]),
   ...fs
     .readdirSync(path.join(REPO, "examples"))
     .filter((d) => fs.existsSync(path.join(REPO, "examples", d, "README.md")))

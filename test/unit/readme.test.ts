@@ -288,6 +288,8 @@ describe("README's prerequisites", () => {
       "npm test runs shellcheck",
     ).toBe(true);
     expect(testPackages).toContain("shellcheck");
+    // test/scripts boot the long-mode probe under real QEMU and make qcow2 files with qemu-img.
+    expect(testPackages).toEqual(expect.arrayContaining(["qemu-system-x86", "qemu-utils"]));
     const buildPackages = aptPackages(item("For the local build"));
     expect(buildPackages).toEqual(
       expect.arrayContaining([
