@@ -2,6 +2,12 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
+    // One pool per kind (forks, threads) is shared by every project, and vitest's default on 2
+    // cores is 1 worker per pool: the engine files would run one at a time, and the OpenStack
+    // lane and the e2e lane (both forks) one after the other while a core idles. Two forks: the
+    // engine files two at a time, the two VM lanes side by side (each mostly one core: a TCG
+    // guest), with e2e-scripts in the threads pool beside them.
+    maxWorkers: 2,
     projects: [
       {
         test: {
@@ -44,14 +50,15 @@ export default defineConfig({
         test: {
           // The program's builds on real VMs under TCG: boots take ~35 s and dpkg work minutes.
           // A TCG guest mostly keeps one core busy (dpkg is single-threaded), so this lane runs
-          // beside e2e-scripts on a 2-core machine: same group order, another pool.
+          // beside the OpenStack lane (the forks pool's second worker) and e2e-scripts (threads).
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
           exclude: ["test/e2e/provision.test.ts", "test/e2e/chroot.test.ts"],
           testTimeout: 30 * 60_000,
           hookTimeout: 30 * 60_000,
+          // No singleFork: vitest's forks pool runs single-fork files only after all the others,
+          // which would put this lane after the OpenStack lane instead of beside it.
           pool: "forks",
-          poolOptions: { forks: { singleFork: true } },
           sequence: { groupOrder: 2 },
         },
       },

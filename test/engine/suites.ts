@@ -1,10 +1,11 @@
 /**
  * The engine-model scenarios, per platform family: the happy paths of the lifecycle contract
  * (DESIGN.md points 1-5), every recovery path (point 7: the eleven paths of the "recovery paths"
- * issue), and images shared across stacks (point 8). Each family's test file runs all three, so
- * the families run in parallel. The invariants (provenance of every published image, nothing
- * left after a successful run, outputs that name live images, no exported image deleted) run
- * after every run (scenario.ts). Test utility, never shipped.
+ * issue), and images shared across stacks (point 8). Each suite of each family is a test file of
+ * its own (`<family>-<suite>.test.ts`), so that vitest's workers share them out evenly. The
+ * invariants (provenance of every published image, nothing left after a successful run, outputs
+ * that name live images, no exported image deleted) run after every run (scenario.ts). Test
+ * utility, never shipped.
  */
 import * as fs from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";

@@ -7,11 +7,11 @@
 # to the Debian mirrors only. Cloud-init data comes from a config drive. See README.md.
 #
 # Usage: cloud.sh install | up | down | status | reset
-#   install only installs the missing packages (CI starts it early, beside other work: `up`
-#           then finds them, or waits for apt's lock)
+#   install only installs the missing packages (`up` then finds them, or waits for apt's lock)
 #   up      installs what is missing, configures, starts every daemon, waits until each API
 #           answers, makes the test project, user, flavor and network; writes $OS_LANE_DIR/openrc.
-#           On a running cloud it only checks and returns.
+#           On a running cloud it only checks and returns; while another `up` or `down` runs
+#           (CI starts `up` early, beside the other tests), it waits for it first.
 #   down    destroys running guests, stops every daemon by its recorded PID (TERM, then KILL),
 #           removes the bridge and what neutron built on it. Packages and data stay.
 #   status  which daemons run (exit 0: all, 3: none, 1: some), and their memory.
@@ -34,6 +34,7 @@
 #   OS_LANE_TIMEOUT      seconds to wait for each API, service or agent (default 300)
 #   OS_LANE_STOP_TIMEOUT seconds between TERM and KILL in `down` (default 30)
 #   APT_LOCK_TIMEOUT     seconds apt waits for another apt to finish (default 900)
+#   OS_LANE_LOCK_WAIT    seconds `up` or `down` waits for another one to finish (default 3600)
 set -euo pipefail
 
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -997,6 +998,16 @@ reset_cloud() {
   log "reset: the next up configures the cloud from scratch"
 }
 
+# `up` and `down` run one at a time: CI starts `up` early in the background (.ci/run), and the
+# lane's own `up` waits here for it, then finds the cloud up. `flock -o`: the daemons `up` starts
+# must not inherit the lock's descriptor (they would hold the lock for as long as they run).
+with_lane_lock() {
+  [ "${OS_LANE_LOCKED:-}" = 1 ] && return 0
+  mkdir -p "$LANE_DIR"
+  OS_LANE_LOCKED=1 exec flock -o -w "${OS_LANE_LOCK_WAIT:-3600}" "$LANE_DIR/lock" \
+    "${BASH_SOURCE[0]}" "$@"
+}
+
 main() {
   case "${1:-}" in
     install)
@@ -1005,8 +1016,14 @@ main() {
       prepare_state
       install_packages
       ;;
-    up) up ;;
-    down) down ;;
+    up)
+      with_lane_lock up
+      up
+      ;;
+    down)
+      with_lane_lock down
+      down
+      ;;
     status) status ;;
     reset) reset_cloud ;;
     *) die "usage: cloud.sh install|up|down|status|reset" ;;

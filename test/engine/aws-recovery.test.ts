@@ -1,0 +1,3 @@
+import { recoveryPaths } from "./suites";
+
+recoveryPaths("aws");

@@ -1,5 +1,0 @@
-import { happyPaths, recoveryPaths, sharedImages } from "./suites";
-
-happyPaths("aws");
-recoveryPaths("aws");
-sharedImages("aws");

@@ -1,0 +1,3 @@
+import { happyPaths } from "./suites";
+
+happyPaths("local");

@@ -1,5 +1,0 @@
-import { happyPaths, recoveryPaths, sharedImages } from "./suites";
-
-happyPaths("local");
-recoveryPaths("local");
-sharedImages("local");

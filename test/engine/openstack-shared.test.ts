@@ -1,0 +1,3 @@
+import { sharedImages } from "./suites";
+
+sharedImages("openstack");

@@ -1,5 +1,0 @@
-import { happyPaths, recoveryPaths, sharedImages } from "./suites";
-
-happyPaths("openstack");
-recoveryPaths("openstack");
-sharedImages("openstack");
