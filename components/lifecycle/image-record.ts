@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { ImageClaim } from "../store/image-claim";
 import { TYPED_STORES } from "../store/open";
-import { lastLine } from "./chain";
+import { lastLine } from "./driver";
 import { StoreRef, storeCommand, storeEnv } from "./store";
 
 export interface ImageRecordArgs {

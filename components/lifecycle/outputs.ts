@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../config/stack";
-import type { BuildSettings } from "./chain";
+import type { BuildSettings } from "./driver";
 import type { ImageRecordOutput } from "./image-record";
 import type { Plan } from "./plan";
 import type { DseImageInfo, DsePreviousImage } from "../reader";

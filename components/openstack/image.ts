@@ -1,12 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as openstack from "@pulumi/openstack";
-import {
-  BuildSettings,
-  Builder,
-  LaunchRequest,
-  PlatformDriver,
-  declareImage,
-} from "../lifecycle/chain";
+import { declareImage } from "../lifecycle/chain";
+import type { BuildSettings, Builder, LaunchRequest, PlatformDriver } from "../lifecycle/driver";
 import type { ImageRecordOutput } from "../lifecycle/image-record";
 import type { Plan } from "../lifecycle/plan";
 import type { StoreRef } from "../lifecycle/store";

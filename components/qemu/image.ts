@@ -2,15 +2,15 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import type { Accelerator } from "./config";
+import { declareImage } from "../lifecycle/chain";
 import {
-  BuildSettings,
-  Builder,
-  LaunchRequest,
-  PlatformDriver,
-  declareImage,
+  type BuildSettings,
+  type Builder,
+  type LaunchRequest,
+  type PlatformDriver,
   lastLine,
   script,
-} from "../lifecycle/chain";
+} from "../lifecycle/driver";
 import type { ImageRecordOutput } from "../lifecycle/image-record";
 import type { Plan } from "../lifecycle/plan";
 import type { StoreRef } from "../lifecycle/store";

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { VirtualBoxBuilder } from "./config";
-import { declarePublish } from "../lifecycle/chain";
+import { declarePublish } from "../lifecycle/image-steps";
 import { ImageRecordOutput, imageRecord } from "../lifecycle/image-record";
 import type { Plan } from "../lifecycle/plan";
 import type { StoreRef } from "../lifecycle/store";

@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { lastLine } from "../../components/lifecycle/chain";
+import { lastLine } from "../../components/lifecycle/driver";
 import { validateSbom } from "../../components/lifecycle/sbom";
 import type { RunResult } from "../engine/engine";
 import { ensureDebianBase, type DebianBase } from "../vm";

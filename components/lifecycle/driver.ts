@@ -1,0 +1,117 @@
+import * as path from "node:path";
+import type * as pulumi from "@pulumi/pulumi";
+import type { ProvisionEnv, PythonSource, ToolGroup } from "../config/stack";
+import { projectRelative } from "../project-files";
+import { shellQuote } from "../shell";
+import type { Plan } from "./plan";
+import type { StoreRef } from "./store";
+
+/*
+ * What a platform and the lifecycle say to each other: the build's settings, the driver a
+ * platform hands the lifecycle (launch, scripts, store), and what the lifecycle asks of it.
+ */
+
+/** Shell command running a script of the lifecycle or of a platform folder (rule P3). */
+export function script(file: string): string {
+  return `bash ${shellQuote(projectRelative(file))}`;
+}
+
+export const WAIT_SSH = path.join(__dirname, "wait-ssh.sh");
+export const WRITE_SBOM = path.join(__dirname, "write-sbom.sh");
+
+/** Stack-wide settings of one build, as the platforms pass them on. */
+export interface BuildSettings {
+  tools: ToolGroup[];
+  pythonSource: PythonSource;
+  provisionEnv: ProvisionEnv;
+  keepBuilderOnFailure: boolean;
+  builderTtlMinutes: number;
+  sshTimeoutMinutes: number;
+  bootTest: boolean;
+  retainImages: boolean;
+  /** Previous images of this stack kept after a rebuild. */
+  keep: number;
+  /** Folder of the SBOMs, relative to the project folder (or absolute, as configured). */
+  sbomDir: string;
+}
+
+/** What the lifecycle hands a platform to launch its builder with. */
+export interface LaunchRequest {
+  /** Resource name base of this generation's children. */
+  base: string;
+  /** Cloud name of the builder and its key pair, security group, ...: the teardown finds it. */
+  cloudName: string;
+  /** Cloud-config with the pinned host key and the dead-man switch (rule S2, S1). */
+  userData: pulumi.Output<string>;
+  /** The temporary build key's public line. */
+  publicKey: pulumi.Output<string>;
+  /** Tags/metadata every builder-side object carries, for the probe and the teardown. */
+  labels: Record<string, string>;
+  /** The builder waits for these (the teardown of earlier generations). */
+  after: pulumi.Resource[];
+  /**
+   * Declares a step that does nothing on create and runs the teardown, with its stored PREFIX
+   * (rule C3), when this generation leaves the program or the stack is destroyed. A platform makes
+   * it depend on the builder's key pair, security group and floating IP, and the builder depend on
+   * it: Pulumi deletes dependents first (step_generator.go ScheduleDeletes), so it removes a
+   * builder the state never heard of (a run killed while creating it) before their typed deletes
+   * meet it in use, even after a stack rename changed the prefix the next sweep looks for.
+   */
+  sweepOnDelete: (dependsOn: pulumi.Resource[]) => pulumi.Resource;
+}
+
+/** A builder a platform declared. */
+export interface Builder {
+  /** Identity of the machine: a new one re-runs every remote step. */
+  id: pulumi.Output<string>;
+  host: pulumi.Input<string>;
+  port: pulumi.Input<number>;
+  /** Remote steps wait for these (e.g. the floating IP association). */
+  ready: pulumi.Resource[];
+  /** Environment of the snapshot and console scripts (builder ID, work folder, ...). */
+  env: Record<string, pulumi.Input<string>>;
+}
+
+/**
+ * How one platform launches, snapshots and tears down; everything else is the lifecycle's.
+ * Scripts live in `scripts`: snapshot.sh (stops the builder, makes the pending image, prints
+ * `{"id","name"}`), teardown.sh (deletes every builder-side object whose name starts with
+ * PREFIX), boot-test.sh (boots IMAGE_ID, runs the smoke test, prints the result) and console.sh
+ * (prints the last lines of the builder's console, for errors).
+ */
+export interface PlatformDriver {
+  platform: "openstack" | "aws" | "qemu";
+  scripts: string;
+  /** Environment every script of this platform gets (CLI flags, region, profile, ...). */
+  env: Record<string, pulumi.Input<string>>;
+  store: StoreRef;
+  sshUser: string;
+  /** cleanup.sh zero-fills free space (only where the image is compressed from a raw disk). */
+  zeroFreeSpace: boolean;
+  /** NoCloud platforms create the login user in the user data; clouds inject key pairs. */
+  userInUserData: boolean;
+  launch(request: LaunchRequest): Builder;
+  /** Launch settings of the boot test's instance (flavor, network, subnet, ...). */
+  bootTestEnv: Record<string, pulumi.Input<string>>;
+}
+
+export interface ChainArgs {
+  plan: Plan;
+  fingerprint: string;
+  imageName: string;
+  /** What the image was built from (recorded on the image). */
+  sourceImage: string;
+  stackId: string;
+  stackTag: string;
+  settings: BuildSettings;
+}
+
+/** Where an image's CycloneDX SBOM goes: `<sbomDir>/<image name>.cdx.json`. */
+export function sbomPathOf(settings: BuildSettings, name: string): string {
+  return path.join(settings.sbomDir, `${name}.cdx.json`);
+}
+
+/** The last line of a step's stdout: scripts print their result last. */
+export function lastLine(out: string): string {
+  return out.trim().split("\n").pop() ?? "";
+}
