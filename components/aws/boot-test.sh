@@ -10,6 +10,8 @@
 #   INSTANCE_TYPE SUBNET_ID VPC_ID ASSOCIATE_PUBLIC_IP   as for the builder
 #   SSH_ALLOWED_CIDRS        space-separated sources allowed on port 22
 #   STACK_TAG                tags the instance, so the teardown finds a leftover
+#   USER_TAGS                the user's aws.tags (JSON object), on the instance, its volumes and
+#                            its group in the create calls: a tag-enforcing policy checks them
 # Output: one JSON line {"passed", "seconds", "checks"}; on failure exit 1 naming the check.
 set -euo pipefail
 
@@ -29,11 +31,25 @@ default_vpc() {
   ec2 describe-vpcs --filters Name=isDefault,Values=true --query 'Vpcs[0].VpcId'
 }
 
+# A --tag-specifications value: the user's tags, then this test's own (KEY=VALUE arguments), on
+# each resource type named in TYPES.
+tag_specifications() {
+  TYPES="$1" python3 -c '
+import json, os, sys
+tags = json.loads(os.environ.get("USER_TAGS") or "{}")
+tags.update(arg.split("=", 1) for arg in sys.argv[1:])
+listed = [{"Key": k, "Value": v} for k, v in tags.items()]
+print(json.dumps([{"ResourceType": t, "Tags": listed} for t in os.environ["TYPES"].split()]))
+' "${@:2}"
+}
+
 create_security_group() {
-  local vpc=${VPC_ID:-} cidr perms=""
+  local vpc=${VPC_ID:-} cidr perms="" specs
   [ -n "$vpc" ] || vpc=$(default_vpc) || return 1
+  specs=$(tag_specifications security-group "Name=$TEST_NAME" "dse-image:stack=$STACK_TAG") ||
+    return 1
   GROUP_ID=$(ec2 create-security-group --group-name "$TEST_NAME" --vpc-id "$vpc" \
-    --description "dse-image boot test" --query GroupId) || return 1
+    --description "dse-image boot test" --tag-specifications "$specs" --query GroupId) || return 1
   for cidr in ${SSH_ALLOWED_CIDRS:-}; do
     case "$cidr" in
       *:*) perms+="{\"IpProtocol\":\"tcp\",\"FromPort\":22,\"ToPort\":22,\"Ipv6Ranges\":[{\"CidrIpv6\":\"$cidr\"}]}," ;;
@@ -45,12 +61,14 @@ create_security_group() {
 
 # Called as a condition, where errexit is off: every step returns on failure itself.
 launch_test_instance() {
+  local specs
+  specs=$(tag_specifications "instance volume" "Name=$TEST_NAME" "dse-image:stack=$STACK_TAG" \
+    dse-image:role=test) || return 1
   # shellcheck disable=SC2054 # the commas are inside CLI values
   local args=(--image-id "$IMAGE_ID" --instance-type "${INSTANCE_TYPE:-t3.medium}"
     --user-data "file://$BT_TMP/user-data" --instance-initiated-shutdown-behavior terminate
     --metadata-options HttpTokens=required,HttpEndpoint=enabled --count 1
-    --tag-specifications "ResourceType=instance,Tags=[{Key=Name,Value=$TEST_NAME},{Key=dse-image:stack,Value=$STACK_TAG},{Key=dse-image:role,Value=test}]"
-    --query 'Instances[0].InstanceId')
+    --tag-specifications "$specs" --query 'Instances[0].InstanceId')
   create_security_group || return 1
   if [ -n "${SUBNET_ID:-}" ] || [ "${ASSOCIATE_PUBLIC_IP:-true}" = false ]; then
     local ni="{\"DeviceIndex\":0,\"Groups\":[\"$GROUP_ID\"],\"AssociatePublicIpAddress\":${ASSOCIATE_PUBLIC_IP:-true}"

@@ -77,7 +77,10 @@ export interface AwsConfig {
   copyToRegions: string[];
   /** Accounts allowed to launch the AMI and its copies (Packer `ami_users`). */
   shareWithAccounts: string[];
-  /** Tags on the AMI, its copies and the builder (Packer `tags` / `run_tags`). */
+  /**
+   * Tags on everything a build creates: the builder, the boot test's instance, the groups, the
+   * AMI, its snapshots and copies (Packer `tags` / `run_tags`).
+   */
   tags: Record<string, string>;
   /** Build on a one-time spot instance (Packer `spot_price: auto`). */
   spot: boolean;

@@ -52,7 +52,11 @@ export interface AwsImageArgs {
   copyToRegions?: string[];
   /** Accounts allowed to launch the AMI and its copies. Default: none. */
   shareWithAccounts?: string[];
-  /** Extra tags on the builder (and its volumes). Default: none. */
+  /**
+   * The user's tags (Packer `tags`, `run_tags`), on everything the build creates: the builder, its
+   * volumes, key pair and security group, the boot test's instance, volumes and group, the AMI,
+   * its snapshots and copies. Default: none.
+   */
   tags?: Record<string, string>;
   /** Build on a one-time spot instance. Default false. */
   spot?: boolean;
@@ -68,7 +72,9 @@ export function awsStore(a: {
   encrypted?: boolean;
   kmsKeyId?: string;
   awsProfile?: string;
+  tags?: Record<string, string>;
 }): StoreRef {
+  const tags = a.tags ?? {};
   return {
     store: "aws",
     config: {
@@ -77,6 +83,10 @@ export function awsStore(a: {
       shareWithAccounts: a.shareWithAccounts ?? [],
       encrypted: a.encrypted ?? true,
       kmsKeyId: a.kmsKeyId ?? "",
+      // The user's tags go on every AMI and snapshot the store creates (a tag-enforcing policy
+      // checks the create call). Absent when there are none: an untagged stack's steps keep the
+      // inputs they had.
+      ...(Object.keys(tags).length > 0 ? { tags } : {}),
     },
     env: a.awsProfile ? { AWS_PROFILE: a.awsProfile } : {},
   };
@@ -137,6 +147,7 @@ export class AwsImage extends pulumi.ComponentResource {
         VPC_ID: args.vpcId ?? "",
         ASSOCIATE_PUBLIC_IP: String(publicIp),
         SSH_ALLOWED_CIDRS: cidrs.join(" "),
+        USER_TAGS: JSON.stringify(args.tags ?? {}),
       },
     };
     const declared = declareImage(

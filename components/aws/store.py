@@ -9,7 +9,7 @@ Only AMIs of this account count (`--owners self`). Builders are instances tagged
 dse-image:stack=<stack tag>, dse-image:role=builder.
 
 STORE_CONFIG: {"region", "copyToRegions": [...], "shareWithAccounts": [...], "encrypted",
-               "kmsKeyId"}
+               "kmsKeyId", "tags": {...} (the user's aws.tags, on every AMI and copy it creates)}
 """
 
 import datetime
@@ -34,6 +34,8 @@ class Store:
         self.accounts = list(config.get("shareWithAccounts", []))
         self.encrypted = bool(config.get("encrypted", True))
         self.kms = config.get("kmsKeyId") or ""
+        # The user's tags (aws.tags), in every create call: a tag-enforcing policy checks it.
+        self.user_tags = dict(config.get("tags", {}))
 
     def ec2(self, *args, region=None, check=True):
         return lifecycle.run(["aws", "--region", region or self.region, "--output", "json",
@@ -125,7 +127,8 @@ class Store:
         return tags
 
     def creation_args(self, meta, manifest):
-        return json.dumps([{"Key": k, "Value": v} for k, v in self._tags(meta, manifest).items()])
+        tags = {**self.user_tags, **self._tags(meta, manifest)}
+        return json.dumps([{"Key": k, "Value": v} for k, v in tags.items()])
 
     def set_meta(self, image_id, meta, manifest=None):
         tags = self._tags(meta, manifest)
@@ -218,6 +221,12 @@ class Store:
                         f"dse-image {image.name}, copied from {self.region}"]
                 if self.encrypted:
                     args += ["--encrypted"] + (["--kms-key-id", self.kms] if self.kms else [])
+                if self.user_tags:
+                    # On the copy and its snapshots, in the create call (the dse tags follow
+                    # once it is available).
+                    tags = [{"Key": k, "Value": v} for k, v in self.user_tags.items()]
+                    args += ["--tag-specifications",
+                             json.dumps([{"ResourceType": "image", "Tags": tags}])]
                 copies[region] = self.ec2_json(*args, region=region)["ImageId"]
                 lifecycle.log(f"copying {image.name} to {region}: {copies[region]}")
                 # Recorded at once: a copy that fails later is still found and deleted with it.

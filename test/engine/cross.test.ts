@@ -253,3 +253,52 @@ describe("aws: AMIs and copies slower than the CLI's waiter (40 polls x 15 s)", 
       expect(s.world.aws.amis.get(id)?.state).toBe("available");
   });
 });
+
+describe("aws: an account whose policy refuses any create without the tag CostCenter", () => {
+  let s: Scenario;
+  beforeEach(async () => {
+    s = await Scenario.create();
+    s.world.aws.requiredTag = "CostCenter";
+  });
+  afterEach(async () => s.close());
+
+  const tagged = (config: Record<string, unknown>) => ({
+    ...config,
+    aws: { ...(config.aws as object), tags: { CostCenter: "ds-42" } },
+  });
+
+  it("with aws.tags every create carries it: builder, boot test, AMI, snapshots, copies", async () => {
+    const dev = s.stack("dev", tagged(s.config("aws")));
+    const r = await s.up(dev);
+    const amis = Object.values((r.outputs!.imageIds as Record<string, Record<string, string>>).aws);
+    expect(amis).toHaveLength(2);
+    for (const id of amis) expect(s.world.aws.amis.get(id)!.tags.CostCenter).toBe("ds-42");
+    // Every kind of create call a build makes, typed (the builder) or by script (the rest).
+    expect([...new Set(s.world.aws.created.map((c) => c.what))].sort()).toEqual([
+      "CopyImage image",
+      "CreateImage image",
+      "CreateImage snapshot",
+      "CreateSecurityGroup security-group",
+      "ImportKeyPair key-pair",
+      "RunInstances instance",
+      "RunInstances volume",
+    ]);
+    expect(s.world.aws.created.filter((c) => c.tags.CostCenter !== "ds-42")).toEqual([]);
+    // The builder's and the boot test's instances, each with its volumes.
+    expect(s.world.aws.created.filter((c) => c.what === "RunInstances instance")).toHaveLength(2);
+    await s.destroy(dev);
+  });
+
+  it("without aws.tags the up fails naming the policy; with them the next up builds", async () => {
+    const dev = s.stack("dev", s.config("aws"));
+    const failed = await s.up(dev, { expectOk: false });
+    expect(failed.error).toMatch(/UnauthorizedOperation.*without the tag CostCenter/);
+    expect(s.world.aws.amis.size).toBe(0);
+    dev.config = tagged(dev.config);
+    const r = await s.up(dev);
+    expect(
+      Object.keys((r.outputs!.imageIds as Record<string, unknown>).aws as object).sort(),
+    ).toEqual(["eu-central-1", AWS_REGION]);
+    await s.destroy(dev);
+  });
+});

@@ -34,7 +34,6 @@ const str = (v: unknown): string =>
 const json = (v: unknown) => JSON.stringify(v ?? null);
 const same = (a: unknown, b: unknown) => json(a) === json(b);
 
-/** Diff of a typed (bridged) resource: ForceNew keys replace, anything else updates. */
 /**
  * A provider's delete retry on "in use": polls until `inUse` is false, or fails with `error` once
  * the delete timeout passes. Parallel deletes of the same antichain (Engine.deleteAll) run
@@ -47,6 +46,25 @@ async function whileInUse(inUse: () => boolean, error: string): Promise<void> {
   }
 }
 
+/**
+ * A typed create under the account's tag-enforcing policy (FakeAws.requiredTag): the provider
+ * surfaces EC2's refusal as its error, and nothing is created.
+ */
+function refuseUntagged(
+  ec2: World["aws"],
+  operation: string,
+  types: Record<string, unknown>,
+): void {
+  const refused = ec2.refuseUntagged(
+    operation,
+    Object.fromEntries(
+      Object.entries(types).map(([type, tags]) => [type, (tags ?? {}) as Record<string, string>]),
+    ),
+  );
+  if (refused) throw new Error(`creating EC2 ${operation}: ${refused}`);
+}
+
+/** Diff of a typed (bridged) resource: ForceNew keys replace, anything else updates. */
 export function typedDiff(forceNew: string[]) {
   return (old: StateEntry, inputs: Record<string, unknown>) => {
     const keys = new Set([...Object.keys(old.inputs), ...Object.keys(inputs)]);
@@ -470,6 +488,7 @@ export class Providers {
     return {
       "aws:ec2/keyPair:KeyPair": {
         create: (inputs) => {
+          refuseUntagged(ec2, "ImportKeyPair", { "key-pair": inputs.tags });
           // Names are unique per region (terraform-provider-aws surfaces EC2's error as is).
           if (ec2.keyPairs.has(str(inputs.keyName)))
             throw new Error(
@@ -491,6 +510,7 @@ export class Providers {
       },
       "aws:ec2/securityGroup:SecurityGroup": {
         create: (inputs) => {
+          refuseUntagged(ec2, "CreateSecurityGroup", { "security-group": inputs.tags });
           if (
             [...ec2.groups.values()].some((g) => g.name === str(inputs.name) && g.region === region)
           )
@@ -518,6 +538,11 @@ export class Providers {
       },
       "aws:ec2/instance:Instance": {
         create: (inputs) => {
+          // The provider tags the instance and, from volumeTags, its volumes in RunInstances.
+          refuseUntagged(ec2, "RunInstances", {
+            instance: inputs.tags,
+            volume: inputs.volumeTags,
+          });
           const ami = ec2.amis.get(str(inputs.ami));
           const inst = ec2.launch({
             region,

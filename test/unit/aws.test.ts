@@ -77,6 +77,8 @@ describe("AwsImage with every aws key set", () => {
           shareWithAccounts: ["123456789012"],
           encrypted: true,
           kmsKeyId: "alias/dse",
+          // On every AMI and copy the store creates (a tag-enforcing policy checks the call).
+          tags: { team: "data" },
         },
         env: {},
       },
@@ -163,6 +165,7 @@ describe("AwsImage with every aws key set", () => {
       VPC_ID: "vpc-0123456789abcdef0",
       ASSOCIATE_PUBLIC_IP: "true",
       SSH_ALLOWED_CIDRS: "203.0.113.0/24 2001:db8::/32",
+      USER_TAGS: JSON.stringify({ team: "data" }),
     });
     expect(env(r, "aws-snapshot").INSTANCE_ID).toBe(
       `${r.run.get(T.instance, "aws-builder").name}-id`,

@@ -57,9 +57,39 @@ export class FakeAws {
   readonly keyPairs = new Map<string, { name: string; publicKey: string; region: string }>();
   readonly groups = new Map<string, { id: string; name: string; region: string }>();
   readonly deletedImages: string[] = [];
+  /**
+   * A tag-enforcing policy: a tag key every create call must carry (an SCP denying
+   * `ec2:RunInstances`, `CreateImage`, `CopyImage`, `CreateSecurityGroup`, `ImportKeyPair` on
+   * `Null aws:RequestTag/<key>`), for every resource type the call creates. Unset: none.
+   */
+  requiredTag?: string;
+  /** What each create call tagged, per resource type: `<operation> <type>` and its tags. */
+  readonly created: { what: string; tags: Record<string, string> }[] = [];
   private ip = 10;
 
   constructor(private readonly faults: Faults) {}
+
+  /**
+   * A create call's tags as the policy sees them (`types`: the resource types it creates, each
+   * with its own tags): recorded, and EC2's refusal when one lacks the required tag.
+   */
+  refuseUntagged(
+    operation: string,
+    types: Record<string, Record<string, string>>,
+  ): string | undefined {
+    for (const [type, tags] of Object.entries(types)) {
+      this.created.push({ what: `${operation} ${type}`, tags: { ...tags } });
+      if (this.requiredTag !== undefined && !(this.requiredTag in tags)) {
+        return (
+          `An error occurred (UnauthorizedOperation) when calling the ${operation} operation: ` +
+          `You are not authorized to perform this operation. User is not authorized to perform: ` +
+          `ec2:${operation} with an explicit deny in a service control policy ` +
+          `(${type} without the tag ${this.requiredTag})`
+        );
+      }
+    }
+    return undefined;
+  }
 
   // --- helpers the typed providers and tests use -----------------------------------------
   launch(opts: {
@@ -262,7 +292,16 @@ export class FakeAws {
       const source = this.amis.get(a.one("--source-image-id")!);
       if (!source || source.region !== a.one("--source-region"))
         return fail("InvalidAMIID.NotFound", 254);
-      const copy = this.addAmi({ name: a.one("--name")!, region, disk: copyDisk(source.disk) });
+      // CopyImage's TagSpecifications: ResourceType image tags the copy and its snapshots.
+      const tags = tagSpecifications(a.all("--tag-specifications")).image ?? {};
+      const refused = this.refuseUntagged("CopyImage", { image: tags });
+      if (refused) return fail(refused, 254);
+      const copy = this.addAmi({
+        name: a.one("--name")!,
+        region,
+        tags: { ...tags },
+        disk: copyDisk(source.disk),
+      });
       this.pending(copy, "ec2:slow-copy");
       return ok(JSON.stringify({ ImageId: copy.id }));
     },
@@ -321,14 +360,13 @@ export class FakeAws {
           254,
         );
       }
-      const tags: Record<string, string> = {};
-      for (const spec of a.all("--tag-specifications")) {
-        const s = JSON.parse(spec) as {
-          ResourceType: string;
-          Tags: { Key: string; Value: string }[];
-        };
-        if (s.ResourceType === "image") for (const t of s.Tags) tags[t.Key] = t.Value;
-      }
+      const specs = tagSpecifications(a.all("--tag-specifications"));
+      const tags = specs.image ?? {};
+      const refused = this.refuseUntagged("CreateImage", {
+        image: tags,
+        snapshot: specs.snapshot ?? {},
+      });
+      if (refused) return fail(refused, 254);
       const ami = this.addAmi({ name, region, tags, disk: copyDisk(inst.guest.disk) });
       // `ec2:ami-failed`: the AMI's snapshot fails; the AMI stays, `failed`, under its name.
       if (this.faults.take("ec2:ami-failed", "aws")) ami.state = "failed";
@@ -340,6 +378,9 @@ export class FakeAws {
     },
     "create-security-group": (a, region) => {
       const g = { id: `sg-${hex()}`, name: a.one("--group-name")!, region };
+      const tags = tagSpecifications(a.all("--tag-specifications"))["security-group"] ?? {};
+      const refused = this.refuseUntagged("CreateSecurityGroup", { "security-group": tags });
+      if (refused) return fail(refused, 254);
       if ([...this.groups.values()].some((o) => o.region === region && o.name === g.name)) {
         return fail(
           `An error occurred (InvalidGroup.Duplicate) when calling the CreateSecurityGroup operation: The security group '${g.name}' already exists for VPC 'vpc-default'`,
@@ -356,11 +397,13 @@ export class FakeAws {
       if (!ami || ami.region !== region || ami.state !== "available")
         return fail("InvalidAMIID.NotFound", 254);
       const file = (a.one("--user-data") ?? "").replace(/^file:\/\//, "");
-      const tags: Record<string, string> = {};
-      for (const m of (a.one("--tag-specifications") ?? "").matchAll(
-        /\{Key=([^,]+),Value=([^}]*)\}/g,
-      ))
-        tags[m[1]] = m[2];
+      const specs = tagSpecifications(a.all("--tag-specifications"));
+      const tags = specs.instance ?? {};
+      const refused = this.refuseUntagged("RunInstances", {
+        instance: tags,
+        volume: specs.volume ?? {},
+      });
+      if (refused) return fail(refused, 254);
       const groups = [...a.all("--security-group-ids")];
       for (const ni of a.all("--network-interfaces"))
         groups.push(...((JSON.parse(ni) as { Groups?: string[] }[])[0]?.Groups ?? []));
@@ -464,6 +507,36 @@ function matches(
     if (value === undefined) return false;
     return f.values.some((v) => (v.endsWith("*") ? value.startsWith(v.slice(0, -1)) : value === v));
   });
+}
+
+/**
+ * `--tag-specifications` values as the CLI takes them, JSON (a list or one object) or shorthand
+ * (`ResourceType=t,Tags=[{Key=k,Value=v},...]`): the tags per resource type.
+ */
+function tagSpecifications(values: string[]): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  const add = (type: string, tags: [string, string][]) =>
+    Object.assign((out[type] ??= {}), Object.fromEntries(tags));
+  for (const value of values) {
+    if (/^\s*[[{]/.test(value)) {
+      const parsed = JSON.parse(value) as unknown;
+      for (const spec of (Array.isArray(parsed) ? parsed : [parsed]) as {
+        ResourceType: string;
+        Tags: { Key: string; Value: string }[];
+      }[])
+        add(
+          spec.ResourceType,
+          spec.Tags.map((t) => [t.Key, t.Value]),
+        );
+    } else {
+      const type = /ResourceType=([^,]+)/.exec(value)?.[1] ?? "";
+      add(
+        type,
+        [...value.matchAll(/\{Key=([^,]+),Value=([^}]*)\}/g)].map((m) => [m[1], m[2]]),
+      );
+    }
+  }
+  return out;
 }
 
 /** `--tags` as JSON (`[{"Key","Value"}]`) or shorthand (`Key=k,Value=v`). */
