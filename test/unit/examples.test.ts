@@ -259,24 +259,6 @@ describe("examples/openstack-vm", () => {
       "Missing required configuration variable 'dse-openstack-vm:imageStack'",
     );
   });
-
-  it.each(["keyPair", "sshAllowedCidr"])(
-    "requires %s: the image has no other login",
-    async (key) => {
-      await expect(
-        up("openstack-vm", { imageStack: IMAGE_STACK }, FULL, { without: key }),
-      ).rejects.toThrow(`Missing required configuration variable 'dse-openstack-vm:${key}'`);
-    },
-  );
-
-  it("refuses an sshAllowedCidr that is not an IPv4 CIDR, naming the key", async () => {
-    await expect(
-      up("openstack-vm", { imageStack: IMAGE_STACK, sshAllowedCidr: "198.51.100.7" }, FULL),
-    ).rejects.toThrow(
-      "dse-openstack-vm:sshAllowedCidr: expected an IPv4 CIDR such as 203.0.113.7/32 (your " +
-        'address: curl -s https://checkip.amazonaws.com), got "198.51.100.7"',
-    );
-  });
 });
 
 describe("examples/aws-vm", () => {
@@ -362,24 +344,6 @@ describe("examples/aws-vm", () => {
     expect(run.ofType(T.ec2Instance)).toEqual([]);
   });
 
-  it.each(["keyName", "sshAllowedCidr"])(
-    "requires %s: the image has no other login",
-    async (key) => {
-      await expect(
-        up("aws-vm", { imageStack: IMAGE_STACK }, FULL, { without: key }),
-      ).rejects.toThrow(`Missing required configuration variable 'dse-aws-vm:${key}'`);
-    },
-  );
-
-  it("refuses an sshAllowedCidr that is not an IPv4 CIDR, naming the key", async () => {
-    await expect(
-      up("aws-vm", { imageStack: IMAGE_STACK, sshAllowedCidr: "10.0.0.300/8" }, FULL),
-    ).rejects.toThrow(
-      "dse-aws-vm:sshAllowedCidr: expected an IPv4 CIDR such as 203.0.113.7/32 (your " +
-        'address: curl -s https://checkip.amazonaws.com), got "10.0.0.300/8"',
-    );
-  });
-
   it("fails naming the stack and what it has when it built no AWS image", async () => {
     const { errors } = await up(
       "aws-vm",
@@ -407,6 +371,28 @@ describe("examples/aws-vm", () => {
 });
 
 describe("example projects", () => {
+  const examples = Object.keys(EXAMPLES) as ExampleName[];
+  const logins = examples.flatMap((e) => Object.keys(LOGIN[e]).map((key) => [e, key] as const));
+
+  it.each(logins)("%s requires %s: the image has no other login", async (example, key) => {
+    const project = projectFile(example).name;
+    await expect(up(example, { imageStack: IMAGE_STACK }, FULL, { without: key })).rejects.toThrow(
+      `Missing required configuration variable '${project}:${key}'`,
+    );
+  });
+
+  it.each(
+    examples.flatMap((e) => ["198.51.100.7", "10.0.0.300/8", "10.0.0.0/33"].map((c) => [e, c])),
+  )("%s refuses the sshAllowedCidr %s, naming the key", async (example, cidr) => {
+    const project = projectFile(example as ExampleName).name;
+    await expect(
+      up(example as ExampleName, { imageStack: IMAGE_STACK, sshAllowedCidr: cidr }, FULL),
+    ).rejects.toThrow(
+      `${project}:sshAllowedCidr: expected an IPv4 CIDR such as 203.0.113.7/32 (your ` +
+        `address: curl -s https://checkip.amazonaws.com), got "${cidr}"`,
+    );
+  });
+
   it.each(Object.keys(EXAMPLES) as ExampleName[])(
     "%s runs its own index.ts with this repo's node_modules",
     (example) => {
