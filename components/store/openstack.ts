@@ -1,0 +1,311 @@
+import { execFile } from "node:child_process";
+import type { ProbeBuilder } from "../lifecycle/plan";
+import type { ClaimKind, ImageMeta, StoredImage } from "./image";
+import { type ImageStore, StoreError } from "./image-store";
+
+/**
+ * The image store of OpenStack: Glance image properties, through the `openstack` CLI with
+ * `-f json` as its transport. The CLI, not keystone + Glance + Nova REST with `fetch`, because it
+ * is what the operator's openrc, clouds.yaml, CA bundle and `--insecure` already configure, and
+ * what the OpenStack lane and the engine model's fake answer; the transport is one function
+ * (`OpenStackCli`), so REST can replace it behind the same store.
+ *
+ * Properties (components/openstack/store.py writes the same): dse_<field> per ImageMeta field,
+ * dse_manifest_<n> (the manifest JSON in 240-character pieces: Glance caps a value at 255),
+ * dse_user_<stack tag> / dse_kept_<stack tag> (claims; the value is the stack ID) and
+ * dse_held_<stack tag> (the claim is an ImageClaim's). Only images the current project owns count
+ * (rule O4: a property filter alone also matches other projects' public images). Builders are
+ * servers named dse-<stack tag>-openstack-*.
+ */
+export interface OpenStackStoreConfig {
+  /** Flags on every call (`--insecure`, `--os-cacert FILE`). */
+  osFlags?: string[];
+  /** Visibility of a published image. Default `private`. */
+  visibility?: string;
+  /** Extra properties of a published image (`openstack.imageProperties`). */
+  properties?: Record<string, string>;
+}
+
+/** One `openstack` call's result. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+export type OpenStackCli = (args: string[]) => Promise<CliResult>;
+
+/** Glance caps a property value at 255 characters. */
+export const MANIFEST_PIECE = 240;
+const NOT_FOUND = /No (Image|Server) found|Could not find|not found|404/i;
+
+const META_PROPERTY: Record<keyof ImageMeta, string> = {
+  fingerprint: "dse_fingerprint",
+  state: "dse_state",
+  gen: "dse_gen",
+  buildStack: "dse_build_stack",
+  imageName: "dse_image_name",
+  finalName: "dse_final_name",
+  bootTest: "dse_boot_test",
+  sbomSha256: "dse_sbom_sha256",
+  sourceImage: "dse_source_image",
+  supersededBy: "dse_superseded_by",
+};
+const CLAIM_PREFIX: Record<ClaimKind, string> = { users: "dse_user_", kept: "dse_kept_" };
+const HELD_PREFIX = "dse_held_";
+
+/** The `openstack` CLI on this machine. */
+export const runOpenStack: OpenStackCli = (args) =>
+  new Promise((resolve) => {
+    execFile("openstack", args, { maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === "number" ? error.code : 127) : 0;
+      resolve({ code, stdout, stderr: error && !stderr ? error.message : stderr });
+    });
+  });
+
+/** Image or server properties as strings: a JSON object, or an older client's `k='v', ...`. */
+export function propertiesOf(value: unknown): Record<string, string> {
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>).map(([k, v]) => [
+        k,
+        typeof v === "string" ? v : JSON.stringify(v),
+      ]),
+    );
+  }
+  const text = typeof value === "string" ? value : "";
+  return Object.fromEntries(
+    [...text.matchAll(/(\w+)='((?:[^'\\]|\\.)*)'/g)].map((m) => [m[1], m[2]]),
+  );
+}
+
+/** The manifest's text in pieces Glance takes, in order. */
+export function manifestPieces(manifest: Record<string, unknown>): string[] {
+  const text = JSON.stringify(manifest);
+  const pieces: string[] = [];
+  for (let at = 0; at < text.length; at += MANIFEST_PIECE)
+    pieces.push(text.slice(at, at + MANIFEST_PIECE));
+  return pieces;
+}
+
+/** `--property k=v` arguments of an image's metadata, as its create or set call takes them. */
+export function propertyArgs(meta: ImageMeta, manifest?: Record<string, unknown>): string[] {
+  const args: string[] = [];
+  for (const [key, value] of Object.entries(meta) as [keyof ImageMeta, string | undefined][]) {
+    if (value !== undefined) args.push("--property", `${META_PROPERTY[key]}=${value}`);
+  }
+  if (manifest !== undefined) {
+    manifestPieces(manifest).forEach((piece, i) =>
+      args.push("--property", `dse_manifest_${i}=${piece}`),
+    );
+  }
+  return args;
+}
+
+interface ImageRow {
+  id: string;
+  name?: string;
+  status?: string;
+  owner?: string;
+  created_at?: string;
+  properties?: unknown;
+}
+
+export class OpenStackImageStore implements ImageStore {
+  readonly platform = "openstack";
+  private project?: Promise<string>;
+
+  constructor(
+    private readonly config: OpenStackStoreConfig = {},
+    private readonly cli: OpenStackCli = runOpenStack,
+  ) {}
+
+  private async os(args: string[], what = args.slice(0, 3).join(" ")): Promise<string> {
+    const r = await this.cli([...(this.config.osFlags ?? []), ...args]);
+    if (r.code !== 0) {
+      const tail = r.stderr.trim().split("\n").slice(-3).join(" | ");
+      throw new StoreError(`openstack ${what} exited ${r.code}: ${tail}`);
+    }
+    return r.stdout;
+  }
+
+  private async json<T>(args: string[]): Promise<T> {
+    const out = await this.os([...args, "-f", "json"]);
+    try {
+      return JSON.parse(out || "null") as T;
+    } catch {
+      throw new StoreError(
+        `openstack ${args.slice(0, 3).join(" ")}: not JSON: ${out.slice(0, 200)}`,
+      );
+    }
+  }
+
+  /** The project of the credentials: only its images are ours. */
+  private projectId(): Promise<string> {
+    this.project ??= this.os(["token", "issue", "-f", "value", "-c", "project_id"]).then((out) =>
+      out.trim(),
+    );
+    return this.project;
+  }
+
+  async get(id: string): Promise<StoredImage | undefined> {
+    const r = await this.cli([...(this.config.osFlags ?? []), "image", "show", "-f", "json", id]);
+    if (r.code !== 0) {
+      if (NOT_FOUND.test(r.stderr)) return undefined;
+      throw new StoreError(`openstack image show ${id}: ${r.stderr.trim()}`);
+    }
+    return this.imageOf(JSON.parse(r.stdout) as ImageRow);
+  }
+
+  private imageOf(row: ImageRow): StoredImage | undefined {
+    if (row.status === "deleted" || row.status === "pending_delete") return undefined;
+    const props = propertiesOf(row.properties);
+    const meta: ImageMeta = {};
+    for (const [key, prop] of Object.entries(META_PROPERTY) as [keyof ImageMeta, string][]) {
+      if (props[prop]) (meta as Record<string, string>)[key] = props[prop];
+    }
+    // `killed`: the upload failed and nothing can boot it, but it stays until deleted. A
+    // complete image Glance no longer serves is as broken: never resumed, adopted or exported.
+    if (row.status === "killed" || (meta.state === "complete" && row.status !== "active"))
+      meta.state = "broken";
+    const claims = (prefix: string) =>
+      Object.fromEntries(
+        Object.entries(props)
+          .filter(([k]) => k.startsWith(prefix))
+          .map(([k, v]) => [k.slice(prefix.length), v]),
+      );
+    let manifestText = "";
+    for (let i = 0; props[`dse_manifest_${i}`] !== undefined; i++)
+      manifestText += props[`dse_manifest_${i}`];
+    let manifest: Record<string, unknown> = {};
+    try {
+      const parsed = JSON.parse(manifestText || "{}") as unknown;
+      if (parsed !== null && typeof parsed === "object")
+        manifest = parsed as Record<string, unknown>;
+    } catch {
+      manifest = { raw: manifestText };
+    }
+    return {
+      id: row.id,
+      name: row.name ?? "",
+      createdAt: row.created_at ?? "",
+      meta,
+      users: claims(CLAIM_PREFIX.users),
+      kept: claims(CLAIM_PREFIX.kept),
+      held: Object.keys(claims(HELD_PREFIX)).sort(),
+      manifest,
+      extra: { owner: row.owner ?? "" },
+    };
+  }
+
+  async listFamily(imageName: string): Promise<StoredImage[]> {
+    const project = await this.projectId();
+    const ids: string[] = [];
+    // Superseded images are hidden (os_hidden): listed only with --hidden.
+    for (const hidden of [[], ["--hidden"]]) {
+      const rows = await this.json<{ ID: string; Project?: string }[] | null>([
+        "image",
+        "list",
+        "--long",
+        "--property",
+        `dse_image_name=${imageName}`,
+        ...hidden,
+      ]);
+      for (const row of rows ?? [])
+        if (row.Project === project && !ids.includes(row.ID)) ids.push(row.ID);
+    }
+    const images = await Promise.all(ids.map((id) => this.get(id)));
+    return images.filter((i): i is StoredImage => i !== undefined);
+  }
+
+  async listBuilders(stackTag: string): Promise<ProbeBuilder[]> {
+    const rows = await this.json<{ ID: string; Status?: string; Properties?: unknown }[] | null>([
+      "server",
+      "list",
+      "--long",
+      "--name",
+      `^dse-${stackTag}-openstack-`,
+    ]);
+    const builders: ProbeBuilder[] = [];
+    for (const row of rows ?? []) {
+      const props = propertiesOf(row.Properties);
+      if (props.dse_role !== "builder" || !props.dse_build) continue;
+      const status =
+        row.Status === "ACTIVE"
+          ? "running"
+          : row.Status === "SHUTOFF" && props.dse_sealed === "true"
+            ? "sealed"
+            : "stopped";
+      builders.push({ id: row.ID, build: props.dse_build, gen: props.dse_gen ?? "", status });
+    }
+    return builders;
+  }
+
+  async setMeta(id: string, meta: ImageMeta, manifest?: Record<string, unknown>): Promise<void> {
+    const args = propertyArgs(meta, manifest);
+    if (args.length > 0) await this.os(["image", "set", ...args, id]);
+  }
+
+  async setClaim(image: StoredImage, kind: ClaimKind, tag: string, stackId: string): Promise<void> {
+    await this.os([
+      "image",
+      "set",
+      "--property",
+      `${CLAIM_PREFIX[kind]}${tag}=${stackId}`,
+      image.id,
+    ]);
+  }
+
+  async dropClaim(image: StoredImage, kind: ClaimKind, tag: string): Promise<void> {
+    if (!(tag in image[kind])) return;
+    await this.os(["image", "unset", "--property", `${CLAIM_PREFIX[kind]}${tag}`, image.id]);
+  }
+
+  async setHeld(image: StoredImage, tag: string, held: boolean): Promise<void> {
+    if (held === image.held.includes(tag)) return;
+    await this.os(
+      held
+        ? ["image", "set", "--property", `${HELD_PREFIX}${tag}=true`, image.id]
+        : ["image", "unset", "--property", `${HELD_PREFIX}${tag}`, image.id],
+    );
+  }
+
+  async supersede(image: StoredImage, byName: string): Promise<void> {
+    // Glance hides os_hidden images from default listings; the ID still works.
+    await this.os([
+      "image",
+      "set",
+      "--hidden",
+      "--property",
+      `${META_PROPERTY.supersededBy}=${byName}`,
+      image.id,
+    ]);
+  }
+
+  async publish(image: StoredImage, name: string): Promise<string> {
+    const extra = Object.entries(this.config.properties ?? {})
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .flatMap(([k, v]) => ["--property", `${k}=${v}`]);
+    await this.os([
+      "image",
+      "set",
+      "--name",
+      name,
+      `--${this.config.visibility ?? "private"}`,
+      ...extra,
+      "--property",
+      `${META_PROPERTY.state}=complete`,
+      image.id,
+    ]);
+    return image.id;
+  }
+
+  async delete(image: StoredImage): Promise<void> {
+    const r = await this.cli([...(this.config.osFlags ?? []), "image", "delete", image.id]);
+    if (r.code !== 0 && !NOT_FOUND.test(r.stderr))
+      throw new StoreError(`openstack image delete ${image.id}: ${r.stderr.trim()}`);
+  }
+
+  ensureReplicas(): Promise<Record<string, unknown>> {
+    return Promise.resolve({});
+  }
+}

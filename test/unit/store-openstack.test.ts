@@ -1,0 +1,343 @@
+/**
+ * The OpenStack image store (components/store/openstack.ts) over its transport, the `openstack`
+ * CLI, mocked by a small in-memory Glance and Nova answering the calls the store makes with the
+ * JSON python-openstackclient 6.x prints (`image show`, `image list --long`, `server list
+ * --long`, `token issue`), and the image rules of components/store/claims.ts run on it.
+ */
+import { beforeEach, describe, expect, it } from "vitest";
+import { claimImage, releaseImage } from "../../components/store/claims";
+import { StoreError } from "../../components/store/image-store";
+import {
+  type CliResult,
+  MANIFEST_PIECE,
+  OpenStackImageStore,
+  propertiesOf,
+  propertyArgs,
+} from "../../components/store/openstack";
+
+interface GlanceImage {
+  id: string;
+  name: string;
+  status: string;
+  owner: string;
+  created_at: string;
+  visibility: string;
+  os_hidden: boolean;
+  properties: Record<string, string>;
+}
+
+interface NovaServer {
+  ID: string;
+  Name: string;
+  Status: string;
+  Properties: Record<string, string>;
+}
+
+const PROJECT = "5b6c0d8e4f2a4c6b9e1d3f5a7c9b1d3e";
+const ok = (stdout: string): CliResult => ({ code: 0, stdout, stderr: "" });
+
+/** The calls the store makes, answered from memory; every call recorded as its argv. */
+class FakeOpenStack {
+  readonly images = new Map<string, GlanceImage>();
+  readonly servers: NovaServer[] = [];
+  readonly calls: string[][] = [];
+
+  add(image: Partial<GlanceImage> & { id: string; properties: Record<string, string> }): void {
+    this.images.set(image.id, {
+      name: image.id,
+      status: "active",
+      owner: PROJECT,
+      created_at: "2026-12-01T00:00:00Z",
+      visibility: "private",
+      os_hidden: false,
+      ...image,
+    });
+  }
+
+  cli = (argv: string[]): Promise<CliResult> => {
+    this.calls.push(argv);
+    const args = argv.filter((a) => a !== "--insecure");
+    const [noun, verb] = args;
+    const last = args[args.length - 1];
+    const missing = (id: string): CliResult => ({
+      code: 1,
+      stdout: "",
+      stderr: `No Image found for ${id}`,
+    });
+    if (noun === "token") return Promise.resolve(ok(`${PROJECT}\n`));
+    if (noun === "server" && verb === "list") {
+      const prefix = args[args.indexOf("--name") + 1].replace(/^\^/, "");
+      return Promise.resolve(
+        ok(JSON.stringify(this.servers.filter((s) => s.Name.startsWith(prefix)))),
+      );
+    }
+    if (noun !== "image") throw new Error(`unexpected call: ${argv.join(" ")}`);
+    if (verb === "list") {
+      const [key, value] = args[args.indexOf("--property") + 1].split("=");
+      const hidden = args.includes("--hidden");
+      const rows = [...this.images.values()]
+        .filter((i) => i.properties[key] === value && i.os_hidden === hidden)
+        .map((i) => ({ ID: i.id, Name: i.name, Status: i.status, Project: i.owner }));
+      return Promise.resolve(ok(JSON.stringify(rows)));
+    }
+    const image = this.images.get(last);
+    if (image === undefined) return Promise.resolve(missing(last));
+    if (verb === "show") {
+      const { os_hidden: _hidden, ...row } = image;
+      return Promise.resolve(ok(JSON.stringify(row)));
+    }
+    if (verb === "delete") {
+      this.images.delete(last);
+      return Promise.resolve(ok(""));
+    }
+    for (let i = 2; i < args.length - 1; i++) {
+      const arg = args[i];
+      if (arg === "--property" && verb === "set") {
+        const [k, ...v] = args[++i].split("=");
+        image.properties[k] = v.join("=");
+      } else if (arg === "--property" && verb === "unset") delete image.properties[args[++i]];
+      else if (arg === "--name") image.name = args[++i];
+      else if (arg === "--hidden") image.os_hidden = true;
+      else if (/^--(private|public|shared|community)$/.test(arg)) image.visibility = arg.slice(2);
+      else throw new Error(`unexpected argument ${arg} in ${argv.join(" ")}`);
+    }
+    return Promise.resolve(ok(""));
+  };
+}
+
+let cloud: FakeOpenStack;
+let store: OpenStackImageStore;
+let logs: string[];
+const log = (m: string) => logs.push(m);
+const dev = { stackTag: "3476bb56", stackId: "organization/dse-image/dev" };
+const prod = { stackTag: "aaaaaaaa", stackId: "organization/dse-image/prod" };
+
+beforeEach(() => {
+  cloud = new FakeOpenStack();
+  store = new OpenStackImageStore({ osFlags: ["--insecure"] }, cloud.cli);
+  logs = [];
+});
+
+/** A complete image of family dse_base with these extra properties. */
+function complete(id: string, props: Record<string, string> = {}, createdAt?: string): void {
+  cloud.add({
+    id,
+    name: `dse_base-${id}`,
+    ...(createdAt ? { created_at: createdAt } : {}),
+    properties: {
+      dse_state: "complete",
+      dse_image_name: "dse_base",
+      dse_fingerprint: "f".repeat(64),
+      dse_manifest_0: '{"python": "3.11"}',
+      ...props,
+    },
+  });
+}
+
+describe("OpenStackImageStore reads", () => {
+  it("an image's properties as meta, claims, held claims, manifest and owner", async () => {
+    const manifest = { python: "3.11.2", numpy: "1.24.2", note: "x".repeat(300) };
+    const pieces = propertyArgs({}, manifest).filter((_, i) => i % 2 === 1);
+    cloud.add({
+      id: "img-1",
+      name: "dse_base-0123456789ab-20261201",
+      properties: {
+        dse_state: "complete",
+        dse_image_name: "dse_base",
+        dse_gen: "g1",
+        dse_boot_test: '{"passed":true}',
+        ...Object.fromEntries(
+          pieces.map((p): [string, string] => [
+            p.slice(0, p.indexOf("=")),
+            p.slice(p.indexOf("=") + 1),
+          ]),
+        ),
+        [`dse_user_${dev.stackTag}`]: dev.stackId,
+        [`dse_held_${dev.stackTag}`]: "true",
+        [`dse_kept_${prod.stackTag}`]: prod.stackId,
+        hw_disk_bus: "virtio",
+      },
+    });
+    expect(pieces.length).toBe(2);
+    expect(await store.get("img-1")).toEqual({
+      id: "img-1",
+      name: "dse_base-0123456789ab-20261201",
+      createdAt: "2026-12-01T00:00:00Z",
+      meta: { state: "complete", imageName: "dse_base", gen: "g1", bootTest: '{"passed":true}' },
+      users: { [dev.stackTag]: dev.stackId },
+      kept: { [prod.stackTag]: prod.stackId },
+      held: [dev.stackTag],
+      manifest,
+      extra: { owner: PROJECT },
+    });
+    // Every call carries the configured flags first.
+    expect(cloud.calls).toEqual([["--insecure", "image", "show", "-f", "json", "img-1"]]);
+  });
+
+  it.each([
+    ["killed", "pending"],
+    ["queued", "complete"],
+  ])("a %s image (state %s) reads as broken: never adopted or resumed", async (status, state) => {
+    cloud.add({ id: "img-1", status, properties: { dse_state: state } });
+    expect((await store.get("img-1"))?.meta.state).toBe("broken");
+  });
+
+  it("a missing or deleted image is undefined; any other failure is a StoreError naming it", async () => {
+    expect(await store.get("img-none")).toBeUndefined();
+    cloud.add({ id: "img-2", status: "pending_delete", properties: {} });
+    expect(await store.get("img-2")).toBeUndefined();
+    const failing = new OpenStackImageStore({}, () =>
+      Promise.resolve({ code: 1, stdout: "", stderr: "HTTP 503 Service Unavailable\n" }),
+    );
+    const read = failing.get("img-3");
+    await expect(read).rejects.toThrow(StoreError);
+    await expect(read).rejects.toThrow("openstack image show img-3: HTTP 503 Service Unavailable");
+  });
+
+  it("lists the family of this project only, hidden (superseded) images included", async () => {
+    complete("img-a");
+    complete("img-b");
+    cloud.images.get("img-b")!.os_hidden = true;
+    complete("img-other");
+    cloud.images.get("img-other")!.owner = "another-project";
+    cloud.images.get("img-other")!.visibility = "public";
+    cloud.add({ id: "img-c", properties: { dse_image_name: "other_family" } });
+    const ids = (await store.listFamily("dse_base")).map((i) => i.id);
+    expect(ids).toEqual(["img-a", "img-b"]);
+  });
+
+  it("lists the stack's builders: running, sealed (stopped after its cleanup) or stopped", async () => {
+    const builder = (ID: string, Status: string, extra: Record<string, string> = {}) =>
+      cloud.servers.push({
+        ID,
+        Name: `dse-${dev.stackTag}-openstack-${ID}`,
+        Status,
+        Properties: { dse_role: "builder", dse_build: "b1", dse_gen: "g1", ...extra },
+      });
+    builder("s1", "ACTIVE");
+    builder("s2", "SHUTOFF", { dse_sealed: "true" });
+    builder("s3", "SHUTOFF");
+    builder("s4", "ERROR");
+    cloud.servers.push({
+      ID: "s5",
+      Name: `dse-${dev.stackTag}-openstack-test`,
+      Status: "ACTIVE",
+      Properties: { dse_role: "test" },
+    });
+    expect(await store.listBuilders(dev.stackTag)).toEqual([
+      { id: "s1", build: "b1", gen: "g1", status: "running" },
+      { id: "s2", build: "b1", gen: "g1", status: "sealed" },
+      { id: "s3", build: "b1", gen: "g1", status: "stopped" },
+      { id: "s4", build: "b1", gen: "g1", status: "stopped" },
+    ]);
+  });
+
+  it("takes an older client's properties text as well as JSON", () => {
+    expect(propertiesOf("dse_state='complete', dse_user_ab='o/p/s'")).toEqual({
+      dse_state: "complete",
+      dse_user_ab: "o/p/s",
+    });
+    expect(propertiesOf({ dse_gen: "g1", os_hidden: false })).toEqual({
+      dse_gen: "g1",
+      os_hidden: "false",
+    });
+  });
+});
+
+describe("OpenStackImageStore writes", () => {
+  it("meta and the manifest in pieces Glance takes, read back whole", async () => {
+    cloud.add({ id: "img-1", properties: {} });
+    const manifest = Object.fromEntries(
+      Array.from({ length: 40 }, (_, i) => [`tool${i}`, `${i}.0`]),
+    );
+    await store.setMeta("img-1", { state: "pending", gen: "g2" }, manifest);
+    const props = cloud.images.get("img-1")!.properties;
+    const pieces = Object.keys(props).filter((k) => k.startsWith("dse_manifest_"));
+    expect(pieces.length).toBe(Math.ceil(JSON.stringify(manifest).length / MANIFEST_PIECE));
+    expect(Object.values(props).every((v) => v.length <= 255)).toBe(true);
+    const image = await store.get("img-1");
+    expect(image?.manifest).toEqual(manifest);
+    expect(image?.meta).toEqual({ state: "pending", gen: "g2" });
+  });
+
+  it("publishes under the final name, visibility and extra properties, state complete", async () => {
+    const published = new OpenStackImageStore(
+      { visibility: "shared", properties: { os_distro: "ubuntu", hw_qemu_guest_agent: "yes" } },
+      cloud.cli,
+    );
+    cloud.add({ id: "img-1", name: "dse_base-x.pending", properties: { dse_state: "pending" } });
+    expect(await published.publish((await published.get("img-1"))!, "dse_base-x")).toBe("img-1");
+    expect(cloud.calls.at(-1)).toEqual([
+      "image",
+      "set",
+      "--name",
+      "dse_base-x",
+      "--shared",
+      "--property",
+      "hw_qemu_guest_agent=yes",
+      "--property",
+      "os_distro=ubuntu",
+      "--property",
+      "dse_state=complete",
+      "img-1",
+    ]);
+    expect(cloud.images.get("img-1")).toMatchObject({ name: "dse_base-x", visibility: "shared" });
+  });
+
+  it("deletes; an image already gone is done; another failure names the image", async () => {
+    complete("img-1");
+    await store.delete((await store.get("img-1"))!);
+    expect(cloud.images.has("img-1")).toBe(false);
+    await store.delete({ id: "img-1" } as never);
+    const failing = new OpenStackImageStore({}, () =>
+      Promise.resolve({ code: 1, stdout: "", stderr: "HTTP 409 Conflict: image in use\n" }),
+    );
+    await expect(failing.delete({ id: "img-9" } as never)).rejects.toThrow(
+      "openstack image delete img-9: HTTP 409 Conflict: image in use",
+    );
+  });
+});
+
+describe("the image rules (claims.ts) on OpenStack", () => {
+  const request = (imageId: string, keep = 0) => ({
+    imageId,
+    imageName: "dse_base",
+    ...dev,
+    retain: false,
+    keep,
+  });
+
+  it("claims an image: the stack's user property, held by the resource", async () => {
+    complete("img-1");
+    const record = await claimImage(store, request("img-1"), log);
+    expect(record).toMatchObject({ id: "img-1", name: "dse_base-img-1", imageName: "dse_base" });
+    expect(cloud.images.get("img-1")!.properties).toMatchObject({
+      [`dse_user_${dev.stackTag}`]: dev.stackId,
+      [`dse_held_${dev.stackTag}`]: "true",
+    });
+  });
+
+  it("with retention.keep 1 a rebuild keeps the previous image hidden and superseded", async () => {
+    complete("img-old", { [`dse_user_${dev.stackTag}`]: dev.stackId }, "2026-11-01T00:00:00Z");
+    complete("img-new");
+    await claimImage(store, request("img-new", 1), log);
+    const old = cloud.images.get("img-old")!;
+    expect(old.properties[`dse_kept_${dev.stackTag}`]).toBe(dev.stackId);
+    // The old claim's release (its ImageClaim leaving the program) marks it superseded.
+    await releaseImage(store, request("img-old", 1), log);
+    expect(old.properties[`dse_user_${dev.stackTag}`]).toBeUndefined();
+    expect(old.os_hidden).toBe(true);
+    expect(old.properties.dse_superseded_by).toBe("dse_base-img-new");
+    expect(cloud.images.has("img-old")).toBe(true);
+  });
+
+  it("a release deletes the image no stack claims, and keeps one another stack uses", async () => {
+    complete("img-1", { [`dse_user_${prod.stackTag}`]: prod.stackId });
+    await claimImage(store, request("img-1"), log);
+    await releaseImage(store, request("img-1"), log);
+    expect(cloud.images.get("img-1")!.properties).not.toHaveProperty(`dse_user_${dev.stackTag}`);
+    expect(cloud.images.get("img-1")!.properties).not.toHaveProperty(`dse_held_${dev.stackTag}`);
+    await releaseImage(store, { ...request("img-1"), ...prod }, log);
+    expect(cloud.images.has("img-1")).toBe(false);
+  });
+});
