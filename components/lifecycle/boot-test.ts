@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import * as tls from "@pulumi/tls";
+import { machineKeys } from "./machine-keys";
 import { builderObjectName } from "./names";
 import { type ChainArgs, type PlatformDriver, sbomPathOf, script } from "./driver";
 import { TEST_TTL_SCRIPT, cloudConfig } from "./user-data";
@@ -26,10 +26,12 @@ export function declareBootTest(
 ): command.local.Command {
   const { plan, settings } = args;
   const opts = { parent };
-  const key = new tls.PrivateKey(`${base}-test-key`, { algorithm: "ED25519" }, opts);
-  const hostKey = new tls.PrivateKey(`${base}-test-hostkey`, { algorithm: "ED25519" }, opts);
-  const authorized = key.publicKeyOpenssh.apply((k) => k.trim());
-  const hostPublic = hostKey.publicKeyOpenssh.apply((k) => k.trim());
+  const {
+    key,
+    hostKey,
+    publicKey: authorized,
+    hostPublicKey: hostPublic,
+  } = machineKeys(`${base}-test`, opts);
   const userData = pulumi
     .all([hostKey.privateKeyOpenssh, hostPublic, authorized])
     .apply(([hostPrivate, hostPub, auth]) =>

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import * as tls from "@pulumi/tls";
+import { machineKeys } from "./machine-keys";
 import { Provisioner } from "../provisioner";
 import { TYPED_STORES } from "../store/open";
 import { declareBootTest } from "./boot-test";
@@ -133,10 +133,7 @@ function declareBuilderChain(
   const opts = { parent };
   const { plan, settings } = args;
   const gen = plan.gen!;
-  const key = new tls.PrivateKey(`${base}-key`, { algorithm: "ED25519" }, opts);
-  const hostKey = new tls.PrivateKey(`${base}-hostkey`, { algorithm: "ED25519" }, opts);
-  const publicKey = key.publicKeyOpenssh.apply((k) => k.trim());
-  const hostPublicKey = hostKey.publicKeyOpenssh.apply((k) => k.trim());
+  const { key, hostKey, publicKey, hostPublicKey } = machineKeys(base, opts);
   const userData = pulumi
     .all([hostKey.privateKeyOpenssh, hostPublicKey, publicKey])
     .apply(([hostPrivate, hostPublic, authorized]) =>
