@@ -53,13 +53,12 @@ async function whileInUse(inUse: () => boolean, error: string): Promise<void> {
 function refuseUntagged(
   ec2: World["aws"],
   operation: string,
-  types: Record<string, unknown>,
+  specs: Record<string, unknown>,
 ): void {
   const refused = ec2.refuseUntagged(
     operation,
-    Object.fromEntries(
-      Object.entries(types).map(([type, tags]) => [type, (tags ?? {}) as Record<string, string>]),
-    ),
+    specs as Record<string, Record<string, string> | undefined>,
+    Object.keys(specs),
   );
   if (refused) throw new Error(`creating EC2 ${operation}: ${refused}`);
 }

@@ -70,14 +70,16 @@ export class FakeAws {
   constructor(private readonly faults: Faults) {}
 
   /**
-   * A create call's tags as the policy sees them (`types`: the resource types it creates, each
-   * with its own tags): recorded, and EC2's refusal when one lacks the required tag.
+   * A create call's tags as the policy sees them, per resource type it creates (`types`; `specs`:
+   * its tag specifications by type): recorded, and EC2's refusal when one lacks the required tag.
    */
   refuseUntagged(
     operation: string,
-    types: Record<string, Record<string, string>>,
+    specs: Record<string, Record<string, string> | undefined>,
+    types: string[],
   ): string | undefined {
-    for (const [type, tags] of Object.entries(types)) {
+    for (const type of types) {
+      const tags = specs[type] ?? {};
       this.created.push({ what: `${operation} ${type}`, tags: { ...tags } });
       if (this.requiredTag !== undefined && !(this.requiredTag in tags)) {
         return (
@@ -293,9 +295,10 @@ export class FakeAws {
       if (!source || source.region !== a.one("--source-region"))
         return fail("InvalidAMIID.NotFound", 254);
       // CopyImage's TagSpecifications: ResourceType image tags the copy and its snapshots.
-      const tags = tagSpecifications(a.all("--tag-specifications")).image ?? {};
-      const refused = this.refuseUntagged("CopyImage", { image: tags });
+      const specs = tagSpecifications(a.all("--tag-specifications"));
+      const refused = this.refuseUntagged("CopyImage", specs, ["image"]);
       if (refused) return fail(refused, 254);
+      const tags = specs.image ?? {};
       const copy = this.addAmi({
         name: a.one("--name")!,
         region,
@@ -361,12 +364,9 @@ export class FakeAws {
         );
       }
       const specs = tagSpecifications(a.all("--tag-specifications"));
-      const tags = specs.image ?? {};
-      const refused = this.refuseUntagged("CreateImage", {
-        image: tags,
-        snapshot: specs.snapshot ?? {},
-      });
+      const refused = this.refuseUntagged("CreateImage", specs, ["image", "snapshot"]);
       if (refused) return fail(refused, 254);
+      const tags = specs.image ?? {};
       const ami = this.addAmi({ name, region, tags, disk: copyDisk(inst.guest.disk) });
       // `ec2:ami-failed`: the AMI's snapshot fails; the AMI stays, `failed`, under its name.
       if (this.faults.take("ec2:ami-failed", "aws")) ami.state = "failed";
@@ -378,8 +378,8 @@ export class FakeAws {
     },
     "create-security-group": (a, region) => {
       const g = { id: `sg-${hex()}`, name: a.one("--group-name")!, region };
-      const tags = tagSpecifications(a.all("--tag-specifications"))["security-group"] ?? {};
-      const refused = this.refuseUntagged("CreateSecurityGroup", { "security-group": tags });
+      const specs = tagSpecifications(a.all("--tag-specifications"));
+      const refused = this.refuseUntagged("CreateSecurityGroup", specs, ["security-group"]);
       if (refused) return fail(refused, 254);
       if ([...this.groups.values()].some((o) => o.region === region && o.name === g.name)) {
         return fail(
@@ -398,12 +398,9 @@ export class FakeAws {
         return fail("InvalidAMIID.NotFound", 254);
       const file = (a.one("--user-data") ?? "").replace(/^file:\/\//, "");
       const specs = tagSpecifications(a.all("--tag-specifications"));
-      const tags = specs.instance ?? {};
-      const refused = this.refuseUntagged("RunInstances", {
-        instance: tags,
-        volume: specs.volume ?? {},
-      });
+      const refused = this.refuseUntagged("RunInstances", specs, ["instance", "volume"]);
       if (refused) return fail(refused, 254);
+      const tags = specs.instance ?? {};
       const groups = [...a.all("--security-group-ids")];
       for (const ni of a.all("--network-interfaces"))
         groups.push(...((JSON.parse(ni) as { Groups?: string[] }[])[0]?.Groups ?? []));
