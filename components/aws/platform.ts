@@ -18,7 +18,7 @@ export function requireAwsCli(hasCommand: HasCommand): void {
   if (!hasCommand("aws")) {
     throw new ConfigError(
       fullKey("platforms"),
-      "platform aws needs the AWS CLI on this machine to look up, snapshot and tear down builds; install it with `pip install awscli` or from https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html",
+      "platform aws needs the AWS CLI v2 on this machine to look up, snapshot, copy, boot-test and tear down builds; install it with AWS's installer, https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html (the pip package awscli is the old v1)",
     );
   }
 }

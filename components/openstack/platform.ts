@@ -16,7 +16,7 @@ export function requireOpenStackCli(hasCommand: HasCommand): void {
   if (!hasCommand("openstack")) {
     throw new ConfigError(
       fullKey("platforms"),
-      "platform openstack needs the openstack CLI on this machine to snapshot the builder; install it with `pip install python-openstackclient` or `sudo apt-get install python3-openstackclient`",
+      "platform openstack needs the openstack CLI on this machine to look up, snapshot, boot-test and tear down builds; install it with `sudo apt-get install python3-openstackclient` or `pipx install python-openstackclient`",
     );
   }
 }

@@ -276,7 +276,7 @@ describe("the aws CLI", () => {
   it("is required before anything is created, with the install command", async () => {
     const { requireAwsCli } = await import("../../components/aws/platform");
     expect(() => requireAwsCli(() => false)).toThrow(
-      "dse-image:platforms: platform aws needs the AWS CLI on this machine to look up, snapshot and tear down builds; install it with `pip install awscli` or from https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html",
+      "dse-image:platforms: platform aws needs the AWS CLI v2 on this machine to look up, snapshot, copy, boot-test and tear down builds; install it with AWS's installer, https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html (the pip package awscli is the old v1)",
     );
   });
 });

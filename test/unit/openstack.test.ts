@@ -178,7 +178,7 @@ describe("the openstack CLI", () => {
   it("is required before anything is created, with the install command", async () => {
     const { requireOpenStackCli } = await import("../../components/openstack/platform");
     expect(() => requireOpenStackCli(() => false)).toThrow(
-      "dse-image:platforms: platform openstack needs the openstack CLI on this machine to snapshot the builder; install it with `pip install python-openstackclient` or `sudo apt-get install python3-openstackclient`",
+      "dse-image:platforms: platform openstack needs the openstack CLI on this machine to look up, snapshot, boot-test and tear down builds; install it with `sudo apt-get install python3-openstackclient` or `pipx install python-openstackclient`",
     );
     expect(() => requireOpenStackCli(() => true)).not.toThrow();
   });

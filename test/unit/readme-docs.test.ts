@@ -148,6 +148,14 @@ describe("README's statements", () => {
     }
   });
 
+  it("nor does the program's own message for a missing CLI", () => {
+    const sources = ["components/aws/platform.ts", "components/openstack/platform.ts"];
+    for (const file of sources) {
+      expect(read(file), file).toMatch(/needs the (AWS|openstack) CLI/);
+      expect(read(file), file).not.toMatch(/(?<!pipx )\bpip3? install\b/);
+    }
+  });
+
   it("gives the AWS CLI v2 installer (v1 has no aws sso login)", () => {
     expect(readme).toContain("https://awscli.amazonaws.com/awscli-exe-linux-x86_64.zip");
   });
