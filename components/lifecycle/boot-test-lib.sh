@@ -142,11 +142,11 @@ bt_result_json() {
     "$checks"
 }
 
-# The image store's command for this platform: the typed store (components/store/cli.ts) of the
-# local platforms, imagestore.py of the others.
+# The image store's command for this platform: the typed store (components/store/cli.ts), or
+# imagestore.py where the platform's store is not typed yet (AWS).
 bt_store() {
   case "${STORE:-}" in
-    qemu | virtualbox) node --import tsx "$BT_LIB_DIR/../store/cli.ts" "$1" ;;
+    qemu | virtualbox | openstack) node --import tsx "$BT_LIB_DIR/../store/cli.ts" "$1" ;;
     *) python3 "$BT_LIB_DIR/imagestore.py" "$1" ;;
   esac
 }

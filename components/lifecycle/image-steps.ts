@@ -4,6 +4,7 @@ import * as command from "@pulumi/command";
 import { ImagePublish } from "../store/image-publish";
 import { TYPED_STORES } from "../store/open";
 import { PendingImage } from "../store/pending-image";
+import type { PendingImageInputs } from "../store/pending-provider";
 import { type PlatformDriver, lastLine, script } from "./driver";
 import { type StoreRef, storeCommand, storeEnv } from "./store";
 
@@ -41,6 +42,11 @@ export function snapshotStep(
   };
 }
 
+function snapshotKind(store: StoreRef["store"]): PendingImageInputs["snapshot"] {
+  if (store === "aws") throw new Error("the AWS snapshot is still a command step");
+  return store;
+}
+
 /**
  * The snapshot where the platform's store is typed: a PendingImage resource that makes the image
  * and records it in one step, and discards it unless published when it leaves the program.
@@ -66,7 +72,7 @@ export function typedSnapshot(
     name,
     {
       store: { store: driver.store.store, config: driver.store.config },
-      snapshot: driver.store.store === "virtualbox" ? "virtualbox" : "qemu",
+      snapshot: snapshotKind(driver.store.store),
       environment: o.environment,
       name: o.name,
       gen: o.gen,

@@ -13,8 +13,8 @@ it):
   source    SOURCE_IMAGE                  -> {"id", "checksum"}: the base image by content
   pending   IMAGE_ID NAME FINGERPRINT GEN STACK_TAG IMAGE_NAME MANIFEST [SBOM_SHA256 SOURCE_IMAGE]
             marks a fresh snapshot as this stack's pending image -> {"id"}
-  creation-args  the same metadata as the platform's create call takes it (OpenStack: NUL-separated
-            --property arguments; AWS: the tag list JSON), so an image is never seen without it
+  creation-args  the same metadata as the platform's create call takes it (AWS: the tag list
+            JSON), so an image is never seen without it
   publish   PENDING_ID NAME [BOOT_TEST]   -> {"id"}: complete, under its final name
   record    IMAGE_ID IMAGE_NAME STACK_ID STACK_TAG KEEP RETAIN
             claims the image for the stack and applies retention to its previous images
@@ -374,16 +374,6 @@ def cmd_discard_image(s):
     return {}
 
 
-def cmd_discard_earlier(s):
-    """Before a snapshot: this stack's unpublished or broken images for the same final name (an
-    earlier attempt's, e.g. an upload the cloud killed) go, so none is left behind or resumed."""
-    for image in s.list_family(env("IMAGE_NAME")):
-        if (image.meta.get("final_name") == env("NAME") and image.state in ("pending", "broken")
-                and image.meta.get("build_stack") == env("STACK_TAG")):
-            discard_unpublished(s, image)
-    return None
-
-
 def cmd_fail(s):
     image_id = env("IMAGE_ID")
     s.set_meta(image_id, {"state": "failed"})
@@ -393,7 +383,7 @@ def cmd_fail(s):
 COMMANDS = {"probe": cmd_probe, "source": cmd_source, "pending": cmd_pending,
             "creation-args": cmd_creation_args, "publish": cmd_publish,
             "record": cmd_record, "release": cmd_release, "discard": cmd_discard,
-            "discard-image": cmd_discard_image, "discard-earlier": cmd_discard_earlier,
+            "discard-image": cmd_discard_image,
             "fail": cmd_fail}
 
 

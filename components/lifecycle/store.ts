@@ -89,5 +89,9 @@ export const probeStore: Probe = (ref, query) =>
     throw new pulumi.RunError(`${ref.store}: could not look up existing images: ${e.message}`);
   });
 
-export const describeSourceImage: DescribeSource = (ref, sourceImage) =>
-  askStore<SourceImage>(ref, "source", { SOURCE_IMAGE: sourceImage });
+export const describeSourceImage: DescribeSource = (ref, sourceImage) => {
+  const typed = TYPED_STORES.includes(ref.store) ? openStore(ref) : undefined;
+  return typed?.describeSource
+    ? typed.describeSource(sourceImage)
+    : askStore<SourceImage>(ref, "source", { SOURCE_IMAGE: sourceImage });
+};

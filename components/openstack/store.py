@@ -64,6 +64,9 @@ class Store:
         image = lifecycle.Image(data["id"], data.get("name", ""), data.get("created_at", ""),
                                 meta, users, kept, manifest)
         image.extra["owner"] = data.get("owner", "")
+        # Claims an ImageClaim resource holds (components/store/openstack.ts): the release of a
+        # record step of an earlier version leaves them alone (imagestore.py cmd_release).
+        image.held = sorted(k[len("dse_held_"):] for k in props if k.startswith("dse_held_"))
         return image
 
     def describe_source(self, ref):
@@ -122,9 +125,6 @@ class Store:
             for i, piece in enumerate(lifecycle.chunks(manifest.strip(), PIECE)):
                 args += ["--property", f"dse_manifest_{i}={piece}"]
         return args
-
-    def creation_args(self, meta, manifest):
-        return "".join(f"{a}\0" for a in self._property_args(meta, manifest))
 
     def set_claim(self, image, kind, tag, stack_id):
         self.os("image", "set", "--property", f"dse_{claim(kind)}_{tag}={stack_id}", image.id)

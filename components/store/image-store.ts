@@ -1,4 +1,5 @@
 import type { ProbeBuilder } from "../lifecycle/plan";
+import type { SourceImage } from "../lifecycle/store";
 import type { ClaimKind, ImageMeta, StoredImage } from "./image";
 
 /** A failure of the store with a message for the operator (no stack trace). */
@@ -33,6 +34,8 @@ export interface ImageStore {
   delete(image: StoredImage): Promise<void>;
   /** Platform extras of a claimed image's record (AWS: the copies per region). */
   ensureReplicas(image: StoredImage): Promise<Record<string, unknown>>;
+  /** A cloud's base image by content (ID and digest of its bytes); local bases are files. */
+  describeSource?(ref: string): Promise<SourceImage>;
   /** An image gone outside Pulumi: whatever hangs on it (AWS copies) is released. */
   forget?(id: string, stackTag: string): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import type { ProbeBuilder } from "../lifecycle/plan";
+import type { SourceImage } from "../lifecycle/store";
 import type { ClaimKind, ImageMeta, StoredImage } from "./image";
 import { type ImageStore, StoreError } from "./image-store";
 
@@ -119,7 +120,8 @@ export class OpenStackImageStore implements ImageStore {
     private readonly cli: OpenStackCli = runOpenStack,
   ) {}
 
-  private async os(args: string[], what = args.slice(0, 3).join(" ")): Promise<string> {
+  /** Runs one `openstack` call with the configured flags; its stdout, or a StoreError. */
+  async run(args: string[], what = args.slice(0, 3).join(" ")): Promise<string> {
     const r = await this.cli([...(this.config.osFlags ?? []), ...args]);
     if (r.code !== 0) {
       const tail = r.stderr.trim().split("\n").slice(-3).join(" | ");
@@ -129,7 +131,7 @@ export class OpenStackImageStore implements ImageStore {
   }
 
   private async json<T>(args: string[]): Promise<T> {
-    const out = await this.os([...args, "-f", "json"]);
+    const out = await this.run([...args, "-f", "json"]);
     try {
       return JSON.parse(out || "null") as T;
     } catch {
@@ -141,7 +143,7 @@ export class OpenStackImageStore implements ImageStore {
 
   /** The project of the credentials: only its images are ours. */
   private projectId(): Promise<string> {
-    this.project ??= this.os(["token", "issue", "-f", "value", "-c", "project_id"]).then((out) =>
+    this.project ??= this.run(["token", "issue", "-f", "value", "-c", "project_id"]).then((out) =>
       out.trim(),
     );
     return this.project;
@@ -197,6 +199,25 @@ export class OpenStackImageStore implements ImageStore {
     };
   }
 
+  /**
+   * The source image (an ID or a name) by what it holds: its ID and Glance's digest of its bytes,
+   * so an image republished under the same name is another base.
+   */
+  async describeSource(ref: string): Promise<SourceImage> {
+    const r = await this.cli([...(this.config.osFlags ?? []), "image", "show", "-f", "json", ref]);
+    if (r.code !== 0) {
+      const why = r.stderr.trim().split("\n").slice(-2).join(" | ");
+      throw new StoreError(`source image ${ref}: ${why}`);
+    }
+    const row = JSON.parse(r.stdout) as ImageRow & { os_hash_value?: string; checksum?: string };
+    if (row.status !== "active") {
+      throw new StoreError(
+        `source image ${ref} (${row.id}) is ${row.status}, not active: a builder cannot boot it`,
+      );
+    }
+    return { id: row.id, checksum: row.os_hash_value || row.checksum || "" };
+  }
+
   async listFamily(imageName: string): Promise<StoredImage[]> {
     const project = await this.projectId();
     const ids: string[] = [];
@@ -242,11 +263,11 @@ export class OpenStackImageStore implements ImageStore {
 
   async setMeta(id: string, meta: ImageMeta, manifest?: Record<string, unknown>): Promise<void> {
     const args = propertyArgs(meta, manifest);
-    if (args.length > 0) await this.os(["image", "set", ...args, id]);
+    if (args.length > 0) await this.run(["image", "set", ...args, id]);
   }
 
   async setClaim(image: StoredImage, kind: ClaimKind, tag: string, stackId: string): Promise<void> {
-    await this.os([
+    await this.run([
       "image",
       "set",
       "--property",
@@ -257,12 +278,12 @@ export class OpenStackImageStore implements ImageStore {
 
   async dropClaim(image: StoredImage, kind: ClaimKind, tag: string): Promise<void> {
     if (!(tag in image[kind])) return;
-    await this.os(["image", "unset", "--property", `${CLAIM_PREFIX[kind]}${tag}`, image.id]);
+    await this.run(["image", "unset", "--property", `${CLAIM_PREFIX[kind]}${tag}`, image.id]);
   }
 
   async setHeld(image: StoredImage, tag: string, held: boolean): Promise<void> {
     if (held === image.held.includes(tag)) return;
-    await this.os(
+    await this.run(
       held
         ? ["image", "set", "--property", `${HELD_PREFIX}${tag}=true`, image.id]
         : ["image", "unset", "--property", `${HELD_PREFIX}${tag}`, image.id],
@@ -271,7 +292,7 @@ export class OpenStackImageStore implements ImageStore {
 
   async supersede(image: StoredImage, byName: string): Promise<void> {
     // Glance hides os_hidden images from default listings; the ID still works.
-    await this.os([
+    await this.run([
       "image",
       "set",
       "--hidden",
@@ -285,7 +306,7 @@ export class OpenStackImageStore implements ImageStore {
     const extra = Object.entries(this.config.properties ?? {})
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .flatMap(([k, v]) => ["--property", `${k}=${v}`]);
-    await this.os([
+    await this.run([
       "image",
       "set",
       "--name",

@@ -5,9 +5,12 @@ import { thinProvider } from "./thin-provider";
 export interface PendingImageArgs {
   /** The store the image goes to (platform and its settings, as configured). */
   store: pulumi.Input<Pick<StoreRef, "store" | "config">>;
-  /** Which script makes the image file: `qemu` (snapshot.sh) or `virtualbox` (ova-export.sh). */
-  snapshot: pulumi.Input<"qemu" | "virtualbox">;
-  /** The script's environment (builder, folders, ...). Never a secret: it is stored in plain. */
+  /**
+   * How the image is made: `qemu` (snapshot.sh), `virtualbox` (ova-export.sh) or `openstack`
+   * (a Nova snapshot of the server SERVER_ID).
+   */
+  snapshot: pulumi.Input<"qemu" | "virtualbox" | "openstack">;
+  /** The builder (SERVER_ID, folders, ...). Never a secret: it is stored in plain. */
   environment: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** The final name the image is published under. */
   name: pulumi.Input<string>;
@@ -26,8 +29,8 @@ export interface PendingImageArgs {
 }
 
 /**
- * A build's image from its snapshot until it is published: create makes the file (the platform's
- * script) and records it as this build's pending image in the same step; delete discards it
+ * A build's image from its snapshot until it is published: create makes the image (the platform's
+ * script, or the cloud's snapshot) and records it as this build's pending image in the same step; delete discards it
  * unless it was published (an abandoned build, rule E1); read drops it once published or gone.
  */
 export class PendingImage extends pulumi.dynamic.Resource {

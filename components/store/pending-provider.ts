@@ -2,24 +2,59 @@ import * as path from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import type { StoreRef } from "../lifecycle/store";
 import { openStore } from "./open";
-import { type PendingBuild, discardBuild, markPending, unpublishedOf } from "./pending";
+import { snapshotServer } from "../openstack/snapshot";
+import { type ImageStore, StoreError, type StoreLog } from "./image-store";
+import { OpenStackImageStore } from "./openstack";
+import {
+  type PendingBuild,
+  type PendingMeta,
+  discardBuild,
+  markPending,
+  unpublishedOf,
+} from "./pending";
 import { runHostScript } from "./run-script";
 import { operatorError, storeLog } from "./provider-util";
 
 /**
- * The snapshot scripts by platform, found from this module at call time (never stored), and
- * whether the script frees its builder (`release`) once the image is recorded.
+ * How each platform makes the image file or cloud image, found from this module at call time
+ * (never stored). The local platforms run their host script, then the image is recorded as
+ * pending (and QEMU's script frees its builder); OpenStack's snapshot creates the image with
+ * its pending record in the same call.
  */
-const SNAPSHOT_SCRIPTS = {
-  qemu: { script: path.join(__dirname, "..", "qemu", "snapshot.sh"), release: true },
-  virtualbox: { script: path.join(__dirname, "..", "virtualbox", "ova-export.sh"), release: false },
-};
+type MakeImage = (inputs: PendingImageInputs, store: ImageStore, log: StoreLog) => Promise<string>;
+
+function hostScript(script: string, release: boolean): MakeImage {
+  return async (inputs, store, log) => {
+    const env = {
+      ...inputs.environment,
+      NAME: inputs.name,
+      GEN: inputs.gen,
+      STACK_TAG: inputs.stackTag,
+    };
+    const imageId = await runHostScript(script, env);
+    await markPending(store, imageId, metaOf(inputs));
+    log(`pending image ${imageId} (${inputs.name})`);
+    if (release) await runHostScript(script, env, ["release"]);
+    return imageId;
+  };
+}
+
+const MAKERS = {
+  qemu: hostScript(path.join(__dirname, "..", "qemu", "snapshot.sh"), true),
+  virtualbox: hostScript(path.join(__dirname, "..", "virtualbox", "ova-export.sh"), false),
+  openstack: (inputs: PendingImageInputs, store: ImageStore, log: StoreLog) => {
+    const serverId = inputs.environment.SERVER_ID;
+    if (!serverId || !(store instanceof OpenStackImageStore))
+      throw new StoreError("the OpenStack snapshot needs the builder's SERVER_ID and Glance");
+    return snapshotServer(store, serverId, metaOf(inputs), log);
+  },
+} satisfies Record<string, MakeImage>;
 
 export interface PendingImageInputs extends PendingBuild {
   store: Pick<StoreRef, "store" | "config">;
-  /** Which platform's script makes the image file: qemu (snapshot.sh), virtualbox (ova-export.sh). */
-  snapshot: keyof typeof SNAPSHOT_SCRIPTS;
-  /** The script's environment (builder, folders, ...; nothing secret). */
+  /** Which platform makes the image: qemu (snapshot.sh), virtualbox (ova-export.sh), openstack. */
+  snapshot: keyof typeof MAKERS;
+  /** The builder and its folders (SERVER_ID, ...; the script's environment; nothing secret). */
   environment: Record<string, string>;
   fingerprint: string;
   sbomSha256: string;
@@ -38,6 +73,14 @@ const buildOf = (p: PendingBuild): PendingBuild => ({
   gen: p.gen,
   stackTag: p.stackTag,
   imageName: p.imageName,
+});
+
+const metaOf = (p: PendingImageInputs): PendingMeta => ({
+  ...buildOf(p),
+  fingerprint: p.fingerprint,
+  sbomSha256: p.sbomSha256,
+  sourceImage: p.sourceImage,
+  manifest: manifestOf(p.manifest),
 });
 
 function manifestOf(text: string): Record<string, unknown> {
@@ -59,30 +102,13 @@ export const pendingImageProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   /**
-   * The snapshot and its record in one step: the script stops the builder and writes the image
-   * file, then the image is recorded as this build's pending one. A run killed between the two
-   * leaves this step to do again, never a file the next run cannot tell is ours.
+   * The snapshot and its record in one step: a run killed between the two leaves this step to do
+   * again, never an image the next run cannot tell is ours.
    */
   create(inputs: PendingImageInputs): Promise<pulumi.dynamic.CreateResult> {
     return operatorError(async () => {
       const store = openStore(inputs.store);
-      const snapshot = SNAPSHOT_SCRIPTS[inputs.snapshot];
-      const env = {
-        ...inputs.environment,
-        NAME: inputs.name,
-        GEN: inputs.gen,
-        STACK_TAG: inputs.stackTag,
-      };
-      const imageId = await runHostScript(snapshot.script, env);
-      await markPending(store, imageId, {
-        ...buildOf(inputs),
-        fingerprint: inputs.fingerprint,
-        sbomSha256: inputs.sbomSha256,
-        sourceImage: inputs.sourceImage,
-        manifest: manifestOf(inputs.manifest),
-      });
-      storeLog(store.platform)(`pending image ${imageId} (${inputs.name})`);
-      if (snapshot.release) await runHostScript(snapshot.script, env, ["release"]);
+      const imageId = await MAKERS[inputs.snapshot](inputs, store, storeLog(store.platform));
       return { id: imageId, outs: { ...inputs, imageId } };
     });
   },

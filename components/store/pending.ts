@@ -1,4 +1,4 @@
-import { type StoredImage, claimCount, claimants } from "./image";
+import { type ImageMeta, type StoredImage, claimCount, claimants } from "./image";
 import { type ImageStore, StoreError, type StoreLog } from "./image-store";
 
 /**
@@ -23,22 +23,23 @@ export interface PendingMeta extends PendingBuild {
   manifest: Record<string, unknown>;
 }
 
+/** The metadata of this build's pending image (in the cloud's create call, or set after). */
+export function pendingMeta(p: PendingMeta): ImageMeta {
+  return {
+    fingerprint: p.fingerprint,
+    state: "pending",
+    gen: p.gen,
+    buildStack: p.stackTag,
+    imageName: p.imageName,
+    finalName: p.name,
+    ...(p.sbomSha256 ? { sbomSha256: p.sbomSha256 } : {}),
+    ...(p.sourceImage ? { sourceImage: p.sourceImage } : {}),
+  };
+}
+
 /** Records a fresh snapshot as the stack's pending image of this build. */
 export async function markPending(store: ImageStore, id: string, p: PendingMeta): Promise<void> {
-  await store.setMeta(
-    id,
-    {
-      fingerprint: p.fingerprint,
-      state: "pending",
-      gen: p.gen,
-      buildStack: p.stackTag,
-      imageName: p.imageName,
-      finalName: p.name,
-      ...(p.sbomSha256 ? { sbomSha256: p.sbomSha256 } : {}),
-      ...(p.sourceImage ? { sourceImage: p.sourceImage } : {}),
-    },
-    p.manifest,
-  );
+  await store.setMeta(id, pendingMeta(p), p.manifest);
 }
 
 /**
@@ -81,6 +82,27 @@ export async function discardBuild(
   log: StoreLog,
 ): Promise<void> {
   for (const image of await unpublishedOf(store, b)) await discardUnpublished(store, image, log);
+}
+
+/**
+ * Before a snapshot: this stack's unpublished or broken images for the same final name (an
+ * earlier attempt's, e.g. an upload the cloud killed) go, so none is left behind or resumed.
+ * Names are not unique in Glance: without this an earlier attempt's image would stay.
+ */
+export async function discardEarlier(
+  store: ImageStore,
+  b: Omit<PendingBuild, "gen">,
+  log: StoreLog,
+): Promise<void> {
+  for (const image of await store.listFamily(b.imageName)) {
+    const { finalName, state, buildStack } = image.meta;
+    if (
+      finalName === b.name &&
+      buildStack === b.stackTag &&
+      (state === "pending" || state === "broken")
+    )
+      await discardUnpublished(store, image, log);
+  }
 }
 
 /** Deletes this image unless it is complete (a rejected or stale pending image). */

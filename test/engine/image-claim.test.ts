@@ -96,3 +96,65 @@ describe("local: the ImageClaim resource", () => {
     expect(publishedImages(s.world, s.localDirs)).toEqual([]);
   });
 });
+
+describe("openstack: the ImageClaim resource", () => {
+  let s: Scenario;
+  beforeEach(async () => {
+    s = await Scenario.create();
+  });
+  afterEach(async () => s.close());
+
+  const images = () => publishedImages(s.world);
+
+  it("refresh sees an image deleted outside Pulumi (`openstack image delete`); the next up rebuilds it", async () => {
+    const dev = s.stack("dev", s.config("openstack"));
+    await s.up(dev);
+    const [image] = images();
+    s.world.openstack.deleteImage(image.id);
+
+    const refreshed = await dev.refresh();
+    expect(claimsGone(refreshed)).toEqual([
+      expect.stringMatching(
+        /OpenStackImage\$pulumi-nodejs:dynamic:ImageClaim::openstack-.*-image$/,
+      ),
+    ]);
+    const rebuilt = await s.up(dev);
+    expect(roles(created(rebuilt))).toContain("builder");
+    expect(images().map((i) => [i.id === image.id, i.users])).toEqual([[false, [dev.stackId]]]);
+    await s.destroy(dev);
+    expect(images()).toEqual([]);
+  });
+
+  it("refresh sees a claim dropped outside Pulumi (`openstack image unset`); the next up claims it again", async () => {
+    const dev = s.stack("dev", s.config("openstack"));
+    await s.up(dev);
+    const [image] = images();
+    const glance = s.world.openstack.images.get(image.id)!;
+    for (const key of Object.keys(glance.properties))
+      if (key.startsWith("dse_user_")) delete glance.properties[key];
+
+    const refreshed = await dev.refresh();
+    expect(claimsGone(refreshed)).toEqual([expect.stringContaining("OpenStackImage$")]);
+    const again = await s.up(dev);
+    expect(roles(created(again))).toEqual(["image"]);
+    expect(images().map((i) => [i.id, i.users])).toEqual([[image.id, [dev.stackId]]]);
+  });
+
+  it("a rename followed by `pulumi refresh`: the next up still moves every claim (no record step's stdout to lose)", async () => {
+    const keep = { retention: { keep: 1 } };
+    const dev = s.stack("dev", s.config("openstack", { tools: ["python"], ...keep }));
+    await s.up(dev);
+    dev.config = s.config("openstack", { tools: ["python", "tools"], ...keep });
+    await s.up(dev);
+    const before = dev.stackId;
+    dev.rename("dev2");
+    expect(claimsGone(await dev.refresh())).toEqual([]);
+    const moved = await s.up(dev);
+    expect(roles(created(moved))).toEqual([]);
+    expect(images()).toHaveLength(2);
+    for (const img of images()) expect([...img.users, ...img.kept]).toEqual([dev.stackId]);
+    expect(images().flatMap((i) => [...i.users, ...i.kept])).not.toContain(before);
+    await s.destroy(dev);
+    expect(images()).toEqual([]);
+  });
+});

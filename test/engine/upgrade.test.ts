@@ -51,87 +51,114 @@ function pullToday(dir: string, engines: Engine[]): void {
 const typeOf = (e: Engine, suffix: string) =>
   [...e.state.values()].filter((r) => r.name.endsWith(suffix)).map((r) => r.type);
 
-describe("local: upgrade in place from the previous release", () => {
-  let s: Scenario;
-  let dir: string;
-  beforeEach(async () => {
-    s = await Scenario.create();
-    dir = path.join(s.world.root, "work", "dse-image");
-    previousRelease(dir);
-  });
-  afterEach(async () => s.close());
+/** Each family's platforms: how many images one stack builds. */
+const FAMILIES = [
+  { family: "local" as const, perStack: 2 },
+  { family: "openstack" as const, perStack: 1 },
+];
 
-  const images = () => publishedImages(s.world, s.localDirs);
-  const stack = (name: string, extra: Record<string, unknown> = {}) => {
-    const e = s.stack(name, s.config("local", extra));
-    e.projectDir = dir;
-    return e;
-  };
+describe.each(FAMILIES)(
+  "$family: upgrade in place from the previous release",
+  ({ family, perStack }) => {
+    let s: Scenario;
+    let dir: string;
+    beforeEach(async () => {
+      s = await Scenario.create();
+      dir = path.join(s.world.root, "work", "dse-image");
+      previousRelease(dir);
+    });
+    afterEach(async () => s.close());
 
-  it("moves two stacks' claims to ImageClaims without losing or releasing one twice", async () => {
-    const dev = stack("dev");
-    const prod = stack("prod");
-    await s.up(dev);
-    await s.up(prod);
-    expect(typeOf(dev, "-image")).toEqual(["command:local:Command", "command:local:Command"]);
-    const before = images().map((i) => [i.id, [...i.users].sort()]);
-    expect(before).toHaveLength(2);
-    for (const [, users] of before) expect(users).toEqual([prod.stackId, dev.stackId].sort());
+    const images = () => publishedImages(s.world, s.localDirs);
+    const stack = (name: string, extra: Record<string, unknown> = {}) => {
+      const e = s.stack(name, s.config(family, extra));
+      e.projectDir = dir;
+      return e;
+    };
 
-    pullToday(dir, [dev, prod]);
-    const upgraded = await s.up(dev);
-    expect(roles(created(upgraded))).toEqual(["image", "image"]);
-    // The old record steps go at the end of the run, their stored release finding the claims held.
-    expect(roles(created(upgraded, "delete")).filter((r) => r === "image")).toEqual([
-      "image",
-      "image",
-    ]);
-    expect(typeOf(dev, "-image")).toEqual([
-      "pulumi-nodejs:dynamic:ImageClaim",
-      "pulumi-nodejs:dynamic:ImageClaim",
-    ]);
-    // The same images, claimed by both stacks as before.
-    expect(images().map((i) => [i.id, [...i.users].sort()])).toEqual(before);
+    it("moves two stacks' claims to ImageClaims without losing or releasing one twice", async () => {
+      const dev = stack("dev");
+      const prod = stack("prod");
+      await s.up(dev);
+      await s.up(prod);
+      expect(typeOf(dev, "-image")).toEqual(Array(perStack).fill("command:local:Command"));
+      const before = images().map((i) => [i.id, [...i.users].sort()]);
+      expect(before).toHaveLength(perStack);
+      for (const [, users] of before) expect(users).toEqual([prod.stackId, dev.stackId].sort());
 
-    await s.destroy(dev);
-    expect(images().map((i) => [i.id, i.users])).toEqual(
-      before.map(([id]) => [id, [prod.stackId]]),
-    );
-    await s.up(prod);
-    await s.destroy(prod);
-    expect(images()).toEqual([]);
-  });
+      pullToday(dir, [dev, prod]);
+      const upgraded = await s.up(dev);
+      expect(roles(created(upgraded))).toEqual(Array(perStack).fill("image"));
+      // The old record steps go at the end of the run, their stored release finding the claims held.
+      expect(roles(created(upgraded, "delete")).filter((r) => r === "image")).toEqual(
+        Array(perStack).fill("image"),
+      );
+      expect(typeOf(dev, "-image")).toEqual(
+        Array(perStack).fill("pulumi-nodejs:dynamic:ImageClaim"),
+      );
+      // The same images, claimed by both stacks as before.
+      expect(images().map((i) => [i.id, [...i.users].sort()])).toEqual(before);
 
-  it("an upgrade in the same up as a rebuild releases the old image once, and keeps what another stack uses", async () => {
-    const dev = stack("dev");
-    const prod = stack("prod");
-    await s.up(dev);
-    await s.up(prod);
-    const old = images().map((i) => i.id);
+      await s.destroy(dev);
+      expect(images().map((i) => [i.id, i.users])).toEqual(
+        before.map(([id]) => [id, [prod.stackId]]),
+      );
+      await s.up(prod);
+      await s.destroy(prod);
+      expect(images()).toEqual([]);
+    });
 
-    pullToday(dir, [dev, prod]);
-    dev.config = s.config("local", { tools: ["python", "tools"] });
-    await s.up(dev);
-    const now = images();
-    // prod still runs the old images; dev runs the new ones only.
-    for (const id of old) expect(now.find((i) => i.id === id)?.users).toEqual([prod.stackId]);
-    expect(now.filter((i) => !old.includes(i.id)).map((i) => i.users)).toEqual([
-      [dev.stackId],
-      [dev.stackId],
-    ]);
+    it("a build the previous release left pending is published by today's code, and released once", async () => {
+      const platform = family === "local" ? "qemu" : family;
+      const dev = stack("dev");
+      s.world.faults.fail("host:publish", { platform });
+      await s.up(dev, { expectOk: false });
+      expect(typeOf(dev, "-snapshot")).toContain("command:local:Command");
 
-    await s.destroy(prod);
-    expect(
-      images()
-        .map((i) => i.id)
-        .sort(),
-    ).toEqual(
-      now
-        .filter((i) => !old.includes(i.id))
-        .map((i) => i.id)
-        .sort(),
-    );
-    await s.destroy(dev);
-    expect(images()).toEqual([]);
-  });
-});
+      pullToday(dir, [dev]);
+      const next = await s.up(dev);
+      expect(roles(created(next))).not.toContain(family === "local" ? "start" : "builder");
+      // The old snapshot step leaves the program; its stored discard keeps the published image.
+      expect(roles(created(next, "delete"))).toContain("snapshot");
+      expect(images().map((i) => i.users)).toEqual(Array(perStack).fill([dev.stackId]));
+
+      await s.destroy(dev);
+      expect(images()).toEqual([]);
+      expect(
+        [...s.world.openstack.images.values()].filter((i) => i.name.startsWith("dse_base")),
+      ).toEqual([]);
+    });
+
+    it("an upgrade in the same up as a rebuild releases the old image once, and keeps what another stack uses", async () => {
+      const dev = stack("dev");
+      const prod = stack("prod");
+      await s.up(dev);
+      await s.up(prod);
+      const old = images().map((i) => i.id);
+
+      pullToday(dir, [dev, prod]);
+      dev.config = s.config(family, { tools: ["python", "tools"] });
+      await s.up(dev);
+      const now = images();
+      // prod still runs the old images; dev runs the new ones only.
+      for (const id of old) expect(now.find((i) => i.id === id)?.users).toEqual([prod.stackId]);
+      expect(now.filter((i) => !old.includes(i.id)).map((i) => i.users)).toEqual(
+        Array(perStack).fill([dev.stackId]),
+      );
+
+      await s.destroy(prod);
+      expect(
+        images()
+          .map((i) => i.id)
+          .sort(),
+      ).toEqual(
+        now
+          .filter((i) => !old.includes(i.id))
+          .map((i) => i.id)
+          .sort(),
+      );
+      await s.destroy(dev);
+      expect(images()).toEqual([]);
+    });
+  },
+);

@@ -20,11 +20,13 @@ const CLAIM = "pulumi-nodejs:dynamic:ImageClaim";
 const PENDING = "pulumi-nodejs:dynamic:PendingImage";
 const PUBLISH = "pulumi-nodejs:dynamic:ImagePublish";
 
+/** Platforms whose image store is typed (components/store/open.ts); AWS's is imagestore.py. */
+const typed = (platform: string) => platform !== "aws";
 /** The type of a platform's claim on its image: a typed store's resource, or the record step. */
-const claimType = (platform: string) => (platform === "qemu" ? CLAIM : L);
+const claimType = (platform: string) => (typed(platform) ? CLAIM : L);
 /** The type of a platform's snapshot and publish steps: typed resources, or command steps. */
-const snapType = (platform: string) => (platform === "qemu" ? PENDING : L);
-const pubType = (platform: string) => (platform === "qemu" ? PUBLISH : L);
+const snapType = (platform: string) => (typed(platform) ? PENDING : L);
+const pubType = (platform: string) => (typed(platform) ? PUBLISH : L);
 
 interface Case {
   platform: "openstack" | "aws" | "qemu";
@@ -70,6 +72,15 @@ const CASES: Case[] = [
         .USER_DATA,
   },
 ];
+
+/** Each typed platform's store as the dev and local stack files configure it. */
+const STORES: Record<string, unknown> = {
+  qemu: { store: "qemu", config: { outputDir: "images", cacheDir: "", ext: "qcow2" } },
+  openstack: {
+    store: "openstack",
+    config: { osFlags: ["--insecure"], visibility: "private", properties: {} },
+  },
+};
 
 const image = (over: Partial<ProbeImage>): ProbeImage => ({
   id: "img-1",
@@ -121,10 +132,9 @@ describe.each(CASES)("$platform: the lifecycle graph", (c) => {
         .sort(),
     );
     const snapshot = r.run.get(snapType(c.platform), `${c.platform}-snapshot`).inputs;
-    const fingerprint =
-      c.platform === "qemu"
-        ? (snapshot.fingerprint as string)
-        : (snapshot.environment as Record<string, string>).FINGERPRINT;
+    const fingerprint = typed(c.platform)
+      ? (snapshot.fingerprint as string)
+      : (snapshot.environment as Record<string, string>).FINGERPRINT;
     expect(r.images[c.platform].fingerprint).toBe(fingerprint);
     for (const step of remote) {
       const { value: connection } = secretInput<Record<string, unknown>>(step.inputs.connection);
@@ -161,10 +171,9 @@ describe.each(CASES)("$platform: the lifecycle graph", (c) => {
       secretInput(env.SSH_PRIVATE_KEY).secret || secretInput(test.inputs.environment).secret,
     ).toBe(true);
     const publish = r.run.get(pubType(c.platform), `${c.platform}-publish`).inputs;
-    const published =
-      c.platform === "qemu"
-        ? { PENDING_ID: publish.pendingId as string, BOOT_TEST: publish.bootTest as string }
-        : (publish.environment as Record<string, string>);
+    const published = typed(c.platform)
+      ? { PENDING_ID: publish.pendingId as string, BOOT_TEST: publish.bootTest as string }
+      : (publish.environment as Record<string, string>);
     expect(published).toMatchObject({ PENDING_ID: "pending-1" });
     expect(JSON.parse(published.BOOT_TEST)).toEqual({
       passed: true,
@@ -175,18 +184,18 @@ describe.each(CASES)("$platform: the lifecycle graph", (c) => {
 
   it("records the published image as this stack's claim, released on delete", async () => {
     const r = await runProgram(c.config());
-    if (c.platform === "qemu") {
-      const claim = r.run.get(CLAIM, "qemu-image");
+    if (typed(c.platform)) {
+      const claim = r.run.get(CLAIM, `${c.platform}-image`);
       expect(claim.inputs).toMatchObject({
-        store: { store: "qemu", config: { outputDir: "images", cacheDir: "", ext: "qcow2" } },
+        store: STORES[c.platform],
         imageId: "published-1",
         imageName: "dse_base",
         stackId: STACK_ID,
         retainImages: false,
         keep: 0,
       });
-      expect(claim.dependencies).toContain(r.run.get(PUBLISH, "qemu-publish").urn);
-      expect(r.images.qemu.bootTest).toBeUndefined();
+      expect(claim.dependencies).toContain(r.run.get(PUBLISH, `${c.platform}-publish`).urn);
+      expect(r.images[c.platform].bootTest).toBeUndefined();
       return;
     }
     const record = r.run.get(L, `${c.platform}-image`);

@@ -18,15 +18,21 @@ const T = {
   assoc: "openstack:compute/floatingIpAssociate:FloatingIpAssociate",
   local: "command:local:Command",
   remote: "command:remote:Command",
+  pending: "pulumi-nodejs:dynamic:PendingImage",
+  claim: "pulumi-nodejs:dynamic:ImageClaim",
 };
 
 const env = (r: ProgramRun, name: string) =>
   secretInput<Record<string, string>>(r.run.get(T.local, name).inputs.environment).value;
 
+/** The snapshot's inputs: this build's name, generation and fingerprint. */
+const snapshotOf = (r: ProgramRun) =>
+  r.run.get(T.pending, "openstack-snapshot").inputs as Record<string, string>;
+
 /** The cloud name of this run's builder-side objects. */
 function cloudName(r: ProgramRun): string {
-  const snapshot = env(r, "openstack-snapshot");
-  return builderObjectName(stackTagOf(STACK_ID), "openstack", snapshot.NAME, snapshot.GEN);
+  const snapshot = snapshotOf(r);
+  return builderObjectName(stackTagOf(STACK_ID), "openstack", snapshot.name, snapshot.gen);
 }
 
 describe("OpenStackImage on the dev stack (the old Packer template)", () => {
@@ -34,7 +40,7 @@ describe("OpenStackImage on the dev stack (the old Packer template)", () => {
     const r = await runProgram(stackFileConfig("dev"));
     const builder = r.run.get(T.instance, "openstack-builder");
     const name = cloudName(r);
-    const snapshot = env(r, "openstack-snapshot");
+    const snapshot = snapshotOf(r);
     expect(builder.inputs).toMatchObject({
       name,
       imageId: "22a2004b-8cb6-4526-aa87-8fed5b3ad1e5",
@@ -45,10 +51,10 @@ describe("OpenStackImage on the dev stack (the old Packer template)", () => {
       securityGroups: [name],
       metadata: {
         dse_stack: stackTagOf(STACK_ID),
-        dse_build: snapshot.NAME,
-        dse_gen: snapshot.GEN,
+        dse_build: snapshot.name,
+        dse_gen: snapshot.gen,
         dse_role: "builder",
-        dse_fingerprint: snapshot.FINGERPRINT,
+        dse_fingerprint: snapshot.fingerprint,
       },
     });
     expect(builder.inputs.imageName).toBeUndefined();
@@ -91,19 +97,18 @@ describe("OpenStackImage on the dev stack (the old Packer template)", () => {
     const r = await runProgram(stackFileConfig("dev"));
     const provider = r.run.get("pulumi:providers:openstack", "openstack");
     expect(provider.inputs.insecure).toBe("true");
-    for (const step of [
-      "openstack-sweep",
-      "openstack-snapshot",
-      "openstack-teardown",
-      "openstack-boot-test",
-    ]) {
+    for (const step of ["openstack-sweep", "openstack-teardown", "openstack-boot-test"]) {
       expect(env(r, step).OS_FLAGS, step).toBe("--insecure");
     }
-    expect(JSON.parse(env(r, "openstack-image").STORE_CONFIG)).toEqual({
-      osFlags: ["--insecure"],
-      visibility: "private",
-      properties: {},
-    });
+    const store = {
+      store: "openstack",
+      config: { osFlags: ["--insecure"], visibility: "private", properties: {} },
+    };
+    expect(JSON.parse(env(r, "openstack-boot-test").STORE_CONFIG)).toEqual(store.config);
+    // The typed store runs the CLI with the flags of its config, in the snapshot, publish and claim.
+    expect(snapshotOf(r).store).toEqual(store);
+    expect(snapshotOf(r).snapshot).toBe("openstack");
+    expect(r.run.get(T.claim, "openstack-image").inputs.store).toEqual(store);
     expect(env(r, "openstack-teardown").PREFIX).toBe(`dse-${stackTagOf(STACK_ID)}-openstack-`);
   });
 
@@ -185,7 +190,7 @@ describe("the openstack CLI", () => {
 });
 
 describe("the source image by content", () => {
-  const fingerprint = (r: ProgramRun) => env(r, "openstack-snapshot").FINGERPRINT;
+  const fingerprint = (r: ProgramRun) => snapshotOf(r).fingerprint;
   const source = (id: string, checksum: string) => ({
     describeSource: (_ref: unknown, sourceImage: string) => {
       expect(sourceImage).toBe("22a2004b-8cb6-4526-aa87-8fed5b3ad1e5");

@@ -7,103 +7,13 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { claimImage, releaseImage } from "../../components/store/claims";
 import { StoreError } from "../../components/store/image-store";
+import { FakeOpenStack, PROJECT } from "../support/fake-openstack-cli";
 import {
-  type CliResult,
   MANIFEST_PIECE,
   OpenStackImageStore,
   propertiesOf,
   propertyArgs,
 } from "../../components/store/openstack";
-
-interface GlanceImage {
-  id: string;
-  name: string;
-  status: string;
-  owner: string;
-  created_at: string;
-  visibility: string;
-  os_hidden: boolean;
-  properties: Record<string, string>;
-}
-
-interface NovaServer {
-  ID: string;
-  Name: string;
-  Status: string;
-  Properties: Record<string, string>;
-}
-
-const PROJECT = "5b6c0d8e4f2a4c6b9e1d3f5a7c9b1d3e";
-const ok = (stdout: string): CliResult => ({ code: 0, stdout, stderr: "" });
-
-/** The calls the store makes, answered from memory; every call recorded as its argv. */
-class FakeOpenStack {
-  readonly images = new Map<string, GlanceImage>();
-  readonly servers: NovaServer[] = [];
-  readonly calls: string[][] = [];
-
-  add(image: Partial<GlanceImage> & { id: string; properties: Record<string, string> }): void {
-    this.images.set(image.id, {
-      name: image.id,
-      status: "active",
-      owner: PROJECT,
-      created_at: "2026-12-01T00:00:00Z",
-      visibility: "private",
-      os_hidden: false,
-      ...image,
-    });
-  }
-
-  cli = (argv: string[]): Promise<CliResult> => {
-    this.calls.push(argv);
-    const args = argv.filter((a) => a !== "--insecure");
-    const [noun, verb] = args;
-    const last = args[args.length - 1];
-    const missing = (id: string): CliResult => ({
-      code: 1,
-      stdout: "",
-      stderr: `No Image found for ${id}`,
-    });
-    if (noun === "token") return Promise.resolve(ok(`${PROJECT}\n`));
-    if (noun === "server" && verb === "list") {
-      const prefix = args[args.indexOf("--name") + 1].replace(/^\^/, "");
-      return Promise.resolve(
-        ok(JSON.stringify(this.servers.filter((s) => s.Name.startsWith(prefix)))),
-      );
-    }
-    if (noun !== "image") throw new Error(`unexpected call: ${argv.join(" ")}`);
-    if (verb === "list") {
-      const [key, value] = args[args.indexOf("--property") + 1].split("=");
-      const hidden = args.includes("--hidden");
-      const rows = [...this.images.values()]
-        .filter((i) => i.properties[key] === value && i.os_hidden === hidden)
-        .map((i) => ({ ID: i.id, Name: i.name, Status: i.status, Project: i.owner }));
-      return Promise.resolve(ok(JSON.stringify(rows)));
-    }
-    const image = this.images.get(last);
-    if (image === undefined) return Promise.resolve(missing(last));
-    if (verb === "show") {
-      const { os_hidden: _hidden, ...row } = image;
-      return Promise.resolve(ok(JSON.stringify(row)));
-    }
-    if (verb === "delete") {
-      this.images.delete(last);
-      return Promise.resolve(ok(""));
-    }
-    for (let i = 2; i < args.length - 1; i++) {
-      const arg = args[i];
-      if (arg === "--property" && verb === "set") {
-        const [k, ...v] = args[++i].split("=");
-        image.properties[k] = v.join("=");
-      } else if (arg === "--property" && verb === "unset") delete image.properties[args[++i]];
-      else if (arg === "--name") image.name = args[++i];
-      else if (arg === "--hidden") image.os_hidden = true;
-      else if (/^--(private|public|shared|community)$/.test(arg)) image.visibility = arg.slice(2);
-      else throw new Error(`unexpected argument ${arg} in ${argv.join(" ")}`);
-    }
-    return Promise.resolve(ok(""));
-  };
-}
 
 let cloud: FakeOpenStack;
 let store: OpenStackImageStore;
@@ -339,5 +249,25 @@ describe("the image rules (claims.ts) on OpenStack", () => {
     expect(cloud.images.get("img-1")!.properties).not.toHaveProperty(`dse_held_${dev.stackTag}`);
     await releaseImage(store, { ...request("img-1"), ...prod }, log);
     expect(cloud.images.has("img-1")).toBe(false);
+  });
+});
+
+describe("the source image by content", () => {
+  it("is its ID and Glance's digest of its bytes, found by ID or name", async () => {
+    cloud.add({ id: "22a2004b", name: "ubuntu-24.04", os_hash_value: "9f86d0", properties: {} });
+    await expect(store.describeSource("22a2004b")).resolves.toEqual({
+      id: "22a2004b",
+      checksum: "9f86d0",
+    });
+  });
+
+  it("names the image when Glance cannot find it or cannot boot it", async () => {
+    await expect(store.describeSource("ubuntu-99.04")).rejects.toThrow(
+      new StoreError("source image ubuntu-99.04: No Image found for ubuntu-99.04"),
+    );
+    cloud.add({ id: "33b3", status: "queued", properties: {} });
+    await expect(store.describeSource("33b3")).rejects.toThrow(
+      new StoreError("source image 33b3 (33b3) is queued, not active: a builder cannot boot it"),
+    );
   });
 });
