@@ -58,8 +58,10 @@ export async function claimImage(
     await store.setClaim(image, "users", req.stackTag, req.stackId);
   if (!image.held.includes(req.stackTag)) await store.setHeld(image, req.stackTag, true);
   if (family) await applyRetention(store, req, image.id, family, log);
-  const extra = await store.ensureReplicas(image);
-  const fresh = (await store.get(req.imageId)) ?? image;
+  // The image as claimed now: a new copy carries this stack's claim from the start.
+  const claimed = (await store.get(req.imageId)) ?? image;
+  const extra = await store.ensureReplicas(claimed);
+  const fresh = (await store.get(req.imageId)) ?? claimed;
   return { ...recordOf(fresh), ...extra };
 }
 

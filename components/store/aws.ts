@@ -1,0 +1,498 @@
+import {
+  CopyImageCommand,
+  CreateTagsCommand,
+  DeleteSnapshotCommand,
+  DeleteTagsCommand,
+  DeregisterImageCommand,
+  DescribeImagesCommand,
+  EC2Client,
+  type Image,
+  EnableImageDeprecationCommand,
+  ModifyImageAttributeCommand,
+  type Tag,
+  paginateDescribeInstances,
+  waitUntilImageAvailable,
+} from "@aws-sdk/client-ec2";
+import type { ProbeBuilder } from "../lifecycle/plan";
+import { type AwsCredentialSettings, awsCredentials } from "./aws-credentials";
+import type { ClaimKind, ImageMeta, StoredImage } from "./image";
+import { type ImageStore, StoreError, type StoreLog } from "./image-store";
+
+/**
+ * The image store of AWS: this account's AMIs and their tags, through `@aws-sdk/client-ec2`
+ * with the credentials the `aws` provider is given (aws-credentials.ts), so no `aws` CLI.
+ *
+ * Tags (components/aws/store.py writes the same, on the home-region AMI): dse-image:<field> per
+ * ImageMeta field (kebab-case), dse-image:manifest-<n> (the manifest JSON in 256-character
+ * pieces: EC2 caps a tag value at 256), dse-image:copies ("region=ami-...,..."), the claims
+ * dse-image:user:<stack tag> / dse-image:kept:<stack tag> (value: the stack ID) and
+ * dse-image:held:<stack tag> (the claim is an ImageClaim's). Copies in other regions carry the
+ * same tags plus dse-image:source-ami and live and die with the home AMI. Only AMIs of this
+ * account count (`Owners: ["self"]`). Builders are instances tagged dse-image:stack=<stack tag>,
+ * dse-image:role=builder.
+ */
+export interface AwsStoreConfig extends AwsCredentialSettings {
+  /** The home region: where builds run and the AMI is made. */
+  region: string;
+  copyToRegions?: string[];
+  shareWithAccounts?: string[];
+  /** Copies are encrypted (default true), with this KMS key when set. */
+  encrypted?: boolean;
+  kmsKeyId?: string;
+  /** The user's `aws.tags`, in every create call (a tag-enforcing policy checks it). */
+  tags?: Record<string, string>;
+}
+
+/** The EC2 client of a region. */
+export type Ec2For = (region: string) => EC2Client;
+
+/** AMI waits: POLL_SECONDS between reads (default 15), AMI_WAIT_MINUTES in all (default 90). */
+export interface AmiWait {
+  pollSeconds: number;
+  minutes: number;
+}
+
+export function amiWait(env: NodeJS.ProcessEnv = process.env): AmiWait {
+  const poll = Number(env.POLL_SECONDS);
+  const minutes = Number(env.AMI_WAIT_MINUTES);
+  return {
+    pollSeconds: Number.isFinite(poll) && poll > 0 ? poll : 15,
+    minutes: Number.isFinite(minutes) && minutes > 0 ? minutes : 90,
+  };
+}
+
+export const PREFIX = "dse-image:";
+/** EC2 caps a tag value at 256 characters. */
+export const MANIFEST_PIECE = 256;
+
+const META_TAG: Record<keyof ImageMeta, string> = {
+  fingerprint: `${PREFIX}fingerprint`,
+  state: `${PREFIX}state`,
+  gen: `${PREFIX}gen`,
+  buildStack: `${PREFIX}build-stack`,
+  imageName: `${PREFIX}image-name`,
+  finalName: `${PREFIX}final-name`,
+  bootTest: `${PREFIX}boot-test`,
+  sbomSha256: `${PREFIX}sbom-sha256`,
+  sourceImage: `${PREFIX}source-image`,
+  supersededBy: `${PREFIX}superseded-by`,
+};
+const CLAIM_TAG: Record<ClaimKind, string> = { users: `${PREFIX}user:`, kept: `${PREFIX}kept:` };
+const HELD_TAG = `${PREFIX}held:`;
+const COPIES_TAG = `${PREFIX}copies`;
+
+const errorName = (e: unknown) => (e as { name?: string }).name ?? "";
+const isGone = (e: unknown) => /^InvalidAMIID/.test(errorName(e));
+
+/** `region=ami-...,...` of the copies tag. */
+export const parseCopies = (text: string): Record<string, string> =>
+  Object.fromEntries(
+    text
+      .split(",")
+      .filter((p) => p.includes("="))
+      .map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)]),
+  );
+export const formatCopies = (copies: Record<string, string>): string =>
+  Object.keys(copies)
+    .sort()
+    .map((r) => `${r}=${copies[r]}`)
+    .join(",");
+
+/** The tags of an image's metadata and manifest, as a create or CreateTags call takes them. */
+export function metaTags(meta: ImageMeta, manifest?: Record<string, unknown>): Tag[] {
+  const tags: Tag[] = [];
+  for (const [key, value] of Object.entries(meta) as [keyof ImageMeta, string | undefined][]) {
+    if (value !== undefined) tags.push({ Key: META_TAG[key], Value: value });
+  }
+  if (manifest !== undefined) {
+    const text = JSON.stringify(manifest);
+    for (let at = 0, i = 0; at < text.length; at += MANIFEST_PIECE, i++)
+      tags.push({ Key: `${PREFIX}manifest-${i}`, Value: text.slice(at, at + MANIFEST_PIECE) });
+  }
+  return tags;
+}
+
+const toTags = (tags: Record<string, string>): Tag[] =>
+  Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+
+export class AwsImageStore implements ImageStore {
+  readonly platform = "aws";
+  private readonly clients = new Map<string, EC2Client>();
+
+  constructor(
+    private readonly config: AwsStoreConfig,
+    private readonly log: StoreLog = () => undefined,
+    private readonly ec2For: Ec2For = (region) =>
+      new EC2Client({ region, credentials: awsCredentials(config, config.region) }),
+    private readonly wait: AmiWait = amiWait(),
+  ) {}
+
+  private ec2(region = this.config.region): EC2Client {
+    let client = this.clients.get(region);
+    if (client === undefined) {
+      client = this.ec2For(region);
+      this.clients.set(region, client);
+    }
+    return client;
+  }
+
+  /** An SDK failure as the operator's one line: the call, the region and EC2's own message. */
+  private async call<T>(what: string, region: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (e) {
+      if (e instanceof StoreError) throw e;
+      const name = errorName(e);
+      throw new StoreError(
+        `aws ec2 ${what} in ${region}: ${name ? `${name}: ` : ""}${(e as Error).message}`,
+      );
+    }
+  }
+
+  // --- reading ------------------------------------------------------------------------------
+  private imageOf(data: Image): StoredImage | undefined {
+    if (data.State === "deregistered" || !data.ImageId) return undefined;
+    const tags = Object.fromEntries((data.Tags ?? []).map((t) => [t.Key ?? "", t.Value ?? ""]));
+    const meta: ImageMeta = {};
+    for (const [key, tag] of Object.entries(META_TAG) as [keyof ImageMeta, string][]) {
+      if (tags[tag]) (meta as Record<string, string>)[key] = tags[tag];
+    }
+    // A failed AMI keeps its name (so the next CreateImage under it fails) until deregistered.
+    // Broken images are never resumed, adopted or exported; discard deletes them.
+    if (
+      ["failed", "invalid", "error"].includes(data.State ?? "") ||
+      (meta.state === "complete" && data.State !== "available")
+    )
+      meta.state = "broken";
+    const claims = (prefix: string) =>
+      Object.fromEntries(
+        Object.entries(tags)
+          .filter(([k]) => k.startsWith(prefix))
+          .map(([k, v]) => [k.slice(prefix.length), v]),
+      );
+    let manifestText = "";
+    for (let i = 0; tags[`${PREFIX}manifest-${i}`] !== undefined; i++)
+      manifestText += tags[`${PREFIX}manifest-${i}`];
+    let manifest: Record<string, unknown> = {};
+    try {
+      const parsed = JSON.parse(manifestText || "{}") as unknown;
+      if (parsed !== null && typeof parsed === "object")
+        manifest = parsed as Record<string, unknown>;
+    } catch {
+      manifest = { raw: manifestText };
+    }
+    const copies = parseCopies(tags[COPIES_TAG] ?? "");
+    return {
+      id: data.ImageId,
+      name: data.Name ?? "",
+      createdAt: data.CreationDate ?? "",
+      meta,
+      users: claims(CLAIM_TAG.users),
+      kept: claims(CLAIM_TAG.kept),
+      held: Object.keys(claims(HELD_TAG)).sort(),
+      manifest,
+      extra: {
+        available: data.State === "available",
+        copies,
+        regions: { [this.config.region]: data.ImageId, ...copies },
+        snapshots: (data.BlockDeviceMappings ?? [])
+          .map((m) => m.Ebs?.SnapshotId)
+          .filter((s): s is string => !!s),
+      },
+    };
+  }
+
+  private async describe(
+    region: string,
+    input: ConstructorParameters<typeof DescribeImagesCommand>[0],
+  ): Promise<Image[]> {
+    const out = await this.call("describe-images", region, () =>
+      this.ec2(region).send(new DescribeImagesCommand({ Owners: ["self"], ...input })),
+    );
+    return out.Images ?? [];
+  }
+
+  async get(id: string, region = this.config.region): Promise<StoredImage | undefined> {
+    try {
+      const out = await this.ec2(region).send(
+        new DescribeImagesCommand({ Owners: ["self"], ImageIds: [id] }),
+      );
+      const data = out.Images?.[0];
+      return data === undefined ? undefined : this.imageOf(data);
+    } catch (e) {
+      if (isGone(e)) return undefined;
+      throw new StoreError(`aws ec2 describe-images ${id} in ${region}: ${(e as Error).message}`);
+    }
+  }
+
+  async listFamily(imageName: string): Promise<StoredImage[]> {
+    const images = await this.describe(this.config.region, {
+      Filters: [{ Name: `tag:${META_TAG.imageName}`, Values: [imageName] }],
+    });
+    return images.map((i) => this.imageOf(i)).filter((i): i is StoredImage => i !== undefined);
+  }
+
+  async listBuilders(stackTag: string): Promise<ProbeBuilder[]> {
+    const region = this.config.region;
+    const builders: ProbeBuilder[] = [];
+    await this.call("describe-instances", region, async () => {
+      const pages = paginateDescribeInstances(
+        { client: this.ec2(region) },
+        {
+          Filters: [
+            { Name: `tag:${PREFIX}stack`, Values: [stackTag] },
+            { Name: `tag:${PREFIX}role`, Values: ["builder"] },
+            { Name: "instance-state-name", Values: ["pending", "running", "stopping", "stopped"] },
+          ],
+        },
+      );
+      for await (const page of pages) {
+        for (const inst of (page.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
+          const tags = Object.fromEntries(
+            (inst.Tags ?? []).map((t) => [t.Key ?? "", t.Value ?? ""]),
+          );
+          const state = inst.State?.Name ?? "";
+          const status =
+            state === "pending" || state === "running"
+              ? "running"
+              : state === "stopped" && tags[`${PREFIX}sealed`] === "true"
+                ? "sealed"
+                : "stopped";
+          builders.push({
+            id: inst.InstanceId ?? "",
+            build: tags[`${PREFIX}build`] ?? "",
+            gen: tags[`${PREFIX}gen`] ?? "",
+            status,
+          });
+        }
+      }
+    });
+    return builders;
+  }
+
+  // --- writing ------------------------------------------------------------------------------
+  private tag(id: string, tags: Tag[], region = this.config.region): Promise<unknown> {
+    return this.call("create-tags", region, () =>
+      this.ec2(region).send(new CreateTagsCommand({ Resources: [id], Tags: tags })),
+    );
+  }
+
+  private untag(id: string, keys: string[], region = this.config.region): Promise<unknown> {
+    return this.call("delete-tags", region, () =>
+      this.ec2(region).send(
+        new DeleteTagsCommand({ Resources: [id], Tags: keys.map((Key) => ({ Key })) }),
+      ),
+    );
+  }
+
+  /** [region, id] of the home AMI and every copy. */
+  private everywhere(image: StoredImage): [string, string][] {
+    const copies = (image.extra.copies ?? {}) as Record<string, string>;
+    return [
+      [this.config.region, image.id],
+      ...Object.keys(copies)
+        .sort()
+        .map((r): [string, string] => [r, copies[r]]),
+    ];
+  }
+
+  /** The tags of the pending AMI's create call: the user's, then this build's. */
+  creationTags(meta: ImageMeta, manifest?: Record<string, unknown>): Tag[] {
+    return [...toTags(this.config.tags ?? {}), ...metaTags(meta, manifest)];
+  }
+
+  async setMeta(id: string, meta: ImageMeta, manifest?: Record<string, unknown>): Promise<void> {
+    const tags = metaTags(meta, manifest);
+    if (tags.length > 0) await this.tag(id, tags);
+  }
+
+  async setClaim(image: StoredImage, kind: ClaimKind, tag: string, stackId: string): Promise<void> {
+    for (const [region, id] of this.everywhere(image))
+      await this.tag(id, [{ Key: `${CLAIM_TAG[kind]}${tag}`, Value: stackId }], region);
+  }
+
+  async dropClaim(image: StoredImage, kind: ClaimKind, tag: string): Promise<void> {
+    if (!(tag in image[kind])) return;
+    for (const [region, id] of this.everywhere(image))
+      await this.untag(id, [`${CLAIM_TAG[kind]}${tag}`], region);
+  }
+
+  async setHeld(image: StoredImage, tag: string, held: boolean): Promise<void> {
+    if (held === image.held.includes(tag)) return;
+    if (held) await this.tag(image.id, [{ Key: `${HELD_TAG}${tag}`, Value: "true" }]);
+    else await this.untag(image.id, [`${HELD_TAG}${tag}`]);
+  }
+
+  async supersede(image: StoredImage, byName: string): Promise<void> {
+    // EC2 rounds to the minute and refuses a time in the past.
+    const at = new Date(Date.now() + 2 * 60_000);
+    at.setUTCSeconds(0, 0);
+    for (const [region, id] of this.everywhere(image)) {
+      await this.tag(id, [{ Key: META_TAG.supersededBy, Value: byName }], region);
+      await this.call("enable-image-deprecation", region, () =>
+        this.ec2(region).send(new EnableImageDeprecationCommand({ ImageId: id, DeprecateAt: at })),
+      );
+    }
+  }
+
+  /** AMI names are final at creation: publishing is the state tag. */
+  async publish(image: StoredImage): Promise<string> {
+    await this.tag(image.id, [{ Key: META_TAG.state, Value: "complete" }]);
+    return image.id;
+  }
+
+  async delete(image: StoredImage): Promise<void> {
+    for (const [region, id] of this.everywhere(image).reverse()) {
+      const found = id === image.id ? image : await this.get(id, region);
+      await this.deregister(id, region, (found?.extra.snapshots ?? []) as string[]);
+    }
+  }
+
+  /** Deregisters one AMI (already gone is done) and deletes its snapshots. */
+  private async deregister(id: string, region: string, snapshots: string[]): Promise<void> {
+    try {
+      await this.ec2(region).send(new DeregisterImageCommand({ ImageId: id }));
+    } catch (e) {
+      if (!isGone(e))
+        throw new StoreError(
+          `aws ec2 deregister-image ${id} in ${region}: ${(e as Error).message}`,
+        );
+    }
+    for (const snapshot of snapshots) {
+      // A snapshot another AMI still uses, or already gone: not ours to fail on.
+      await this.ec2(region)
+        .send(new DeleteSnapshotCommand({ SnapshotId: snapshot }))
+        .catch(() => undefined);
+    }
+  }
+
+  /**
+   * The home AMI is gone (deregistered outside Pulumi): its copies, found by their source-ami
+   * tag, lose this stack's claim and go unless another stack still claims them.
+   */
+  async forget(id: string, stackTag: string): Promise<void> {
+    for (const region of this.config.copyToRegions ?? []) {
+      const found = await this.describe(region, {
+        Filters: [{ Name: `tag:${PREFIX}source-ami`, Values: [id] }],
+      });
+      for (const copy of found.map((i) => this.imageOf(i))) {
+        if (copy === undefined) continue;
+        const others = [...Object.keys(copy.users), ...Object.keys(copy.kept)].filter(
+          (t) => t !== stackTag,
+        );
+        if (others.length > 0) {
+          await this.untag(
+            copy.id,
+            [`${CLAIM_TAG.users}${stackTag}`, `${CLAIM_TAG.kept}${stackTag}`],
+            region,
+          );
+          this.log(`keeping copy ${copy.id} in ${region}: still claimed by others`);
+          continue;
+        }
+        this.log(`deleting copy ${copy.id} in ${region} of the gone AMI ${id}`);
+        await this.deregister(copy.id, region, (copy.extra.snapshots ?? []) as string[]);
+      }
+    }
+  }
+
+  /**
+   * Until EC2 made the AMI available: the SDK's waiter with AMI_WAIT_MINUTES in all (longer than
+   * the CLI's ten minutes), stopping at once on a failed AMI with EC2's reason.
+   */
+  async waitAvailable(id: string, region = this.config.region): Promise<void> {
+    const { pollSeconds, minutes } = this.wait;
+    try {
+      await waitUntilImageAvailable(
+        {
+          client: this.ec2(region),
+          maxWaitTime: minutes * 60,
+          minDelay: pollSeconds,
+          maxDelay: pollSeconds,
+        },
+        { Owners: ["self"], ImageIds: [id] },
+      );
+    } catch (e) {
+      const [data] = await this.describe(region, { ImageIds: [id] }).catch(() => []);
+      const state = data?.State ?? "gone";
+      if (state === "pending")
+        throw new StoreError(
+          `AMI ${id} in ${region} is still pending after ${minutes} minutes (AMI_WAIT_MINUTES)`,
+        );
+      const reason = data?.StateReason?.Message;
+      if (state === "available") throw e;
+      throw new StoreError(`AMI ${id} in ${region} is ${state}${reason ? `: ${reason}` : ""}`);
+    }
+  }
+
+  /**
+   * Copies in every copyToRegions region and launch permissions: the claim's job, so an adopted
+   * AMI gets the copies and shares this stack asks for too. A copy is exported only available
+   * and tagged: one an earlier attempt started is waited for and tagged now.
+   */
+  async ensureReplicas(image: StoredImage): Promise<Record<string, unknown>> {
+    const home = this.config.region;
+    const copies = { ...((image.extra.copies ?? {}) as Record<string, string>) };
+    for (const region of this.config.copyToRegions ?? []) {
+      const copy = copies[region] ? await this.get(copies[region], region) : undefined;
+      if (copy === undefined) {
+        const encrypted = this.config.encrypted ?? true;
+        const userTags = toTags(this.config.tags ?? {});
+        const out = await this.call("copy-image", region, () =>
+          this.ec2(region).send(
+            new CopyImageCommand({
+              SourceRegion: home,
+              SourceImageId: image.id,
+              Name: image.name,
+              Description: `dse-image ${image.name}, copied from ${home}`,
+              ...(encrypted
+                ? {
+                    Encrypted: true,
+                    ...(this.config.kmsKeyId ? { KmsKeyId: this.config.kmsKeyId } : {}),
+                  }
+                : {}),
+              // On the copy and its snapshots, in the create call (the dse tags follow once it
+              // is available).
+              ...(userTags.length > 0
+                ? { TagSpecifications: [{ ResourceType: "image", Tags: userTags }] }
+                : {}),
+            }),
+          ),
+        );
+        copies[region] = out.ImageId ?? "";
+        this.log(`copying ${image.name} to ${region}: ${copies[region]}`);
+        // Recorded at once: a copy that fails later is still found and deleted with it.
+        await this.tag(image.id, [{ Key: COPIES_TAG, Value: formatCopies(copies) }]);
+      } else if (copy.meta.state === "complete" && copy.extra.available === true) {
+        continue;
+      }
+      await this.waitAvailable(copies[region], region);
+      await this.tag(copies[region], this.copyTags(image), region);
+    }
+    const accounts = this.config.shareWithAccounts ?? [];
+    if (accounts.length > 0) {
+      for (const [region, id] of [[home, image.id], ...Object.entries(copies).sort()]) {
+        await this.call("modify-image-attribute", region, () =>
+          this.ec2(region).send(
+            new ModifyImageAttributeCommand({
+              ImageId: id,
+              LaunchPermission: { Add: accounts.map((UserId) => ({ UserId })) },
+            }),
+          ),
+        );
+      }
+    }
+    return { regions: { [home]: image.id, ...copies } };
+  }
+
+  /** A copy's tags: the home AMI's metadata, manifest and users, and where it came from. */
+  private copyTags(image: StoredImage): Tag[] {
+    return [
+      ...metaTags(image.meta, image.manifest),
+      ...Object.entries(image.users).map(([t, stack]) => ({
+        Key: `${CLAIM_TAG.users}${t}`,
+        Value: stack,
+      })),
+      { Key: `${PREFIX}source-ami`, Value: image.id },
+    ];
+  }
+}

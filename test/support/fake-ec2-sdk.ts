@@ -1,0 +1,196 @@
+/**
+ * An in-memory EC2 of several regions behind `aws-sdk-client-mock`: the commands the typed AWS
+ * store sends (components/store/aws.ts), answered with the shapes `@aws-sdk/client-ec2` returns,
+ * the region read from the client that sent each one. Every command is recorded with its region.
+ * Test utility, never shipped.
+ */
+import {
+  CopyImageCommand,
+  CreateTagsCommand,
+  DeleteSnapshotCommand,
+  DeleteTagsCommand,
+  DeregisterImageCommand,
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  EC2Client,
+  EnableImageDeprecationCommand,
+  type Filter,
+  type Image,
+  type Instance,
+  ModifyImageAttributeCommand,
+  type Tag,
+} from "@aws-sdk/client-ec2";
+import { type AwsClientStub, mockClient } from "aws-sdk-client-mock";
+
+export interface FakeAmi {
+  id: string;
+  region: string;
+  name: string;
+  state: string;
+  reason?: string;
+  tags: Record<string, string>;
+  snapshots: string[];
+  createdAt: string;
+  launchPermissions: string[];
+  deprecateAt?: Date;
+}
+
+export interface FakeInstance {
+  id: string;
+  state: string;
+  tags: Record<string, string>;
+}
+
+/** An SDK service error as EC2 answers it: `name` is its code. */
+function ec2Error(name: string, message: string): Error {
+  return Object.assign(new Error(message), { name, $fault: "client" });
+}
+
+const tagsOf = (tags: Tag[] = []) =>
+  Object.fromEntries(tags.map((t) => [t.Key ?? "", t.Value ?? ""]));
+
+function matches(tags: Record<string, string>, state: string, filters: Filter[] = []): boolean {
+  return filters.every((f) => {
+    const values = f.Values ?? [];
+    if (f.Name?.startsWith("tag:")) return values.includes(tags[f.Name.slice(4)]);
+    if (f.Name === "instance-state-name") return values.includes(state);
+    throw new Error(`fake EC2: unsupported filter ${f.Name}`);
+  });
+}
+
+export class FakeEc2 {
+  readonly amis = new Map<string, FakeAmi>();
+  readonly instances: FakeInstance[] = [];
+  readonly deletedSnapshots: string[] = [];
+  /** Every command: its name, region and input. */
+  readonly calls: { command: string; region: string; input: Record<string, unknown> }[] = [];
+  /** What a copy becomes on its next describe (EC2 makes it available after a while). */
+  copyBecomes: { state: string; reason?: string } = { state: "available" };
+  readonly mock: AwsClientStub<EC2Client>;
+  private seq = 0;
+
+  constructor() {
+    this.mock = mockClient(EC2Client);
+    const on = <I extends object, O>(
+      command: new (input: I) => { input: I },
+      answer: (input: I, region: string) => O,
+    ) =>
+      this.mock.on(command as never).callsFake(async (input: I, getClient: () => EC2Client) => {
+        const region = await getClient().config.region();
+        this.calls.push({ command: command.name, region, input: input as Record<string, unknown> });
+        return answer(input, region);
+      });
+    on(DescribeImagesCommand, (input, region) => ({
+      Images: this.describeImages(input, region),
+    }));
+    on(DescribeInstancesCommand, (input) => ({
+      Reservations: [
+        {
+          Instances: this.instances
+            .filter((i) => matches(i.tags, i.state, input.Filters))
+            .map((i): Instance => ({
+              InstanceId: i.id,
+              State: { Name: i.state as never },
+              Tags: Object.entries(i.tags).map(([Key, Value]) => ({ Key, Value })),
+            })),
+        },
+      ],
+    }));
+    on(CreateTagsCommand, (input, region) => {
+      for (const id of input.Resources ?? [])
+        Object.assign(this.ami(id, region).tags, tagsOf(input.Tags));
+      return {};
+    });
+    on(DeleteTagsCommand, (input, region) => {
+      for (const id of input.Resources ?? [])
+        for (const t of input.Tags ?? []) delete this.ami(id, region).tags[t.Key ?? ""];
+      return {};
+    });
+    on(DeregisterImageCommand, (input, region) => {
+      this.ami(input.ImageId ?? "", region);
+      this.amis.delete(input.ImageId ?? "");
+      return {};
+    });
+    on(DeleteSnapshotCommand, (input) => {
+      this.deletedSnapshots.push(input.SnapshotId ?? "");
+      return {};
+    });
+    on(EnableImageDeprecationCommand, (input, region) => {
+      this.ami(input.ImageId ?? "", region).deprecateAt = input.DeprecateAt;
+      return { Return: true };
+    });
+    on(ModifyImageAttributeCommand, (input, region) => {
+      const ami = this.ami(input.ImageId ?? "", region);
+      for (const p of input.LaunchPermission?.Add ?? []) ami.launchPermissions.push(p.UserId ?? "");
+      return {};
+    });
+    on(CopyImageCommand, (input, region) => {
+      this.ami(input.SourceImageId ?? "", input.SourceRegion ?? "");
+      const copy = this.add({
+        region,
+        name: input.Name ?? "",
+        state: "pending",
+        tags: tagsOf(input.TagSpecifications?.[0]?.Tags),
+      });
+      return { ImageId: copy.id };
+    });
+  }
+
+  add(ami: Partial<FakeAmi> & { region: string }): FakeAmi {
+    const id = ami.id ?? `ami-${String(++this.seq).padStart(8, "0")}`;
+    const full: FakeAmi = {
+      id,
+      name: id,
+      state: "available",
+      tags: {},
+      snapshots: [`snap-${id.slice(4)}`],
+      createdAt: `2026-12-0${(this.seq % 9) + 1}T00:00:00.000Z`,
+      launchPermissions: [],
+      ...ami,
+    };
+    this.amis.set(id, full);
+    return full;
+  }
+
+  restore(): void {
+    this.mock.restore();
+  }
+
+  private ami(id: string, region: string): FakeAmi {
+    const ami = this.amis.get(id);
+    if (ami === undefined || ami.region !== region)
+      throw ec2Error("InvalidAMIID.NotFound", `The image id '[${id}]' does not exist`);
+    return ami;
+  }
+
+  private describeImages(input: DescribeImagesCommand["input"], region: string): Image[] {
+    if (JSON.stringify(input.Owners) !== '["self"]')
+      throw new Error("fake EC2: Owners must be self");
+    const ids = input.ImageIds;
+    if (ids !== undefined) for (const id of ids) this.ami(id, region);
+    return [...this.amis.values()]
+      .filter((a) => a.region === region && (ids === undefined || ids.includes(a.id)))
+      .filter((a) => matches(a.tags, a.state, input.Filters))
+      .map((a) => {
+        if (a.state === "pending" && a.tags["dse-image:source-ami"] === undefined) {
+          // A copy: what EC2 makes of it, seen from the next read on.
+          const seen = { ...a };
+          Object.assign(a, this.copyBecomes);
+          return seen;
+        }
+        return a;
+      })
+      .map((a): Image => ({
+        ImageId: a.id,
+        Name: a.name,
+        State: a.state as never,
+        ...(a.reason ? { StateReason: { Message: a.reason } } : {}),
+        CreationDate: a.createdAt,
+        Tags: Object.entries(a.tags).map(([Key, Value]) => ({ Key, Value })),
+        BlockDeviceMappings: a.snapshots.map((SnapshotId) => ({
+          DeviceName: "/dev/xvda",
+          Ebs: { SnapshotId },
+        })),
+      }));
+  }
+}

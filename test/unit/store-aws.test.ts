@@ -1,0 +1,275 @@
+/**
+ * The AWS image store (components/store/aws.ts) over `@aws-sdk/client-ec2`, its transport mocked
+ * with aws-sdk-client-mock by the in-memory EC2 of test/support/fake-ec2-sdk.ts, and the image
+ * rules of components/store/claims.ts run on it: tags, claims held by the resource, copies in
+ * other regions that live and die with the home AMI, launch permissions, the AMI waiter.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type AwsStoreConfig, AwsImageStore, amiWait } from "../../components/store/aws";
+import { durationSeconds } from "../../components/store/aws-credentials";
+import { claimImage, releaseImage } from "../../components/store/claims";
+import { StoreError } from "../../components/store/image-store";
+import { FakeEc2 } from "../support/fake-ec2-sdk";
+
+const HOME = "eu-west-1";
+const COPY = "us-east-1";
+const dev = { stackTag: "3476bb56", stackId: "organization/dse-image/dev" };
+const prod = { stackTag: "aaaaaaaa", stackId: "organization/dse-image/prod" };
+const WAIT = { pollSeconds: 0.001, minutes: 1 };
+
+let ec2: FakeEc2;
+let logs: string[];
+const log = (m: string) => logs.push(m);
+const storeWith = (config: Partial<AwsStoreConfig> = {}) =>
+  new AwsImageStore({ region: HOME, ...config }, log, undefined, WAIT);
+
+beforeEach(() => {
+  ec2 = new FakeEc2();
+  logs = [];
+  // The default chain must not look for real credentials: the mocked client sends nothing.
+  process.env.AWS_ACCESS_KEY_ID = "AKIDEXAMPLE";
+  process.env.AWS_SECRET_ACCESS_KEY = "secret";
+});
+afterEach(() => {
+  ec2.restore();
+  delete process.env.AWS_ACCESS_KEY_ID;
+  delete process.env.AWS_SECRET_ACCESS_KEY;
+});
+
+function complete(id: string, tags: Record<string, string> = {}, createdAt?: string) {
+  return ec2.add({
+    id,
+    region: HOME,
+    name: `dse_base-${id}`,
+    ...(createdAt ? { createdAt } : {}),
+    tags: { "dse-image:state": "complete", "dse-image:image-name": "dse_base", ...tags },
+  });
+}
+
+const request = (imageId: string, keep = 0) => ({
+  imageId,
+  imageName: "dse_base",
+  ...dev,
+  retain: false,
+  keep,
+});
+
+describe("AwsImageStore reads", () => {
+  it("an AMI's tags as metadata, claims, held claims, manifest pieces and copies", async () => {
+    complete("ami-1", {
+      "dse-image:fingerprint": "91e2",
+      "dse-image:gen": "g1",
+      [`dse-image:user:${dev.stackTag}`]: dev.stackId,
+      [`dse-image:held:${dev.stackTag}`]: "true",
+      [`dse-image:kept:${prod.stackTag}`]: prod.stackId,
+      "dse-image:manifest-0": '{"python":',
+      "dse-image:manifest-1": '"3.11.2"}',
+      "dse-image:copies": `${COPY}=ami-c1`,
+    });
+    expect(await storeWith().get("ami-1")).toEqual({
+      id: "ami-1",
+      name: "dse_base-ami-1",
+      createdAt: expect.any(String) as string,
+      meta: { state: "complete", imageName: "dse_base", fingerprint: "91e2", gen: "g1" },
+      users: { [dev.stackTag]: dev.stackId },
+      kept: { [prod.stackTag]: prod.stackId },
+      held: [dev.stackTag],
+      manifest: { python: "3.11.2" },
+      extra: {
+        available: true,
+        copies: { [COPY]: "ami-c1" },
+        regions: { [HOME]: "ami-1", [COPY]: "ami-c1" },
+        snapshots: ["snap-1"],
+      },
+    });
+    expect(ec2.calls[0]).toEqual({
+      command: "DescribeImagesCommand",
+      region: HOME,
+      input: { Owners: ["self"], ImageIds: ["ami-1"] },
+    });
+  });
+
+  it("a gone AMI is undefined; a failed one, or a complete one not available, is broken", async () => {
+    const store = storeWith();
+    expect(await store.get("ami-gone")).toBeUndefined();
+    ec2.add({ id: "ami-f", region: HOME, state: "failed", tags: { "dse-image:state": "pending" } });
+    complete("ami-d").state = "disabled";
+    expect((await store.get("ami-f"))?.meta.state).toBe("broken");
+    expect((await store.get("ami-d"))?.meta.state).toBe("broken");
+  });
+
+  it("lists the family by tag, and this stack's builders by state", async () => {
+    complete("ami-1");
+    complete("ami-2", { "dse-image:image-name": "other" });
+    const store = storeWith();
+    expect((await store.listFamily("dse_base")).map((i) => i.id)).toEqual(["ami-1"]);
+    const builder = (id: string, state: string, extra: Record<string, string> = {}) =>
+      ec2.instances.push({
+        id,
+        state,
+        tags: {
+          "dse-image:stack": dev.stackTag,
+          "dse-image:role": "builder",
+          "dse-image:build": "b1",
+          "dse-image:gen": "g1",
+          ...extra,
+        },
+      });
+    builder("i-1", "running");
+    builder("i-2", "stopped", { "dse-image:sealed": "true" });
+    builder("i-3", "stopped");
+    builder("i-4", "terminated");
+    expect(await store.listBuilders(dev.stackTag)).toEqual([
+      { id: "i-1", build: "b1", gen: "g1", status: "running" },
+      { id: "i-2", build: "b1", gen: "g1", status: "sealed" },
+      { id: "i-3", build: "b1", gen: "g1", status: "stopped" },
+    ]);
+  });
+
+  it("an EC2 failure is the operator's one line, naming the call and the region", async () => {
+    ec2.mock.rejects(Object.assign(new Error("not authorized"), { name: "UnauthorizedOperation" }));
+    await expect(storeWith().listFamily("dse_base")).rejects.toThrow(
+      new StoreError("aws ec2 describe-images in eu-west-1: UnauthorizedOperation: not authorized"),
+    );
+  });
+});
+
+describe("the image rules (claims.ts) on AWS", () => {
+  it("claims an AMI and its copies; the user's tags go on the copy in its create call", async () => {
+    complete("ami-1", { "dse-image:manifest-0": '{"r":"4.2"}' });
+    const store = storeWith({
+      copyToRegions: [COPY],
+      shareWithAccounts: ["111122223333"],
+      kmsKeyId: "alias/images",
+      tags: { CostCenter: "42" },
+    });
+    const record = await claimImage(store, request("ami-1"), log);
+    const copy = [...ec2.amis.values()].find((a) => a.region === COPY)!;
+    expect(record.regions).toEqual({ [HOME]: "ami-1", [COPY]: copy.id });
+    expect(ec2.calls.find((c) => c.command === "CopyImageCommand")).toEqual({
+      command: "CopyImageCommand",
+      region: COPY,
+      input: {
+        SourceRegion: HOME,
+        SourceImageId: "ami-1",
+        Name: "dse_base-ami-1",
+        Description: "dse-image dse_base-ami-1, copied from eu-west-1",
+        Encrypted: true,
+        KmsKeyId: "alias/images",
+        TagSpecifications: [{ ResourceType: "image", Tags: [{ Key: "CostCenter", Value: "42" }] }],
+      },
+    });
+    expect(copy.state).toBe("available");
+    expect(copy.tags).toEqual({
+      CostCenter: "42",
+      "dse-image:state": "complete",
+      "dse-image:image-name": "dse_base",
+      "dse-image:manifest-0": '{"r":"4.2"}',
+      [`dse-image:user:${dev.stackTag}`]: dev.stackId,
+      "dse-image:source-ami": "ami-1",
+    });
+    const home = ec2.amis.get("ami-1")!;
+    expect(home.tags).toMatchObject({
+      [`dse-image:user:${dev.stackTag}`]: dev.stackId,
+      [`dse-image:held:${dev.stackTag}`]: "true",
+      "dse-image:copies": `${COPY}=${copy.id}`,
+    });
+    expect(home.launchPermissions).toEqual(["111122223333"]);
+    expect(copy.launchPermissions).toEqual(["111122223333"]);
+  });
+
+  it("a release deletes the AMI, its copies and their snapshots once no stack claims them", async () => {
+    complete("ami-1", { [`dse-image:user:${prod.stackTag}`]: prod.stackId });
+    const store = storeWith({ copyToRegions: [COPY] });
+    await claimImage(store, request("ami-1"), log);
+    const copy = [...ec2.amis.values()].find((a) => a.region === COPY)!;
+    await releaseImage(store, request("ami-1"), log);
+    expect(ec2.amis.size).toBe(2);
+    await releaseImage(store, { ...request("ami-1"), ...prod }, log);
+    expect(ec2.amis.size).toBe(0);
+    expect(ec2.deletedSnapshots).toEqual([copy.snapshots[0], "snap-1"]);
+    // Copies first: a home AMI never goes while a copy of it stays unrecorded.
+    expect(
+      ec2.calls.filter((c) => c.command === "DeregisterImageCommand").map((c) => c.region),
+    ).toEqual([COPY, HOME]);
+  });
+
+  it("with retention.keep 1 a rebuild keeps the previous AMI, deprecated and superseded", async () => {
+    complete(
+      "ami-old",
+      { [`dse-image:user:${dev.stackTag}`]: dev.stackId },
+      "2026-11-01T00:00:00Z",
+    );
+    complete("ami-new");
+    const store = storeWith();
+    await claimImage(store, request("ami-new", 1), log);
+    await releaseImage(store, request("ami-old", 1), log);
+    const old = ec2.amis.get("ami-old")!;
+    expect(old.tags[`dse-image:kept:${dev.stackTag}`]).toBe(dev.stackId);
+    expect(old.tags[`dse-image:user:${dev.stackTag}`]).toBeUndefined();
+    expect(old.tags["dse-image:superseded-by"]).toBe("dse_base-ami-new");
+    // EC2 rounds to the minute and refuses a time in the past.
+    expect(old.deprecateAt!.getUTCSeconds()).toBe(0);
+    expect(old.deprecateAt!.getTime()).toBeGreaterThan(Date.now());
+  });
+
+  it("a home AMI deregistered outside Pulumi: its copies go, unless another stack claims them", async () => {
+    const store = storeWith({ copyToRegions: [COPY] });
+    complete("ami-1");
+    await claimImage(store, request("ami-1"), log);
+    await claimImage(store, { ...request("ami-1"), ...prod }, log);
+    const copy = [...ec2.amis.values()].find((a) => a.region === COPY)!;
+    ec2.amis.delete("ami-1");
+    await releaseImage(store, request("ami-1"), log);
+    expect(copy.tags).toMatchObject({ [`dse-image:user:${prod.stackTag}`]: prod.stackId });
+    expect(copy.tags).not.toHaveProperty(`dse-image:user:${dev.stackTag}`);
+    expect(logs).toContain(`keeping copy ${copy.id} in ${COPY}: still claimed by others`);
+    await releaseImage(store, { ...request("ami-1"), ...prod }, log);
+    expect(ec2.amis.has(copy.id)).toBe(false);
+    expect(logs).toContain(`deleting copy ${copy.id} in ${COPY} of the gone AMI ami-1`);
+  });
+});
+
+describe("the AMI wait", () => {
+  it("fails at once on a failed copy with EC2's reason", async () => {
+    complete("ami-1");
+    ec2.copyBecomes = { state: "failed", reason: "InsufficientCapacity" };
+    const store = storeWith({ copyToRegions: [COPY] });
+    await expect(claimImage(store, request("ami-1"), log)).rejects.toThrow(
+      /^AMI ami-\d+ in us-east-1 is failed: InsufficientCapacity$/,
+    );
+    // The copy was recorded before the wait: the next run finds it and deletes it with the AMI.
+    expect(ec2.amis.get("ami-1")!.tags["dse-image:copies"]).toMatch(/^us-east-1=ami-/);
+  });
+
+  it("gives up after AMI_WAIT_MINUTES, saying so", async () => {
+    complete("ami-1");
+    ec2.copyBecomes = { state: "pending" };
+    const store = new AwsImageStore({ region: HOME, copyToRegions: [COPY] }, log, undefined, {
+      pollSeconds: 0.001,
+      minutes: 0.0001,
+    });
+    await expect(claimImage(store, request("ami-1"), log)).rejects.toThrow(
+      /^AMI ami-\d+ in us-east-1 is still pending after 0.0001 minutes \(AMI_WAIT_MINUTES\)$/,
+    );
+  });
+
+  it("reads POLL_SECONDS and AMI_WAIT_MINUTES, with EC2-sized defaults", () => {
+    expect(amiWait({})).toEqual({ pollSeconds: 15, minutes: 90 });
+    expect(amiWait({ POLL_SECONDS: "2", AMI_WAIT_MINUTES: "5" })).toEqual({
+      pollSeconds: 2,
+      minutes: 5,
+    });
+  });
+});
+
+describe("credentials as the aws provider takes them", () => {
+  it("reads assumeRoles durations as Go durations, and names a bad one", () => {
+    expect(durationSeconds("1h30m")).toBe(5400);
+    expect(durationSeconds("900s")).toBe(900);
+    expect(durationSeconds(undefined)).toBeUndefined();
+    expect(() => durationSeconds("an hour")).toThrow(
+      'aws assumeRoles duration "an hour" is not a duration like 1h or 15m',
+    );
+  });
+});
