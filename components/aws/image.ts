@@ -60,8 +60,11 @@ export interface AwsImageArgs {
   tags?: Record<string, string>;
   /** Build on a one-time spot instance. Default false. */
   spot?: boolean;
-  /** Named AWS profile for the CLI (the providers get it separately). Default: none. */
-  awsProfile?: string;
+  /**
+   * The AWS CLI's credential settings (`AWS_PROFILE`, `AWS_CONFIG_FILE`, ...: credentials.ts);
+   * the providers get the same separately. Default: none (the CLI's own defaults).
+   */
+  cliEnv?: Record<string, string>;
 }
 
 /** The image store of this account's AMIs in the home region (and their copies). */
@@ -71,7 +74,7 @@ export function awsStore(a: {
   shareWithAccounts?: string[];
   encrypted?: boolean;
   kmsKeyId?: string;
-  awsProfile?: string;
+  cliEnv?: Record<string, string>;
   tags?: Record<string, string>;
 }): StoreRef {
   const tags = a.tags ?? {};
@@ -88,7 +91,7 @@ export function awsStore(a: {
       // inputs they had.
       ...(Object.keys(tags).length > 0 ? { tags } : {}),
     },
-    env: a.awsProfile ? { AWS_PROFILE: a.awsProfile } : {},
+    env: { ...a.cliEnv },
   };
 }
 
@@ -129,7 +132,7 @@ export class AwsImage extends pulumi.ComponentResource {
     }
     const env: Record<string, string> = {
       REGION: args.region,
-      ...(args.awsProfile ? { AWS_PROFILE: args.awsProfile } : {}),
+      ...args.cliEnv,
     };
     const driver: PlatformDriver = {
       platform: "aws",

@@ -8,6 +8,7 @@ import { stackFingerprint } from "../lifecycle/fingerprint";
 import type { Host } from "../lifecycle/host";
 import { type PlatformResult, buildSettings, imageInfo } from "../lifecycle/outputs";
 import { resolvePlan } from "../lifecycle/resolve";
+import { awsCredentials } from "./credentials";
 import { AwsImage, awsStore } from "./image";
 
 /**
@@ -45,9 +46,10 @@ export async function awsPlatform(config: StackConfig, host: Host): Promise<Plat
   const cfg = config.aws!;
   // The lookup, snapshot, teardown and boot test run the AWS CLI.
   requireAwsCli(host.hasCommand);
-  // Explicit providers do not read the stack's aws:* config, so hand the profile over.
-  const profile = new pulumi.Config("aws").get("profile");
-  const provider = new aws.Provider("aws", { region: cfg.region, ...(profile ? { profile } : {}) });
+  // Explicit providers do not read the stack's aws:* config: its credentials are handed to the
+  // provider and the CLI alike (or refused with what does the same for both).
+  const credentials = awsCredentials(new pulumi.Config("aws"));
+  const provider = new aws.Provider("aws", { region: cfg.region, ...credentials.provider });
   const sourceAmi = await resolveSourceAmi(cfg, { provider });
   const fp = stackFingerprint(config, sourceAmi, {
     platform: "aws",
@@ -58,7 +60,7 @@ export async function awsPlatform(config: StackConfig, host: Host): Promise<Plat
   const plan = await resolvePlan(
     "aws",
     host,
-    awsStore({ ...cfg, awsProfile: profile }),
+    awsStore({ ...cfg, cliEnv: credentials.cliEnv }),
     config,
     fp,
   );
@@ -91,7 +93,7 @@ export async function awsPlatform(config: StackConfig, host: Host): Promise<Plat
       shareWithAccounts: cfg.shareWithAccounts,
       tags: cfg.tags,
       spot: cfg.spot,
-      awsProfile: profile,
+      cliEnv: credentials.cliEnv,
     },
     { providers: { aws: provider } },
   );

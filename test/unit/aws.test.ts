@@ -199,16 +199,34 @@ describe("AwsImage with every aws key set", () => {
     expect(r.imageIds.aws).toEqual(regions);
   });
 
-  it("passes aws:profile to the CLI steps and the store", async () => {
+  it("passes aws:profile and the shared files to the CLI steps, the store and the provider", async () => {
     const config = stackConfig({ platforms: ["aws"], aws: FULL });
     config["aws:profile"] = "research";
+    config["aws:sharedConfigFiles"] = JSON.stringify(["/etc/dse/aws-config"]);
+    config["aws:sharedCredentialsFiles"] = JSON.stringify(["/etc/dse/aws-credentials"]);
     const r = await runProgram(config, undefined, { invokes: INVOKES });
-    expect(r.probed[0].env).toEqual({ AWS_PROFILE: "research" });
-    expect(env(r, "aws-snapshot").AWS_PROFILE).toBe("research");
+    const cliEnv = {
+      AWS_PROFILE: "research",
+      AWS_CONFIG_FILE: "/etc/dse/aws-config",
+      AWS_SHARED_CREDENTIALS_FILE: "/etc/dse/aws-credentials",
+    };
+    expect(r.probed[0].env).toEqual(cliEnv);
+    for (const step of ["aws-snapshot", "aws-boot-test", "aws-teardown", "aws-image"])
+      expect(env(r, step), step).toMatchObject(cliEnv);
     expect(r.run.get("pulumi:providers:aws", "aws").inputs).toMatchObject({
       region: "eu-west-1",
       profile: "research",
+      sharedConfigFiles: JSON.stringify(["/etc/dse/aws-config"]),
+      sharedCredentialsFiles: JSON.stringify(["/etc/dse/aws-credentials"]),
     });
+  });
+
+  it("refuses aws:assumeRoles, which the CLI steps could not follow, saying what both follow", async () => {
+    const config = stackConfig({ platforms: ["aws"], aws: FULL });
+    config["aws:assumeRoles"] = JSON.stringify([{ roleArn: "arn:aws:iam::1:role/build" }]);
+    await expect(runProgram(config, undefined, { invokes: INVOKES })).rejects.toThrow(
+      "aws:assumeRoles: dse-image cannot hand this setting to the AWS CLI it still runs; put the role in a profile of ~/.aws/config (role_arn = ..., source_profile = ...) and set aws:profile to it: the provider and the AWS CLI both assume it",
+    );
   });
 });
 
