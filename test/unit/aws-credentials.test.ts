@@ -12,7 +12,7 @@ const reader = (values: Record<string, unknown>) => ({
     values[key] === undefined
       ? undefined
       : typeof values[key] === "string"
-        ? (values[key] as string)
+        ? values[key]
         : JSON.stringify(values[key]),
   getObject: <T>(key: string) => values[key] as T | undefined,
   getSecret: (key: string) => values[key],
