@@ -6,6 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
+import { createRequire } from "node:module";
 import * as path from "node:path";
 import { CliResult, CliServer, fail, keyValues, ok, parseArgs } from "./cli-server";
 import { FakeAws } from "./aws";
@@ -15,6 +16,12 @@ import { FakeLocal, writeBaseImage } from "./local";
 import { FakeOpenStack } from "./openstack";
 
 const TIMING = ["POLL_SECONDS", "RETRY_SECONDS", "MONITOR_DELAY"];
+
+/** Sends `@aws-sdk/client-ec2` calls to this world (ec2-bridge.cjs). */
+const EC2_BRIDGE = path.join(__dirname, "ec2-bridge.cjs");
+const bridge = createRequire(__filename)(EC2_BRIDGE) as {
+  install(client: unknown): () => void;
+};
 
 export class World {
   readonly faults = new Faults();
@@ -29,6 +36,8 @@ export class World {
   /** TMPDIR of every host step: what a killed step leaves there stays visible to the tests. */
   readonly tmpDir: string;
   private savedPath = process.env.PATH;
+  private savedNodeOptions = process.env.NODE_OPTIONS;
+  private uninstallEc2?: () => void;
 
   private constructor() {
     this.root = fs.mkdtempSync(path.join(os.tmpdir(), "dse-engine-"));
@@ -71,6 +80,12 @@ export class World {
     // The scripts' documented pauses (polls, retries, the QEMU monitor's settle time), shortened:
     // the fakes answer at once.
     for (const name of TIMING) process.env[name] = "0.05";
+    // The SDK's EC2 in every node process of the model, and in this one (the program's).
+    process.env.NODE_OPTIONS = [w.savedNodeOptions, `--require ${EC2_BRIDGE}`]
+      .filter(Boolean)
+      .join(" ");
+    const { EC2Client } = await import("@aws-sdk/client-ec2");
+    w.uninstallEc2 = bridge.install(EC2Client);
     return w;
   }
 
@@ -78,6 +93,9 @@ export class World {
     await this.local.stopAll();
     await this.cli.stop();
     process.env.PATH = this.savedPath;
+    if (this.savedNodeOptions === undefined) delete process.env.NODE_OPTIONS;
+    else process.env.NODE_OPTIONS = this.savedNodeOptions;
+    this.uninstallEc2?.();
     for (const name of TIMING) delete process.env[name];
     // Watchdogs of killed fake qemus exit within a poll; their folders are in root.
     fs.rmSync(this.root, { recursive: true, force: true });
