@@ -5,6 +5,7 @@ import type { BuildSettings, Builder, LaunchRequest, PlatformDriver } from "../l
 import type { ImageRecordOutput } from "../lifecycle/image-record";
 import type { Plan } from "../lifecycle/plan";
 import type { StoreRef } from "../lifecycle/store";
+import type { AwsCredentials } from "./credentials";
 
 /** Tag key prefix of everything dse-image tags; user tags may not use it. */
 export const TAG_PREFIX = "dse-image:";
@@ -65,6 +66,8 @@ export interface AwsImageArgs {
    * the providers get the same separately. Default: none (the CLI's own defaults).
    */
   cliEnv?: Record<string, string>;
+  /** The same settings for the typed image store (the SDK). Default: the SDK's chain. */
+  credentials?: AwsCredentials["provider"];
 }
 
 /** The image store of this account's AMIs in the home region (and their copies). */
@@ -75,6 +78,8 @@ export function awsStore(a: {
   encrypted?: boolean;
   kmsKeyId?: string;
   cliEnv?: Record<string, string>;
+  /** The provider's credential settings: the typed store acts as the same principal. */
+  credentials?: AwsCredentials["provider"];
   tags?: Record<string, string>;
 }): StoreRef {
   const tags = a.tags ?? {};
@@ -90,6 +95,7 @@ export function awsStore(a: {
       // checks the create call). Absent when there are none: an untagged stack's steps keep the
       // inputs they had.
       ...(Object.keys(tags).length > 0 ? { tags } : {}),
+      ...a.credentials,
     },
     env: { ...a.cliEnv },
   };

@@ -60,7 +60,7 @@ export async function awsPlatform(config: StackConfig, host: Host): Promise<Plat
   const plan = await resolvePlan(
     "aws",
     host,
-    awsStore({ ...cfg, cliEnv: credentials.cliEnv }),
+    awsStore({ ...cfg, cliEnv: credentials.cliEnv, credentials: credentials.provider }),
     config,
     fp,
   );
@@ -94,6 +94,7 @@ export async function awsPlatform(config: StackConfig, host: Host): Promise<Plat
       tags: cfg.tags,
       spot: cfg.spot,
       cliEnv: credentials.cliEnv,
+      credentials: credentials.provider,
     },
     { providers: { aws: provider } },
   );

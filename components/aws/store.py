@@ -63,6 +63,9 @@ class Store:
         manifest = "".join(tags.get(f"{PREFIX}manifest-{i}", "") for i in range(len(tags)))
         image = lifecycle.Image(data["ImageId"], data.get("Name", ""), data.get("CreationDate", ""),
                                 meta, users, kept, manifest)
+        # Claims an ImageClaim resource holds (components/store/aws.ts): the release of a record
+        # step of an earlier version leaves them alone (imagestore.py cmd_release).
+        image.held = sorted(k[len(PREFIX + "held:"):] for k in tags if k.startswith(PREFIX + "held:"))
         image.extra["available"] = data.get("State") == "available"
         image.extra["copies"] = parse_copies(tags.get(PREFIX + "copies", ""))
         image.extra["regions"] = {self.region: data["ImageId"], **image.extra["copies"]}

@@ -142,13 +142,9 @@ bt_result_json() {
     "$checks"
 }
 
-# The image store's command for this platform: the typed store (components/store/cli.ts), or
-# imagestore.py where the platform's store is not typed yet (AWS).
+# The image store's command (components/store/cli.ts: fail, discard-image).
 bt_store() {
-  case "${STORE:-}" in
-    qemu | virtualbox | openstack) node --import tsx "$BT_LIB_DIR/../store/cli.ts" "$1" ;;
-    *) python3 "$BT_LIB_DIR/imagestore.py" "$1" ;;
-  esac
+  node --import tsx "$BT_LIB_DIR/../store/cli.ts" "$1"
 }
 
 # What a failed test leaves: nothing but the error, or (KEEP_ON_FAILURE) the instance and the

@@ -42,10 +42,7 @@ export function snapshotStep(
   };
 }
 
-function snapshotKind(store: StoreRef["store"]): PendingImageInputs["snapshot"] {
-  if (store === "aws") throw new Error("the AWS snapshot is still a command step");
-  return store;
-}
+const snapshotKind = (store: StoreRef["store"]): PendingImageInputs["snapshot"] => store;
 
 /**
  * The snapshot where the platform's store is typed: a PendingImage resource that makes the image

@@ -136,6 +136,21 @@ export class AwsImageStore implements ImageStore {
     return client;
   }
 
+  /** The home region's client, for the snapshot (components/aws/snapshot.ts). */
+  client(): EC2Client {
+    return this.ec2();
+  }
+
+  /** A call in the home region, its failure as the operator's one line. */
+  run<T>(what: string, run: () => Promise<T>): Promise<T> {
+    return this.call(what, this.config.region, run);
+  }
+
+  /** How long AMIs and instances are waited for. */
+  waitSettings(): AmiWait {
+    return this.wait;
+  }
+
   /** An SDK failure as the operator's one line: the call, the region and EC2's own message. */
   private async call<T>(what: string, region: string, run: () => Promise<T>): Promise<T> {
     try {
@@ -228,6 +243,14 @@ export class AwsImageStore implements ImageStore {
   async listFamily(imageName: string): Promise<StoredImage[]> {
     const images = await this.describe(this.config.region, {
       Filters: [{ Name: `tag:${META_TAG.imageName}`, Values: [imageName] }],
+    });
+    return images.map((i) => this.imageOf(i)).filter((i): i is StoredImage => i !== undefined);
+  }
+
+  /** Our AMIs of this name in the home region (an AMI name is unique per region). */
+  async named(name: string): Promise<StoredImage[]> {
+    const images = await this.describe(this.config.region, {
+      Filters: [{ Name: "name", Values: [name] }],
     });
     return images.map((i) => this.imageOf(i)).filter((i): i is StoredImage => i !== undefined);
   }

@@ -2,9 +2,16 @@ import type { StoreRef } from "../lifecycle/store";
 import { type ImageStore, StoreError } from "./image-store";
 import { LocalImageStore, type LocalStoreConfig } from "./local";
 import { OpenStackImageStore } from "./openstack";
+import { AwsImageStore, type AwsStoreConfig } from "./aws";
+import { storeLog } from "./provider-util";
 
 /** Platforms whose images the TypeScript stores hold (the others still go through imagestore.py). */
-export const TYPED_STORES: readonly StoreRef["store"][] = ["qemu", "virtualbox", "openstack"];
+export const TYPED_STORES: readonly StoreRef["store"][] = [
+  "qemu",
+  "virtualbox",
+  "openstack",
+  "aws",
+];
 
 /** The store a StoreRef names, as stored in a resource's inputs. */
 export function openStore(ref: Pick<StoreRef, "store" | "config">): ImageStore {
@@ -14,7 +21,10 @@ export function openStore(ref: Pick<StoreRef, "store" | "config">): ImageStore {
       return new LocalImageStore(ref.store, ref.config as unknown as LocalStoreConfig);
     case "openstack":
       return new OpenStackImageStore(ref.config);
+    case "aws":
+      return new AwsImageStore(ref.config as unknown as AwsStoreConfig, storeLog("aws"));
     default:
-      throw new StoreError(`no typed image store for ${ref.store} yet`);
+      // A state written by a later version, read by this one.
+      throw new StoreError(`no image store ${String(ref.store)}`);
   }
 }

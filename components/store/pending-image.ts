@@ -7,9 +7,9 @@ export interface PendingImageArgs {
   store: pulumi.Input<Pick<StoreRef, "store" | "config">>;
   /**
    * How the image is made: `qemu` (snapshot.sh), `virtualbox` (ova-export.sh) or `openstack`
-   * (a Nova snapshot of the server SERVER_ID).
+   * (a Nova snapshot of the server SERVER_ID) or `aws` (CreateImage of the instance INSTANCE_ID).
    */
-  snapshot: pulumi.Input<"qemu" | "virtualbox" | "openstack">;
+  snapshot: pulumi.Input<"qemu" | "virtualbox" | "openstack" | "aws">;
   /** The builder (SERVER_ID, folders, ...). Never a secret: it is stored in plain. */
   environment: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** The final name the image is published under. */

@@ -2,7 +2,9 @@ import * as path from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import type { StoreRef } from "../lifecycle/store";
 import { openStore } from "./open";
+import { snapshotInstance } from "../aws/snapshot";
 import { snapshotServer } from "../openstack/snapshot";
+import { AwsImageStore } from "./aws";
 import { type ImageStore, StoreError, type StoreLog } from "./image-store";
 import { OpenStackImageStore } from "./openstack";
 import {
@@ -47,6 +49,12 @@ const MAKERS = {
     if (!serverId || !(store instanceof OpenStackImageStore))
       throw new StoreError("the OpenStack snapshot needs the builder's SERVER_ID and Glance");
     return snapshotServer(store, serverId, metaOf(inputs), log);
+  },
+  aws: (inputs: PendingImageInputs, store: ImageStore, log: StoreLog) => {
+    const instanceId = inputs.environment.INSTANCE_ID;
+    if (!instanceId || !(store instanceof AwsImageStore))
+      throw new StoreError("the AWS snapshot needs the builder's INSTANCE_ID and EC2");
+    return snapshotInstance(store, instanceId, metaOf(inputs), log);
   },
 } satisfies Record<string, MakeImage>;
 

@@ -55,6 +55,7 @@ const typeOf = (e: Engine, suffix: string) =>
 const FAMILIES = [
   { family: "local" as const, perStack: 2 },
   { family: "openstack" as const, perStack: 1 },
+  { family: "aws" as const, perStack: 1 },
 ];
 
 describe.each(FAMILIES)(
@@ -69,7 +70,8 @@ describe.each(FAMILIES)(
     });
     afterEach(async () => s.close());
 
-    const images = () => publishedImages(s.world, s.localDirs);
+    // The images a stack claims (an AMI's copies live and die with it).
+    const images = () => publishedImages(s.world, s.localDirs).filter((i) => !i.copy);
     const stack = (name: string, extra: Record<string, unknown> = {}) => {
       const e = s.stack(name, s.config(family, extra));
       e.projectDir = dir;
@@ -124,8 +126,11 @@ describe.each(FAMILIES)(
 
       await s.destroy(dev);
       expect(images()).toEqual([]);
+      // Nothing pending or failed left either.
       expect(
-        [...s.world.openstack.images.values()].filter((i) => i.name.startsWith("dse_base")),
+        [...s.world.openstack.images.values(), ...s.world.aws.amis.values()]
+          .map((i) => i.name)
+          .filter((name) => name.startsWith("dse_base")),
       ).toEqual([]);
     });
 

@@ -48,6 +48,18 @@ const INVOKES = {
 const env = (r: ProgramRun, name: string) =>
   secretInput<Record<string, string>>(r.run.get(T.local, name).inputs.environment).value;
 
+/** The snapshot's inputs: this build's name, generation and fingerprint, and the builder. */
+const snapshotOf = (r: ProgramRun) =>
+  r.run.get("pulumi-nodejs:dynamic:PendingImage", "aws-snapshot").inputs as Record<
+    string,
+    unknown
+  > & {
+    name: string;
+    gen: string;
+    fingerprint: string;
+    environment: Record<string, string>;
+  };
+
 async function full(extra: Record<string, unknown> = {}) {
   return runProgram(stackConfig({ platforms: ["aws"], aws: { ...FULL, ...extra } }), undefined, {
     invokes: INVOKES,
@@ -87,16 +99,16 @@ describe("AwsImage with every aws key set", () => {
 
   it("launches the builder with exactly the configured inputs, IMDSv2 and terminate-on-shutdown", async () => {
     const r = await full();
-    const snapshot = env(r, "aws-snapshot");
-    const name = builderObjectName(stackTagOf(STACK_ID), "aws", snapshot.NAME, snapshot.GEN);
+    const snapshot = snapshotOf(r);
+    const name = builderObjectName(stackTagOf(STACK_ID), "aws", snapshot.name, snapshot.gen);
     const tags = {
       team: "data",
       Name: name,
       "dse-image:stack": stackTagOf(STACK_ID),
-      "dse-image:build": snapshot.NAME,
-      "dse-image:gen": snapshot.GEN,
+      "dse-image:build": snapshot.name,
+      "dse-image:gen": snapshot.gen,
       "dse-image:role": "builder",
-      "dse-image:fingerprint": snapshot.FINGERPRINT,
+      "dse-image:fingerprint": snapshot.fingerprint,
     };
     const builder = r.run.get(T.instance, "aws-builder");
     expect(builder.inputs).toMatchObject({
@@ -156,9 +168,12 @@ describe("AwsImage with every aws key set", () => {
 
   it("hands the scripts the region and the store the copies, shares and encryption", async () => {
     const r = await full();
-    for (const step of ["aws-sweep", "aws-snapshot", "aws-teardown", "aws-boot-test"]) {
+    for (const step of ["aws-sweep", "aws-teardown", "aws-boot-test"]) {
       expect(env(r, step).REGION, step).toBe("eu-west-1");
     }
+    expect(snapshotOf(r).snapshot).toBe("aws");
+    const { store, config } = r.probed[0];
+    expect(snapshotOf(r).store).toEqual({ store, config });
     expect(env(r, "aws-boot-test")).toMatchObject({
       INSTANCE_TYPE: "m6i.large",
       SUBNET_ID: FULL.subnetId,
@@ -167,33 +182,28 @@ describe("AwsImage with every aws key set", () => {
       SSH_ALLOWED_CIDRS: "203.0.113.0/24 2001:db8::/32",
       USER_TAGS: JSON.stringify({ team: "data" }),
     });
-    expect(env(r, "aws-snapshot").INSTANCE_ID).toBe(
+    expect(snapshotOf(r).environment.INSTANCE_ID).toBe(
       `${r.run.get(T.instance, "aws-builder").name}-id`,
     );
   });
 
-  it("exports the region map the record prints", async () => {
+  it("exports the region map of the claim's record", async () => {
     const regions = { "eu-west-1": "published-1", "eu-central-1": "ami-c", "us-east-1": "ami-u" };
     const r = await runProgram(stackConfig({ platforms: ["aws"], aws: FULL }), undefined, {
       invokes: INVOKES,
       state: {
-        "command:local:Command": (name, inputs) => {
-          const e = (inputs.environment ?? {}) as Record<string, string>;
-          if (name.endsWith("-publish")) return { stdout: '{"id": "published-1"}' };
-          if (name.endsWith("-image")) {
-            return {
-              stdout: JSON.stringify({
-                id: e.IMAGE_ID,
-                name: "x",
-                createdAt: "",
-                manifest: {},
-                fingerprint: "",
-                regions,
-              }),
-            };
-          }
-          return { stdout: '{"id": "pending-1"}' };
-        },
+        // The claim's record: the copies its ensureReplicas made.
+        "pulumi-nodejs:dynamic:ImageClaim": (_name, inputs) => ({
+          record: {
+            id: inputs.imageId as string,
+            name: "x",
+            createdAt: "",
+            manifest: {},
+            fingerprint: "",
+            imageName: "dse_base",
+            regions,
+          },
+        }),
       },
     });
     expect(r.imageIds.aws).toEqual(regions);
@@ -211,8 +221,17 @@ describe("AwsImage with every aws key set", () => {
       AWS_SHARED_CREDENTIALS_FILE: "/etc/dse/aws-credentials",
     };
     expect(r.probed[0].env).toEqual(cliEnv);
-    for (const step of ["aws-snapshot", "aws-boot-test", "aws-teardown", "aws-image"])
+    for (const step of ["aws-boot-test", "aws-teardown"])
       expect(env(r, step), step).toMatchObject(cliEnv);
+    // The typed store acts as the provider's principal: the same settings in its config.
+    expect(snapshotOf(r).store).toMatchObject({
+      store: "aws",
+      config: {
+        profile: "research",
+        sharedConfigFiles: ["/etc/dse/aws-config"],
+        sharedCredentialsFiles: ["/etc/dse/aws-credentials"],
+      },
+    });
     expect(r.run.get("pulumi:providers:aws", "aws").inputs).toMatchObject({
       region: "eu-west-1",
       profile: "research",

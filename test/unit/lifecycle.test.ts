@@ -20,8 +20,8 @@ const CLAIM = "pulumi-nodejs:dynamic:ImageClaim";
 const PENDING = "pulumi-nodejs:dynamic:PendingImage";
 const PUBLISH = "pulumi-nodejs:dynamic:ImagePublish";
 
-/** Platforms whose image store is typed (components/store/open.ts); AWS's is imagestore.py. */
-const typed = (platform: string) => platform !== "aws";
+/** Platforms whose image store is typed (components/store/open.ts): all of them now. */
+const typed = (platform: string) => ["qemu", "openstack", "aws"].includes(platform);
 /** The type of a platform's claim on its image: a typed store's resource, or the record step. */
 const claimType = (platform: string) => (typed(platform) ? CLAIM : L);
 /** The type of a platform's snapshot and publish steps: typed resources, or command steps. */
@@ -76,6 +76,16 @@ const CASES: Case[] = [
 /** Each typed platform's store as the dev and local stack files configure it. */
 const STORES: Record<string, unknown> = {
   qemu: { store: "qemu", config: { outputDir: "images", cacheDir: "", ext: "qcow2" } },
+  aws: {
+    store: "aws",
+    config: {
+      region: "eu-west-1",
+      copyToRegions: [],
+      shareWithAccounts: [],
+      encrypted: true,
+      kmsKeyId: "",
+    },
+  },
   openstack: {
     store: "openstack",
     config: { osFlags: ["--insecure"], visibility: "private", properties: {} },
