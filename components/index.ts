@@ -32,7 +32,7 @@ export async function buildImages(
   host: Partial<Host> = {},
 ): Promise<StackOutputs> {
   const facts = realHost(host);
-  requireLifecycleTools(facts.hasCommand, config.platforms);
+  requireLifecycleTools(facts.hasCommand);
   const results = await Promise.all(
     config.platforms.map(async (platform) => {
       return [platform, await BUILDERS[platform](config, facts)] as const;

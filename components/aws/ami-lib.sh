@@ -9,14 +9,13 @@
 
 # Prints "<state> <reason>" of AMI $1 in REGION ("gone" when EC2 does not know it).
 ami_state() {
+  # shellcheck disable=SC2016 # a node script: its template literal is for node, not the shell
   aws --region "$REGION" --output json ec2 describe-images --owners self --image-ids "$1" \
-    2>/dev/null | python3 -c 'import json, sys
-images = json.load(sys.stdin).get("Images", [])
-if not images:
-    print("gone")
-else:
-    i = images[0]
-    print(i.get("State", ""), i.get("StateReason", {}).get("Message", ""))' || echo gone
+    2>/dev/null | node -e '
+const images = JSON.parse(require("node:fs").readFileSync(0, "utf8")).Images || [];
+const i = images[0];
+console.log(i === undefined ? "gone" : `${i.State || ""} ${(i.StateReason || {}).Message || ""}`);
+' || echo gone
 }
 
 # Waits until AMI $1 is available; fails with one line on stderr saying what it is instead.

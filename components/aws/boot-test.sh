@@ -34,12 +34,15 @@ default_vpc() {
 # A --tag-specifications value: the user's tags, then this test's own (KEY=VALUE arguments), on
 # each resource type named in TYPES.
 tag_specifications() {
-  TYPES="$1" python3 -c '
-import json, os, sys
-tags = json.loads(os.environ.get("USER_TAGS") or "{}")
-tags.update(arg.split("=", 1) for arg in sys.argv[1:])
-listed = [{"Key": k, "Value": v} for k, v in tags.items()]
-print(json.dumps([{"ResourceType": t, "Tags": listed} for t in os.environ["TYPES"].split()]))
+  TYPES="$1" node -e '
+const tags = JSON.parse(process.env.USER_TAGS || "{}");
+for (const arg of process.argv.slice(1)) {
+  const at = arg.indexOf("=");
+  tags[arg.slice(0, at)] = arg.slice(at + 1);
+}
+const listed = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+const types = process.env.TYPES.split(" ").filter(Boolean);
+console.log(JSON.stringify(types.map((t) => ({ ResourceType: t, Tags: listed }))));
 ' "${@:2}"
 }
 

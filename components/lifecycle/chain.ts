@@ -4,7 +4,6 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { machineKeys } from "./machine-keys";
 import { Provisioner } from "../provisioner";
-import { TYPED_STORES } from "../store/open";
 import { declareBootTest } from "./boot-test";
 import {
   type ChainArgs,
@@ -15,7 +14,7 @@ import {
   sbomPathOf,
   script,
 } from "./driver";
-import { declarePublish, snapshotStep, typedSnapshot } from "./image-steps";
+import { declarePublish, declareSnapshot } from "./image-steps";
 import { ImageRecordOutput, imageRecord } from "./image-record";
 import { builderObjectName, builderPrefix } from "./names";
 import { storeEnv } from "./store";
@@ -224,37 +223,19 @@ function declareBuilderChain(
   );
 
   const sbomSha256 = sbomWriter.stdout.apply(lastLine);
-  const { snapshot, pendingId } = TYPED_STORES.includes(driver.store.store)
-    ? typedSnapshot(`${base}-snapshot`, driver, {
-        parent,
-        environment: { ...driver.env, ...builder.env },
-        name: plan.name,
-        gen,
-        stackTag: args.stackTag,
-        imageName: args.imageName,
-        fingerprint: args.fingerprint,
-        sbomSha256,
-        sourceImage: args.sourceImage,
-        manifest: provisioner.manifest,
-        dependsOn: [provisioner.done],
-      })
-    : snapshotStep(`${base}-snapshot`, driver, {
-        parent,
-        environment: {
-          ...driver.env,
-          ...builder.env,
-          ...ctx.storeVars,
-          NAME: plan.name,
-          IMAGE_NAME: args.imageName,
-          FINGERPRINT: args.fingerprint,
-          GEN: gen,
-          STACK_TAG: args.stackTag,
-          SOURCE_IMAGE: args.sourceImage,
-          MANIFEST: provisioner.manifest,
-          SBOM_SHA256: sbomSha256,
-        },
-        dependsOn: [provisioner.done],
-      });
+  const { snapshot, pendingId } = declareSnapshot(`${base}-snapshot`, driver, {
+    parent,
+    environment: { ...driver.env, ...builder.env },
+    name: plan.name,
+    gen,
+    stackTag: args.stackTag,
+    imageName: args.imageName,
+    fingerprint: args.fingerprint,
+    sbomSha256,
+    sourceImage: args.sourceImage,
+    manifest: provisioner.manifest,
+    dependsOn: [provisioner.done],
+  });
   return {
     snapshot,
     pendingId,
@@ -296,7 +277,6 @@ export function declareImage(
       dependsOn: chain.dependsOn,
     },
     parent,
-    args.plan.record,
   );
   const image = record.image;
   return { record: record.resource, image, imageId: image.id, sbom: pulumi.output(chain.sbom) };

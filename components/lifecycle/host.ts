@@ -41,21 +41,16 @@ export function realHost(overrides: Partial<Host> = {}): Host {
 
 /**
  * Every platform's lifecycle runs OpenSSH on this machine (ssh-keyscan for the SSH wait, ssh and
- * scp for the boot test); the cloud platforms' image store (imagestore.py) runs python3. Checked
- * before anything is created. The local platforms' store is TypeScript (components/store/).
+ * scp for the boot test). Checked before anything is created. The image stores are TypeScript
+ * (components/store/); python3 runs only the steps a stack made by an earlier version still has
+ * in its state (components/lifecycle/imagestore.py).
  */
-export function requireLifecycleTools(has: HasCommand, platforms: readonly string[]): void {
-  const clouds = platforms.some((p) => p === "openstack" || p === "aws");
-  const needed = [...(clouds ? ["python3"] : []), "ssh", "scp", "ssh-keyscan"];
-  const missing = needed.filter((tool) => !has(tool));
+export function requireLifecycleTools(has: HasCommand): void {
+  const missing = ["ssh", "scp", "ssh-keyscan"].filter((tool) => !has(tool));
   if (missing.length > 0) {
-    const why = missing.includes("python3")
-      ? "the cloud image store, the SSH wait and the boot test"
-      : "the SSH wait and the boot test";
-    const packages = missing.includes("python3") ? "python3 openssh-client" : "openssh-client";
     throw new ConfigError(
       fullKey("platforms"),
-      `building images needs ${missing.join(", ")} on this machine (${why}); install ${missing.length > 1 ? "them" : "it"} with \`sudo apt-get install ${packages}\``,
+      `building images needs ${missing.join(", ")} on this machine (the SSH wait and the boot test); install ${missing.length > 1 ? "them" : "it"} with \`sudo apt-get install openssh-client\``,
     );
   }
 }

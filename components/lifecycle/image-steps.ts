@@ -1,54 +1,22 @@
-import * as path from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
-import * as command from "@pulumi/command";
 import { ImagePublish } from "../store/image-publish";
-import { TYPED_STORES } from "../store/open";
 import { PendingImage } from "../store/pending-image";
 import type { PendingImageInputs } from "../store/pending-provider";
-import { type PlatformDriver, lastLine, script } from "./driver";
-import { type StoreRef, storeCommand, storeEnv } from "./store";
+import type { PlatformDriver } from "./driver";
+import type { StoreRef } from "./store";
 
 /*
  * The image's two steps around the boot test: the snapshot that makes the pending image, and
- * the publish that gives it its final name. Typed resources (components/store/) where the
- * platform's store is typed, else command steps of imagestore.py.
+ * the publish that gives it its final name, typed resources of the image store (components/store/).
  */
-
-/** The snapshot of a platform whose store is still imagestore.py: a command step. */
-export function snapshotStep(
-  name: string,
-  driver: PlatformDriver,
-  o: {
-    parent: pulumi.Resource;
-    environment: Record<string, pulumi.Input<string>>;
-    dependsOn: pulumi.Resource[];
-  },
-): { snapshot: pulumi.Resource; pendingId: pulumi.Output<string> } {
-  const snapshot = new command.local.Command(
-    name,
-    {
-      create: script(path.join(driver.scripts, "snapshot.sh")),
-      environment: o.environment,
-      // The pending image dies with this step unless it was published (teardown of an
-      // abandoned build: rule E1 deletes the step at the end of a later run, C3 runs this).
-      delete: storeCommand("discard"),
-      logging: "stderr",
-    },
-    { parent: o.parent, dependsOn: o.dependsOn },
-  );
-  return {
-    snapshot,
-    pendingId: snapshot.stdout.apply((out) => (JSON.parse(lastLine(out)) as { id: string }).id),
-  };
-}
 
 const snapshotKind = (store: StoreRef["store"]): PendingImageInputs["snapshot"] => store;
 
 /**
- * The snapshot where the platform's store is typed: a PendingImage resource that makes the image
- * and records it in one step, and discards it unless published when it leaves the program.
+ * The snapshot: a PendingImage resource that makes the image and records it in one step, and
+ * discards it unless published when it leaves the program.
  */
-export function typedSnapshot(
+export function declareSnapshot(
   name: string,
   driver: PlatformDriver,
   o: {
@@ -85,7 +53,7 @@ export function typedSnapshot(
   return { snapshot, pendingId: snapshot.imageId };
 }
 
-/** Publishes the pending image: an ImagePublish where the store is typed, else a command step. */
+/** Publishes the pending image: an ImagePublish. */
 export function declarePublish(
   name: string,
   store: StoreRef,
@@ -97,35 +65,15 @@ export function declarePublish(
     dependsOn: pulumi.Resource[];
   },
 ): { resource: pulumi.Resource; imageId: pulumi.Output<string> } {
-  if (TYPED_STORES.includes(store.store)) {
-    const publish = new ImagePublish(
-      name,
-      {
-        store: { store: store.store, config: store.config },
-        pendingId: o.pendingId,
-        name: o.name,
-        bootTest: o.bootTest,
-      },
-      { parent: o.parent, dependsOn: o.dependsOn },
-    );
-    return { resource: publish, imageId: publish.imageId };
-  }
-  const publish = new command.local.Command(
+  const publish = new ImagePublish(
     name,
     {
-      create: storeCommand("publish"),
-      environment: {
-        ...storeEnv(store),
-        PENDING_ID: o.pendingId,
-        NAME: o.name,
-        BOOT_TEST: o.bootTest,
-      },
-      logging: "stderr",
+      store: { store: store.store, config: store.config },
+      pendingId: o.pendingId,
+      name: o.name,
+      bootTest: o.bootTest,
     },
     { parent: o.parent, dependsOn: o.dependsOn },
   );
-  return {
-    resource: publish,
-    imageId: publish.stdout.apply((out) => (JSON.parse(lastLine(out)) as { id: string }).id),
-  };
+  return { resource: publish, imageId: publish.imageId };
 }

@@ -58,10 +58,16 @@ create_security_group() {
 }
 
 first_address() {
-  os server show -f json "$TEST_ID" | python3 -c 'import json, re, sys
-a = json.load(sys.stdin).get("addresses") or {}
-found = [ip for ips in a.values() for ip in ips] if isinstance(a, dict) else re.findall(r"=?([0-9.]+)", str(a))
-print(next(ip for ip in found if "." in ip))'
+  # Newer clients print the addresses as an object of lists, older ones as "net=ip, ip" text.
+  os server show -f json "$TEST_ID" | node -e '
+const a = JSON.parse(require("node:fs").readFileSync(0, "utf8")).addresses || {};
+const found =
+  typeof a === "object" && !Array.isArray(a)
+    ? Object.values(a).flat()
+    : [...String(a).matchAll(/=?([0-9.]+)/g)].map((m) => m[1]);
+const ip = found.map(String).find((x) => x.includes("."));
+if (ip === undefined) process.exit(1);
+console.log(ip);'
 }
 
 # Called as a condition, where errexit is off: every step returns on failure itself.

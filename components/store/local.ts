@@ -19,7 +19,7 @@ import { type ImageStore, StoreError } from "./image-store";
  */
 export interface LocalStoreConfig {
   outputDir: string;
-  ext: "qcow2" | "ova";
+  ext?: "qcow2" | "ova";
   /** Empty or absent: the user's cache (components/qemu/paths-lib.sh `dse_cache_dir`). */
   cacheDir?: string;
 }
@@ -124,7 +124,8 @@ export class LocalImageStore implements ImageStore {
     config: LocalStoreConfig,
   ) {
     this.out = config.outputDir;
-    this.ext = config.ext;
+    // A config stored by an earlier version may lack it: the platform's own.
+    this.ext = config.ext ?? (platform === "virtualbox" ? "ova" : "qcow2");
     this.cache = config.cacheDir || defaultCacheDir();
   }
 

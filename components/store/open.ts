@@ -5,14 +5,6 @@ import { OpenStackImageStore } from "./openstack";
 import { AwsImageStore, type AwsStoreConfig } from "./aws";
 import { storeLog } from "./provider-util";
 
-/** Platforms whose images the TypeScript stores hold (the others still go through imagestore.py). */
-export const TYPED_STORES: readonly StoreRef["store"][] = [
-  "qemu",
-  "virtualbox",
-  "openstack",
-  "aws",
-];
-
 /** The store a StoreRef names, as stored in a resource's inputs. */
 export function openStore(ref: Pick<StoreRef, "store" | "config">): ImageStore {
   switch (ref.store) {

@@ -119,7 +119,6 @@ export class VirtualBoxImage extends pulumi.ComponentResource {
         dependsOn,
       },
       this,
-      plan.record,
     );
     this.image = record.image;
     this.imageId = this.image.id;

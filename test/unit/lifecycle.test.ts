@@ -7,7 +7,6 @@
  */
 import { describe, expect, it } from "vitest";
 import type { ProbeImage, ProbeResult } from "../../components/lifecycle/plan";
-import { storeCommand } from "../../components/lifecycle/store";
 import { TTL_SCRIPT } from "../../components/lifecycle/user-data";
 import { secretInput, stackConfig } from "./mocks";
 import { HOST_PUBLIC_KEY, PUBLIC_KEY, STACK_ID, runProgram, type ProgramRun } from "./program";
@@ -19,14 +18,6 @@ const CLAIM = "pulumi-nodejs:dynamic:ImageClaim";
 
 const PENDING = "pulumi-nodejs:dynamic:PendingImage";
 const PUBLISH = "pulumi-nodejs:dynamic:ImagePublish";
-
-/** Platforms whose image store is typed (components/store/open.ts): all of them now. */
-const typed = (platform: string) => ["qemu", "openstack", "aws"].includes(platform);
-/** The type of a platform's claim on its image: a typed store's resource, or the record step. */
-const claimType = (platform: string) => (typed(platform) ? CLAIM : L);
-/** The type of a platform's snapshot and publish steps: typed resources, or command steps. */
-const snapType = (platform: string) => (typed(platform) ? PENDING : L);
-const pubType = (platform: string) => (typed(platform) ? PUBLISH : L);
 
 interface Case {
   platform: "openstack" | "aws" | "qemu";
@@ -124,13 +115,13 @@ describe.each(CASES)("$platform: the lifecycle graph", (c) => {
         i === 0 ? urn(r, R, `${p}-provision-upload`) : urn(r, R, `${p}-provision-${steps[i - 1]}`);
       expect(deps(r, R, `${p}-provision-${step}`)).toContain(before);
     });
-    const snap = snapType(c.platform);
-    const pub = pubType(c.platform);
+    const snap = PENDING;
+    const pub = PUBLISH;
     expect(deps(r, snap, `${p}-snapshot`)).toContain(urn(r, R, `${p}-provision-cleanup`));
     expect(deps(r, L, `${p}-teardown`)).toContain(urn(r, snap, `${p}-snapshot`));
     expect(deps(r, L, `${p}-boot-test`)).toContain(urn(r, L, `${p}-teardown`));
     expect(deps(r, pub, `${p}-publish`)).toContain(urn(r, L, `${p}-boot-test`));
-    expect(deps(r, claimType(c.platform), `${p}-image`)).toContain(urn(r, pub, `${p}-publish`));
+    expect(deps(r, CLAIM, `${p}-image`)).toContain(urn(r, pub, `${p}-publish`));
   });
 
   it("pins the builder's host key on every remote step, re-runs every step for a new builder, and never deletes them", async () => {
@@ -141,10 +132,8 @@ describe.each(CASES)("$platform: the lifecycle graph", (c) => {
         .map((s) => `${c.platform}-provision-${s}`)
         .sort(),
     );
-    const snapshot = r.run.get(snapType(c.platform), `${c.platform}-snapshot`).inputs;
-    const fingerprint = typed(c.platform)
-      ? (snapshot.fingerprint as string)
-      : (snapshot.environment as Record<string, string>).FINGERPRINT;
+    const snapshot = r.run.get(PENDING, `${c.platform}-snapshot`).inputs;
+    const fingerprint = snapshot.fingerprint as string;
     expect(r.images[c.platform].fingerprint).toBe(fingerprint);
     for (const step of remote) {
       const { value: connection } = secretInput<Record<string, unknown>>(step.inputs.connection);
@@ -180,10 +169,11 @@ describe.each(CASES)("$platform: the lifecycle graph", (c) => {
     expect(
       secretInput(env.SSH_PRIVATE_KEY).secret || secretInput(test.inputs.environment).secret,
     ).toBe(true);
-    const publish = r.run.get(pubType(c.platform), `${c.platform}-publish`).inputs;
-    const published = typed(c.platform)
-      ? { PENDING_ID: publish.pendingId as string, BOOT_TEST: publish.bootTest as string }
-      : (publish.environment as Record<string, string>);
+    const publish = r.run.get(PUBLISH, `${c.platform}-publish`).inputs;
+    const published = {
+      PENDING_ID: publish.pendingId as string,
+      BOOT_TEST: publish.bootTest as string,
+    };
     expect(published).toMatchObject({ PENDING_ID: "pending-1" });
     expect(JSON.parse(published.BOOT_TEST)).toEqual({
       passed: true,
@@ -194,7 +184,7 @@ describe.each(CASES)("$platform: the lifecycle graph", (c) => {
 
   it("records the published image as this stack's claim, released on delete", async () => {
     const r = await runProgram(c.config());
-    if (typed(c.platform)) {
+    {
       const claim = r.run.get(CLAIM, `${c.platform}-image`);
       expect(claim.inputs).toMatchObject({
         store: STORES[c.platform],
@@ -206,21 +196,7 @@ describe.each(CASES)("$platform: the lifecycle graph", (c) => {
       });
       expect(claim.dependencies).toContain(r.run.get(PUBLISH, `${c.platform}-publish`).urn);
       expect(r.images[c.platform].bootTest).toBeUndefined();
-      return;
     }
-    const record = r.run.get(L, `${c.platform}-image`);
-    expect(record.inputs.create).toBe(storeCommand("record"));
-    expect(record.inputs.update).toBe(storeCommand("record"));
-    expect(record.inputs.delete).toBe(storeCommand("release"));
-    expect(record.inputs.triggers).toEqual(["published-1"]);
-    expect(record.inputs.environment).toMatchObject({
-      IMAGE_ID: "published-1",
-      STACK_ID,
-      RETAIN: "false",
-      KEEP: "0",
-    });
-    expect(record.ignoreChanges).toEqual([]);
-    expect(r.images[c.platform].bootTest).toBeUndefined();
   });
 
   it("a second run that finds the image declares only the record, with the same image ID", async () => {
@@ -236,7 +212,7 @@ describe.each(CASES)("$platform: the lifecycle graph", (c) => {
     const types = new Set(
       second.run.resources.filter((x) => x.logical.startsWith(`${c.platform}-`)).map((x) => x.type),
     );
-    const claim = claimType(c.platform);
+    const claim = CLAIM;
     expect([...types]).toEqual([claim]);
     expect(
       second.run
@@ -292,18 +268,10 @@ describe.each(CASES)("$platform: the lifecycle graph", (c) => {
 describe("host tools of every lifecycle", () => {
   it("names what is missing and how to install it", async () => {
     const { requireLifecycleTools } = await import("../../components/lifecycle/host");
-    expect(() =>
-      requireLifecycleTools((t) => t !== "ssh-keyscan" && t !== "scp", ["qemu"]),
-    ).toThrow(
+    expect(() => requireLifecycleTools((t) => t !== "ssh-keyscan" && t !== "scp")).toThrow(
       "dse-image:platforms: building images needs scp, ssh-keyscan on this machine (the SSH wait and the boot test); install them with `sudo apt-get install openssh-client`",
     );
-    expect(() => requireLifecycleTools((t) => t !== "python3", ["openstack", "qemu"])).toThrow(
-      "dse-image:platforms: building images needs python3 on this machine (the cloud image store, the SSH wait and the boot test); install it with `sudo apt-get install python3 openssh-client`",
-    );
-    // The local platforms' image store is TypeScript: no python3.
-    expect(() =>
-      requireLifecycleTools((t) => t !== "python3", ["qemu", "virtualbox"]),
-    ).not.toThrow();
-    expect(() => requireLifecycleTools(() => true, ["aws"])).not.toThrow();
+    // Every image store is TypeScript: no python3 on any platform.
+    expect(() => requireLifecycleTools((t) => t !== "python3")).not.toThrow();
   });
 });

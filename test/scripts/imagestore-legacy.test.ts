@@ -1,7 +1,9 @@
 /**
- * imagestore.py `record`: a stack claims only a complete image. Any other finds one line that
- * says what became of the image and that the next `pulumi up` rebuilds it (through the local
- * store, whose record states are files the test can write).
+ * components/lifecycle/imagestore.py, kept for the steps that stacks made by earlier versions
+ * have in their state: Pulumi runs a step's STORED delete (rule C3), `python3
+ * components/lifecycle/imagestore.py release` for a record step and `... discard` for a snapshot
+ * step, and the file hands them to the TypeScript store (components/store/cli.ts). Run through the
+ * local store, whose records are files the test can write.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -20,56 +22,6 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** An image file whose record says `state`. */
-function imageIn(state: string) {
-  fs.writeFileSync(image, "qcow2");
-  fs.writeFileSync(`${image}.json`, JSON.stringify({ state }));
-}
-
-function record() {
-  const r = spawnSync("python3", [IMAGESTORE, "record"], {
-    env: {
-      ...process.env,
-      STORE: "qemu",
-      STORE_CONFIG: JSON.stringify({ outputDir: dir }),
-      IMAGE_ID: image,
-      STACK_TAG: "3476bb56",
-      STACK_ID: "organization/dse-image/dev",
-    },
-    encoding: "utf8",
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-describe("imagestore.py record", () => {
-  it("refuses an image deleted outside Pulumi", () => {
-    const r = record();
-    expect(r.status).toBe(1);
-    expect(r.stdout).toBe("");
-    expect(r.stderr).toBe(
-      `imagestore: image ${image} is gone: it was deleted outside Pulumi; run \`pulumi up\` again to rebuild it\n`,
-    );
-  });
-
-  it("refuses an image the cloud marked broken", () => {
-    imageIn("broken");
-    const r = record();
-    expect(r.status).toBe(1);
-    expect(r.stderr).toBe(
-      `imagestore: image ${image} is broken: the cloud can no longer boot it; run \`pulumi up\` again to rebuild it\n`,
-    );
-  });
-
-  it("refuses an image that is no longer complete", () => {
-    imageIn("pending");
-    const r = record();
-    expect(r.status).toBe(1);
-    expect(r.stderr).toBe(
-      `imagestore: image ${image} is pending: it was changed outside Pulumi; run \`pulumi up\` again to rebuild it\n`,
-    );
-  });
-});
-
 /** imagestore.py with the local store over `dir`. */
 function store(command: string, env: Record<string, string>) {
   const r = spawnSync("python3", [IMAGESTORE, command], {
@@ -85,12 +37,12 @@ function store(command: string, env: Record<string, string>) {
 }
 
 /** A complete image of family dse_base claimed by the given stacks (tag -> stack ID). */
-function complete(users: Record<string, string>) {
+function complete(users: Record<string, string>, held: string[] = []) {
   fs.writeFileSync(image, "qcow2");
   fs.writeFileSync(`${image}.sha256`, "x");
   fs.writeFileSync(
     `${image}.json`,
-    JSON.stringify({ state: "complete", size: 5, imageName: "dse_base", users, name: "n" }),
+    JSON.stringify({ state: "complete", size: 5, imageName: "dse_base", users, held, name: "n" }),
   );
 }
 
@@ -125,12 +77,36 @@ describe("imagestore.py release (a record's delete: rule C3)", () => {
     expect(fs.existsSync(image)).toBe(false);
   });
 
+  it("finds the family in what the record step printed, when its environment lacks it", () => {
+    complete({ [dev.STACK_TAG]: dev.STACK_ID });
+    fs.rmSync(`${image}.json`);
+    fs.rmSync(image);
+    const r = store("release", {
+      ...dev,
+      IMAGE_ID: image,
+      PULUMI_COMMAND_STDOUT: '{"stack": {}}\n{"id": "x", "imageName": "dse_base"}\n',
+    });
+    expect(r.stderr).toBe(`==> qemu: image ${image} is already gone\n`);
+    expect(r.status).toBe(0);
+  });
+
   it("says what it cannot tell when neither the environment nor the image names the family", () => {
     const r = store("release", { ...dev, IMAGE_ID: image, PULUMI_COMMAND_STDOUT: "" });
     expect(r.status).toBe(1);
     expect(r.stderr).toBe(
-      `imagestore: cannot tell the image family of ${image}: IMAGE_NAME is not set and the image is gone; nothing else of this stack was released\n`,
+      `imagestore: cannot tell the image family of ${image}: the claim names none and the image is gone; nothing else of this stack was released\n`,
     );
+  });
+
+  it("leaves a claim the stack's ImageClaim holds (the upgrade's first run deletes the old step)", () => {
+    complete({ [dev.STACK_TAG]: dev.STACK_ID }, [dev.STACK_TAG]);
+    const r = store("release", { ...dev, IMAGE_ID: image, IMAGE_NAME: "dse_base" });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe(
+      "==> qemu: n: this stack's ImageClaim holds its claim; nothing to release here\n",
+    );
+    const rec = JSON.parse(fs.readFileSync(`${image}.json`, "utf8")) as { users: object };
+    expect(rec.users).toEqual({ [dev.STACK_TAG]: dev.STACK_ID });
   });
 });
 
