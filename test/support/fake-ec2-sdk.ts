@@ -6,6 +6,7 @@
  */
 import {
   CopyImageCommand,
+  CreateImageCommand,
   CreateTagsCommand,
   DeleteSnapshotCommand,
   DeleteTagsCommand,
@@ -18,6 +19,7 @@ import {
   type Image,
   type Instance,
   ModifyImageAttributeCommand,
+  StopInstancesCommand,
   type Tag,
 } from "@aws-sdk/client-ec2";
 import { type AwsClientStub, mockClient } from "aws-sdk-client-mock";
@@ -49,11 +51,17 @@ function ec2Error(name: string, message: string): Error {
 const tagsOf = (tags: Tag[] = []) =>
   Object.fromEntries(tags.map((t) => [t.Key ?? "", t.Value ?? ""]));
 
-function matches(tags: Record<string, string>, state: string, filters: Filter[] = []): boolean {
+function matches(
+  tags: Record<string, string>,
+  state: string,
+  filters: Filter[] = [],
+  name = "",
+): boolean {
   return filters.every((f) => {
     const values = f.Values ?? [];
     if (f.Name?.startsWith("tag:")) return values.includes(tags[f.Name.slice(4)]);
     if (f.Name === "instance-state-name") return values.includes(state);
+    if (f.Name === "name") return values.includes(name);
     throw new Error(`fake EC2: unsupported filter ${f.Name}`);
   });
 }
@@ -62,6 +70,8 @@ export class FakeEc2 {
   readonly amis = new Map<string, FakeAmi>();
   readonly instances: FakeInstance[] = [];
   readonly deletedSnapshots: string[] = [];
+  /** Tags CreateImage put on each new snapshot. */
+  readonly snapshotTags: Record<string, Record<string, string>> = {};
   /** Every command: its name, region and input. */
   readonly calls: { command: string; region: string; input: Record<string, unknown> }[] = [];
   /** What a copy becomes on its next describe (EC2 makes it available after a while). */
@@ -87,6 +97,7 @@ export class FakeEc2 {
       Reservations: [
         {
           Instances: this.instances
+            .filter((i) => !input.InstanceIds || input.InstanceIds.includes(i.id))
             .filter((i) => matches(i.tags, i.state, input.Filters))
             .map((i): Instance => ({
               InstanceId: i.id,
@@ -97,9 +108,26 @@ export class FakeEc2 {
       ],
     }));
     on(CreateTagsCommand, (input, region) => {
-      for (const id of input.Resources ?? [])
-        Object.assign(this.ami(id, region).tags, tagsOf(input.Tags));
+      for (const id of input.Resources ?? []) {
+        const instance = this.instances.find((i) => i.id === id);
+        Object.assign(instance ? instance.tags : this.ami(id, region).tags, tagsOf(input.Tags));
+      }
       return {};
+    });
+    on(StopInstancesCommand, (input) => {
+      for (const i of this.instances) if (input.InstanceIds?.includes(i.id)) i.state = "stopped";
+      return {};
+    });
+    on(CreateImageCommand, (input, region) => {
+      if ([...this.amis.values()].some((a) => a.region === region && a.name === input.Name))
+        throw ec2Error("InvalidAMIName.Duplicate", `AMI name ${input.Name} is already in use`);
+      const ami = this.add({ region, name: input.Name ?? "", state: "available" });
+      for (const spec of input.TagSpecifications ?? [])
+        if (spec.ResourceType === "image") ami.tags = tagsOf(spec.Tags);
+      this.snapshotTags[ami.snapshots[0]] = tagsOf(
+        input.TagSpecifications?.find((x) => x.ResourceType === "snapshot")?.Tags,
+      );
+      return { ImageId: ami.id };
     });
     on(DeleteTagsCommand, (input, region) => {
       for (const id of input.Resources ?? [])
@@ -170,7 +198,7 @@ export class FakeEc2 {
     if (ids !== undefined) for (const id of ids) this.ami(id, region);
     return [...this.amis.values()]
       .filter((a) => a.region === region && (ids === undefined || ids.includes(a.id)))
-      .filter((a) => matches(a.tags, a.state, input.Filters))
+      .filter((a) => matches(a.tags, a.state, input.Filters, a.name))
       .map((a) => {
         if (a.state === "pending" && a.tags["dse-image:source-ami"] === undefined) {
           // A copy: what EC2 makes of it, seen from the next read on.
