@@ -71,7 +71,7 @@ export async function runProgram(
   extra: { invokes?: InvokeMocks; state?: StateMocks; host?: Partial<Host> } = {},
 ): Promise<ProgramRun> {
   freshProgram();
-  // What the record step will find: published by this run, or already there (the probe's).
+  // What the claim will find: published by this run, or already there (the probe's).
   const known = new Map<string, { name: string; fingerprint: string }>();
   const building = { name: "", fingerprint: "" };
   const run = installMocks(extra.invokes ?? {}, {
@@ -85,25 +85,12 @@ export async function runProgram(
     "command:remote:Command": (name) => ({
       stdout: name.endsWith("-verify") ? MANIFEST : name.endsWith("-inventory") ? INVENTORY : "",
     }),
-    "command:local:Command": (name, inputs) => {
-      const env = (inputs.environment ?? {}) as Record<string, string>;
+    "command:local:Command": (name) => {
       if (name.endsWith("-fetch")) return { stdout: "/cache/base/ubuntu.img" };
       if (name.endsWith("-sbom")) return { stdout: "c".repeat(64) };
       if (name.endsWith("-start")) return { stdout: '{"port": 40022, "boot": "b1"}' };
-      if (name.endsWith("-snapshot") || name.endsWith("-export")) {
-        Object.assign(building, { name: env.NAME, fingerprint: env.FINGERPRINT });
-        return { stdout: `{"id": "pending-1", "name": "${env.NAME}"}` };
-      }
       if (name.endsWith("-boot-test"))
         return { stdout: '{"passed": true, "seconds": 42, "checks": ["cloud-init", "verify"]}' };
-      if (name.endsWith("-publish")) {
-        known.set("published-1", known.get(env.PENDING_ID) ?? { ...building });
-        return { stdout: `{"id": "published-1", "name": "${env.NAME}"}` };
-      }
-      if (name.endsWith("-image")) {
-        const k = known.get(env.IMAGE_ID) ?? { name: "unknown", fingerprint: "" };
-        return { stdout: JSON.stringify(recordOf(env.IMAGE_ID, k.name, k.fingerprint)) };
-      }
       return { stdout: "" };
     },
     "pulumi-nodejs:dynamic:PendingImage": (_name, inputs) => {
