@@ -73,11 +73,11 @@ export interface Builder {
 }
 
 /**
- * How one platform launches, snapshots and tears down; everything else is the lifecycle's.
- * Scripts live in `scripts`: snapshot.sh (stops the builder, makes the pending image, prints
- * `{"id","name"}`), teardown.sh (deletes every builder-side object whose name starts with
- * PREFIX), boot-test.sh (boots IMAGE_ID, runs the smoke test, prints the result) and console.sh
- * (prints the last lines of the builder's console, for errors).
+ * How one platform launches and tears down; everything else is the lifecycle's, and the image
+ * (snapshot, publish, claim) is the image store's (components/store/). Scripts live in
+ * `scripts`: teardown.sh (deletes every builder-side object whose name starts with PREFIX),
+ * boot-test.sh (boots IMAGE_ID, runs the smoke test, prints the result) and console.sh (prints
+ * the last lines of the builder's console, for errors).
  */
 export interface PlatformDriver {
   platform: "openstack" | "aws" | "qemu";

@@ -8,7 +8,7 @@ import { familyPrefix, newBuildName, newGeneration } from "./names";
  */
 export type ImageState = "pending" | "complete" | "failed" | "broken";
 
-/** One image of this image family, as the probe (components/lifecycle/imagestore.py) sees it. */
+/** One image of this image family, as the probe (the platform's image store) sees it. */
 export interface ProbeImage {
   id: string;
   name: string;

@@ -40,7 +40,8 @@ export interface StoredImage {
   kept: Claims;
   /**
    * Stack tags whose claim in `users` an ImageClaim resource holds: a record step of an earlier
-   * version (a `command.local.Command` whose stored delete runs imagestore.py `release`) must
+   * version (a `command.local.Command` whose stored delete runs imagestore.py `release`, now a
+   * shim to components/store/cli.ts) must
    * leave those alone when the upgrade's first run deletes it (rule E1 deletes it at the end of
    * the run, after the ImageClaim's create).
    */
