@@ -20,8 +20,8 @@ import { operatorError, storeLog } from "./provider-util";
 /**
  * How each platform makes the image file or cloud image, found from this module at call time
  * (never stored). The local platforms run their host script, then the image is recorded as
- * pending (and QEMU's script frees its builder); OpenStack's snapshot creates the image with
- * its pending record in the same call.
+ * pending (and QEMU's script frees its builder); the clouds' snapshots (Nova, CreateImage)
+ * create the image with its pending record in the same call.
  */
 type MakeImage = (inputs: PendingImageInputs, store: ImageStore, log: StoreLog) => Promise<string>;
 
@@ -60,9 +60,9 @@ const MAKERS = {
 
 export interface PendingImageInputs extends PendingBuild {
   store: Pick<StoreRef, "store" | "config">;
-  /** Which platform makes the image: qemu (snapshot.sh), virtualbox (ova-export.sh), openstack. */
+  /** Which platform makes the image: qemu (snapshot.sh), virtualbox (ova-export.sh), openstack, aws. */
   snapshot: keyof typeof MAKERS;
-  /** The builder and its folders (SERVER_ID, ...; the script's environment; nothing secret). */
+  /** The builder and its folders (SERVER_ID, INSTANCE_ID, ...; nothing secret). */
   environment: Record<string, string>;
   fingerprint: string;
   sbomSha256: string;
