@@ -1,10 +1,4 @@
-import {
-  CreateImageCommand,
-  CreateTagsCommand,
-  StopInstancesCommand,
-  waitUntilInstanceStopped,
-} from "@aws-sdk/client-ec2";
-import type { AwsImageStore } from "../store/aws";
+import { type AwsImageStore, ec2Sdk } from "../store/aws";
 import { StoreError, type StoreLog } from "../store/image-store";
 import { type PendingMeta, discardUnpublished, pendingMeta } from "../store/pending";
 
@@ -31,7 +25,7 @@ export async function snapshotInstance(
   const ec2 = store.client();
   await store.run("create-tags", () =>
     ec2.send(
-      new CreateTagsCommand({
+      new (ec2Sdk().CreateTagsCommand)({
         Resources: [instanceId],
         Tags: [{ Key: "dse-image:sealed", Value: "true" }],
       }),
@@ -39,11 +33,11 @@ export async function snapshotInstance(
   );
   log(`stopping ${instanceId}: a stopped instance is imaged as cleanup.sh left it`);
   await store.run("stop-instances", () =>
-    ec2.send(new StopInstancesCommand({ InstanceIds: [instanceId] })),
+    ec2.send(new (ec2Sdk().StopInstancesCommand)({ InstanceIds: [instanceId] })),
   );
   const { pollSeconds, minutes } = store.waitSettings();
   await store.run("wait instance-stopped", () =>
-    waitUntilInstanceStopped(
+    ec2Sdk().waitUntilInstanceStopped(
       { client: ec2, maxWaitTime: minutes * 60, minDelay: pollSeconds, maxDelay: pollSeconds },
       { InstanceIds: [instanceId] },
     ),
@@ -53,7 +47,7 @@ export async function snapshotInstance(
   const tags = store.creationTags(pendingMeta(build), build.manifest);
   const created = await store.run("create-image", () =>
     ec2.send(
-      new CreateImageCommand({
+      new (ec2Sdk().CreateImageCommand)({
         InstanceId: instanceId,
         Name: build.name,
         Description: `dse-image ${build.name} (fingerprint ${build.fingerprint})`,

@@ -1,7 +1,7 @@
-import { fromNodeProviderChain, fromTemporaryCredentials } from "@aws-sdk/credential-providers";
+import type * as Providers from "@aws-sdk/credential-providers";
 
 /** What the SDK's clients take as `credentials`. */
-export type AwsCredentialIdentityProvider = ReturnType<typeof fromNodeProviderChain>;
+export type AwsCredentialIdentityProvider = ReturnType<typeof Providers.fromNodeProviderChain>;
 
 /** One role to assume, as the `aws` provider's `assumeRoles` config spells it. */
 export interface AssumeRole {
@@ -53,6 +53,10 @@ export function awsCredentials(
   settings: AwsCredentialSettings,
   region: string,
 ): AwsCredentialIdentityProvider {
+  // Loaded with the EC2 client, on first use (see ec2Sdk).
+  const { fromNodeProviderChain, fromTemporaryCredentials } =
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require("@aws-sdk/credential-providers") as typeof Providers;
   let credentials: AwsCredentialIdentityProvider = fromNodeProviderChain({
     ...(settings.profile ? { profile: settings.profile } : {}),
     ...(settings.sharedCredentialsFiles?.[0]

@@ -1,18 +1,5 @@
-import {
-  CopyImageCommand,
-  CreateTagsCommand,
-  DeleteSnapshotCommand,
-  DeleteTagsCommand,
-  DeregisterImageCommand,
-  DescribeImagesCommand,
-  EC2Client,
-  type Image,
-  EnableImageDeprecationCommand,
-  ModifyImageAttributeCommand,
-  type Tag,
-  paginateDescribeInstances,
-  waitUntilImageAvailable,
-} from "@aws-sdk/client-ec2";
+import type * as Ec2 from "@aws-sdk/client-ec2";
+import type { EC2Client, Image, Tag } from "@aws-sdk/client-ec2";
 import type { ProbeBuilder } from "../lifecycle/plan";
 import { type AwsCredentialSettings, awsCredentials } from "./aws-credentials";
 import type { ClaimKind, ImageMeta, StoredImage } from "./image";
@@ -41,6 +28,19 @@ export interface AwsStoreConfig extends AwsCredentialSettings {
   kmsKeyId?: string;
   /** The user's `aws.tags`, in every create call (a tag-enforcing policy checks it). */
   tags?: Record<string, string>;
+}
+
+let sdk: typeof Ec2 | undefined;
+
+/**
+ * `@aws-sdk/client-ec2`, loaded on first use (about a second): a process that never talks to EC2
+ * (the dynamic provider plugin of a local or OpenStack stack) never loads it. The package has no
+ * `exports` map, so `import` and `require` give the same CommonJS module everywhere.
+ */
+export function ec2Sdk(): typeof Ec2 {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  sdk ??= require("@aws-sdk/client-ec2") as typeof Ec2;
+  return sdk;
 }
 
 /** The EC2 client of a region. */
@@ -123,7 +123,7 @@ export class AwsImageStore implements ImageStore {
     private readonly config: AwsStoreConfig,
     private readonly log: StoreLog = () => undefined,
     private readonly ec2For: Ec2For = (region) =>
-      new EC2Client({ region, credentials: awsCredentials(config, config.region) }),
+      new (ec2Sdk().EC2Client)({ region, credentials: awsCredentials(config, config.region) }),
     private readonly wait: AmiWait = amiWait(),
   ) {}
 
@@ -217,12 +217,9 @@ export class AwsImageStore implements ImageStore {
     };
   }
 
-  private async describe(
-    region: string,
-    input: ConstructorParameters<typeof DescribeImagesCommand>[0],
-  ): Promise<Image[]> {
+  private async describe(region: string, input: Ec2.DescribeImagesCommandInput): Promise<Image[]> {
     const out = await this.call("describe-images", region, () =>
-      this.ec2(region).send(new DescribeImagesCommand({ Owners: ["self"], ...input })),
+      this.ec2(region).send(new (ec2Sdk().DescribeImagesCommand)({ Owners: ["self"], ...input })),
     );
     return out.Images ?? [];
   }
@@ -230,7 +227,7 @@ export class AwsImageStore implements ImageStore {
   async get(id: string, region = this.config.region): Promise<StoredImage | undefined> {
     try {
       const out = await this.ec2(region).send(
-        new DescribeImagesCommand({ Owners: ["self"], ImageIds: [id] }),
+        new (ec2Sdk().DescribeImagesCommand)({ Owners: ["self"], ImageIds: [id] }),
       );
       const data = out.Images?.[0];
       return data === undefined ? undefined : this.imageOf(data);
@@ -259,7 +256,7 @@ export class AwsImageStore implements ImageStore {
     const region = this.config.region;
     const builders: ProbeBuilder[] = [];
     await this.call("describe-instances", region, async () => {
-      const pages = paginateDescribeInstances(
+      const pages = ec2Sdk().paginateDescribeInstances(
         { client: this.ec2(region) },
         {
           Filters: [
@@ -296,14 +293,14 @@ export class AwsImageStore implements ImageStore {
   // --- writing ------------------------------------------------------------------------------
   private tag(id: string, tags: Tag[], region = this.config.region): Promise<unknown> {
     return this.call("create-tags", region, () =>
-      this.ec2(region).send(new CreateTagsCommand({ Resources: [id], Tags: tags })),
+      this.ec2(region).send(new (ec2Sdk().CreateTagsCommand)({ Resources: [id], Tags: tags })),
     );
   }
 
   private untag(id: string, keys: string[], region = this.config.region): Promise<unknown> {
     return this.call("delete-tags", region, () =>
       this.ec2(region).send(
-        new DeleteTagsCommand({ Resources: [id], Tags: keys.map((Key) => ({ Key })) }),
+        new (ec2Sdk().DeleteTagsCommand)({ Resources: [id], Tags: keys.map((Key) => ({ Key })) }),
       ),
     );
   }
@@ -353,7 +350,9 @@ export class AwsImageStore implements ImageStore {
     for (const [region, id] of this.everywhere(image)) {
       await this.tag(id, [{ Key: META_TAG.supersededBy, Value: byName }], region);
       await this.call("enable-image-deprecation", region, () =>
-        this.ec2(region).send(new EnableImageDeprecationCommand({ ImageId: id, DeprecateAt: at })),
+        this.ec2(region).send(
+          new (ec2Sdk().EnableImageDeprecationCommand)({ ImageId: id, DeprecateAt: at }),
+        ),
       );
     }
   }
@@ -374,7 +373,7 @@ export class AwsImageStore implements ImageStore {
   /** Deregisters one AMI (already gone is done) and deletes its snapshots. */
   private async deregister(id: string, region: string, snapshots: string[]): Promise<void> {
     try {
-      await this.ec2(region).send(new DeregisterImageCommand({ ImageId: id }));
+      await this.ec2(region).send(new (ec2Sdk().DeregisterImageCommand)({ ImageId: id }));
     } catch (e) {
       if (!isGone(e))
         throw new StoreError(
@@ -384,7 +383,7 @@ export class AwsImageStore implements ImageStore {
     for (const snapshot of snapshots) {
       // A snapshot another AMI still uses, or already gone: not ours to fail on.
       await this.ec2(region)
-        .send(new DeleteSnapshotCommand({ SnapshotId: snapshot }))
+        .send(new (ec2Sdk().DeleteSnapshotCommand)({ SnapshotId: snapshot }))
         .catch(() => undefined);
     }
   }
@@ -425,7 +424,7 @@ export class AwsImageStore implements ImageStore {
   async waitAvailable(id: string, region = this.config.region): Promise<void> {
     const { pollSeconds, minutes } = this.wait;
     try {
-      await waitUntilImageAvailable(
+      await ec2Sdk().waitUntilImageAvailable(
         {
           client: this.ec2(region),
           maxWaitTime: minutes * 60,
@@ -462,7 +461,7 @@ export class AwsImageStore implements ImageStore {
         const userTags = toTags(this.config.tags ?? {});
         const out = await this.call("copy-image", region, () =>
           this.ec2(region).send(
-            new CopyImageCommand({
+            new (ec2Sdk().CopyImageCommand)({
               SourceRegion: home,
               SourceImageId: image.id,
               Name: image.name,
@@ -496,7 +495,7 @@ export class AwsImageStore implements ImageStore {
       for (const [region, id] of [[home, image.id], ...Object.entries(copies).sort()]) {
         await this.call("modify-image-attribute", region, () =>
           this.ec2(region).send(
-            new ModifyImageAttributeCommand({
+            new (ec2Sdk().ModifyImageAttributeCommand)({
               ImageId: id,
               LaunchPermission: { Add: accounts.map((UserId) => ({ UserId })) },
             }),
