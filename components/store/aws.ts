@@ -3,6 +3,7 @@ import type { EC2Client, Image, Tag } from "@aws-sdk/client-ec2";
 import type { ProbeBuilder } from "../lifecycle/plan";
 import { type AwsCredentialSettings, awsCredentials } from "./aws-credentials";
 import type { ClaimKind, ImageMeta, StoredImage } from "./image";
+import { type KeySpelling, readRecord, recordEntries } from "./image-keys";
 import { type ImageStore, StoreError, type StoreLog } from "./image-store";
 
 /**
@@ -77,8 +78,14 @@ const META_TAG: Record<keyof ImageMeta, string> = {
   sourceImage: `${PREFIX}source-image`,
   supersededBy: `${PREFIX}superseded-by`,
 };
-const CLAIM_TAG: Record<ClaimKind, string> = { users: `${PREFIX}user:`, kept: `${PREFIX}kept:` };
-const HELD_TAG = `${PREFIX}held:`;
+/** EC2's spelling of an image's record, in tags. */
+const TAGS: KeySpelling = {
+  meta: META_TAG,
+  claim: { users: `${PREFIX}user:`, kept: `${PREFIX}kept:` },
+  held: `${PREFIX}held:`,
+  manifestPiece: (n) => `${PREFIX}manifest-${n}`,
+  pieceSize: MANIFEST_PIECE,
+};
 const COPIES_TAG = `${PREFIX}copies`;
 
 const errorName = (e: unknown) => (e as { name?: string }).name ?? "";
@@ -100,16 +107,7 @@ export const formatCopies = (copies: Record<string, string>): string =>
 
 /** The tags of an image's metadata and manifest, as a create or CreateTags call takes them. */
 export function metaTags(meta: ImageMeta, manifest?: Record<string, unknown>): Tag[] {
-  const tags: Tag[] = [];
-  for (const [key, value] of Object.entries(meta) as [keyof ImageMeta, string | undefined][]) {
-    if (value !== undefined) tags.push({ Key: META_TAG[key], Value: value });
-  }
-  if (manifest !== undefined) {
-    const text = JSON.stringify(manifest);
-    for (let at = 0, i = 0; at < text.length; at += MANIFEST_PIECE, i++)
-      tags.push({ Key: `${PREFIX}manifest-${i}`, Value: text.slice(at, at + MANIFEST_PIECE) });
-  }
-  return tags;
+  return recordEntries(TAGS, meta, manifest).map(([Key, Value]) => ({ Key, Value }));
 }
 
 const toTags = (tags: Record<string, string>): Tag[] =>
@@ -168,44 +166,20 @@ export class AwsImageStore implements ImageStore {
   private imageOf(data: Image): StoredImage | undefined {
     if (data.State === "deregistered" || !data.ImageId) return undefined;
     const tags = Object.fromEntries((data.Tags ?? []).map((t) => [t.Key ?? "", t.Value ?? ""]));
-    const meta: ImageMeta = {};
-    for (const [key, tag] of Object.entries(META_TAG) as [keyof ImageMeta, string][]) {
-      if (tags[tag]) (meta as Record<string, string>)[key] = tags[tag];
-    }
+    const record = readRecord(TAGS, tags);
     // A failed AMI keeps its name (so the next CreateImage under it fails) until deregistered.
     // Broken images are never resumed, adopted or exported; discard deletes them.
     if (
       ["failed", "invalid", "error"].includes(data.State ?? "") ||
-      (meta.state === "complete" && data.State !== "available")
+      (record.meta.state === "complete" && data.State !== "available")
     )
-      meta.state = "broken";
-    const claims = (prefix: string) =>
-      Object.fromEntries(
-        Object.entries(tags)
-          .filter(([k]) => k.startsWith(prefix))
-          .map(([k, v]) => [k.slice(prefix.length), v]),
-      );
-    let manifestText = "";
-    for (let i = 0; tags[`${PREFIX}manifest-${i}`] !== undefined; i++)
-      manifestText += tags[`${PREFIX}manifest-${i}`];
-    let manifest: Record<string, unknown> = {};
-    try {
-      const parsed = JSON.parse(manifestText || "{}") as unknown;
-      if (parsed !== null && typeof parsed === "object")
-        manifest = parsed as Record<string, unknown>;
-    } catch {
-      manifest = { raw: manifestText };
-    }
+      record.meta.state = "broken";
     const copies = parseCopies(tags[COPIES_TAG] ?? "");
     return {
       id: data.ImageId,
       name: data.Name ?? "",
       createdAt: data.CreationDate ?? "",
-      meta,
-      users: claims(CLAIM_TAG.users),
-      kept: claims(CLAIM_TAG.kept),
-      held: Object.keys(claims(HELD_TAG)).sort(),
-      manifest,
+      ...record,
       extra: {
         available: data.State === "available",
         copies,
@@ -237,19 +211,19 @@ export class AwsImageStore implements ImageStore {
     }
   }
 
-  async listFamily(imageName: string): Promise<StoredImage[]> {
-    const images = await this.describe(this.config.region, {
-      Filters: [{ Name: `tag:${META_TAG.imageName}`, Values: [imageName] }],
-    });
+  /** Our AMIs in the home region that match the filter. */
+  private async homeImages(filter: Ec2.Filter): Promise<StoredImage[]> {
+    const images = await this.describe(this.config.region, { Filters: [filter] });
     return images.map((i) => this.imageOf(i)).filter((i): i is StoredImage => i !== undefined);
   }
 
+  listFamily(imageName: string): Promise<StoredImage[]> {
+    return this.homeImages({ Name: `tag:${META_TAG.imageName}`, Values: [imageName] });
+  }
+
   /** Our AMIs of this name in the home region (an AMI name is unique per region). */
-  async named(name: string): Promise<StoredImage[]> {
-    const images = await this.describe(this.config.region, {
-      Filters: [{ Name: "name", Values: [name] }],
-    });
-    return images.map((i) => this.imageOf(i)).filter((i): i is StoredImage => i !== undefined);
+  named(name: string): Promise<StoredImage[]> {
+    return this.homeImages({ Name: "name", Values: [name] });
   }
 
   async listBuilders(stackTag: string): Promise<ProbeBuilder[]> {
@@ -328,19 +302,19 @@ export class AwsImageStore implements ImageStore {
 
   async setClaim(image: StoredImage, kind: ClaimKind, tag: string, stackId: string): Promise<void> {
     for (const [region, id] of this.everywhere(image))
-      await this.tag(id, [{ Key: `${CLAIM_TAG[kind]}${tag}`, Value: stackId }], region);
+      await this.tag(id, [{ Key: `${TAGS.claim[kind]}${tag}`, Value: stackId }], region);
   }
 
   async dropClaim(image: StoredImage, kind: ClaimKind, tag: string): Promise<void> {
     if (!(tag in image[kind])) return;
     for (const [region, id] of this.everywhere(image))
-      await this.untag(id, [`${CLAIM_TAG[kind]}${tag}`], region);
+      await this.untag(id, [`${TAGS.claim[kind]}${tag}`], region);
   }
 
   async setHeld(image: StoredImage, tag: string, held: boolean): Promise<void> {
     if (held === image.held.includes(tag)) return;
-    if (held) await this.tag(image.id, [{ Key: `${HELD_TAG}${tag}`, Value: "true" }]);
-    else await this.untag(image.id, [`${HELD_TAG}${tag}`]);
+    if (held) await this.tag(image.id, [{ Key: `${TAGS.held}${tag}`, Value: "true" }]);
+    else await this.untag(image.id, [`${TAGS.held}${tag}`]);
   }
 
   async supersede(image: StoredImage, byName: string): Promise<void> {
@@ -405,7 +379,7 @@ export class AwsImageStore implements ImageStore {
         if (others.length > 0) {
           await this.untag(
             copy.id,
-            [`${CLAIM_TAG.users}${stackTag}`, `${CLAIM_TAG.kept}${stackTag}`],
+            [`${TAGS.claim.users}${stackTag}`, `${TAGS.claim.kept}${stackTag}`],
             region,
           );
           this.log(`keeping copy ${copy.id} in ${region}: still claimed by others`);
@@ -511,7 +485,7 @@ export class AwsImageStore implements ImageStore {
     return [
       ...metaTags(image.meta, image.manifest),
       ...Object.entries(image.users).map(([t, stack]) => ({
-        Key: `${CLAIM_TAG.users}${t}`,
+        Key: `${TAGS.claim.users}${t}`,
         Value: stack,
       })),
       { Key: `${PREFIX}source-ami`, Value: image.id },

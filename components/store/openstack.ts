@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import type { ProbeBuilder } from "../lifecycle/plan";
 import type { SourceImage } from "../lifecycle/store";
 import type { ClaimKind, ImageMeta, StoredImage } from "./image";
+import { type KeySpelling, readRecord, recordEntries } from "./image-keys";
 import { type ImageStore, StoreError } from "./image-store";
 
 /**
@@ -51,8 +52,14 @@ const META_PROPERTY: Record<keyof ImageMeta, string> = {
   sourceImage: "dse_source_image",
   supersededBy: "dse_superseded_by",
 };
-const CLAIM_PREFIX: Record<ClaimKind, string> = { users: "dse_user_", kept: "dse_kept_" };
-const HELD_PREFIX = "dse_held_";
+/** Glance's spelling of an image's record. */
+const PROPERTIES: KeySpelling = {
+  meta: META_PROPERTY,
+  claim: { users: "dse_user_", kept: "dse_kept_" },
+  held: "dse_held_",
+  manifestPiece: (n) => `dse_manifest_${n}`,
+  pieceSize: MANIFEST_PIECE,
+};
 
 /** The `openstack` CLI on this machine. */
 export const runOpenStack: OpenStackCli = (args) =>
@@ -79,27 +86,9 @@ export function propertiesOf(value: unknown): Record<string, string> {
   );
 }
 
-/** The manifest's text in pieces Glance takes, in order. */
-export function manifestPieces(manifest: Record<string, unknown>): string[] {
-  const text = JSON.stringify(manifest);
-  const pieces: string[] = [];
-  for (let at = 0; at < text.length; at += MANIFEST_PIECE)
-    pieces.push(text.slice(at, at + MANIFEST_PIECE));
-  return pieces;
-}
-
 /** `--property k=v` arguments of an image's metadata, as its create or set call takes them. */
 export function propertyArgs(meta: ImageMeta, manifest?: Record<string, unknown>): string[] {
-  const args: string[] = [];
-  for (const [key, value] of Object.entries(meta) as [keyof ImageMeta, string | undefined][]) {
-    if (value !== undefined) args.push("--property", `${META_PROPERTY[key]}=${value}`);
-  }
-  if (manifest !== undefined) {
-    manifestPieces(manifest).forEach((piece, i) =>
-      args.push("--property", `dse_manifest_${i}=${piece}`),
-    );
-  }
-  return args;
+  return recordEntries(PROPERTIES, meta, manifest).flatMap(([k, v]) => ["--property", `${k}=${v}`]);
 }
 
 interface ImageRow {
@@ -160,41 +149,16 @@ export class OpenStackImageStore implements ImageStore {
 
   private imageOf(row: ImageRow): StoredImage | undefined {
     if (row.status === "deleted" || row.status === "pending_delete") return undefined;
-    const props = propertiesOf(row.properties);
-    const meta: ImageMeta = {};
-    for (const [key, prop] of Object.entries(META_PROPERTY) as [keyof ImageMeta, string][]) {
-      if (props[prop]) (meta as Record<string, string>)[key] = props[prop];
-    }
+    const record = readRecord(PROPERTIES, propertiesOf(row.properties));
     // `killed`: the upload failed and nothing can boot it, but it stays until deleted. A
     // complete image Glance no longer serves is as broken: never resumed, adopted or exported.
-    if (row.status === "killed" || (meta.state === "complete" && row.status !== "active"))
-      meta.state = "broken";
-    const claims = (prefix: string) =>
-      Object.fromEntries(
-        Object.entries(props)
-          .filter(([k]) => k.startsWith(prefix))
-          .map(([k, v]) => [k.slice(prefix.length), v]),
-      );
-    let manifestText = "";
-    for (let i = 0; props[`dse_manifest_${i}`] !== undefined; i++)
-      manifestText += props[`dse_manifest_${i}`];
-    let manifest: Record<string, unknown> = {};
-    try {
-      const parsed = JSON.parse(manifestText || "{}") as unknown;
-      if (parsed !== null && typeof parsed === "object")
-        manifest = parsed as Record<string, unknown>;
-    } catch {
-      manifest = { raw: manifestText };
-    }
+    if (row.status === "killed" || (record.meta.state === "complete" && row.status !== "active"))
+      record.meta.state = "broken";
     return {
       id: row.id,
       name: row.name ?? "",
       createdAt: row.created_at ?? "",
-      meta,
-      users: claims(CLAIM_PREFIX.users),
-      kept: claims(CLAIM_PREFIX.kept),
-      held: Object.keys(claims(HELD_PREFIX)).sort(),
-      manifest,
+      ...record,
       extra: { owner: row.owner ?? "" },
     };
   }
@@ -271,22 +235,22 @@ export class OpenStackImageStore implements ImageStore {
       "image",
       "set",
       "--property",
-      `${CLAIM_PREFIX[kind]}${tag}=${stackId}`,
+      `${PROPERTIES.claim[kind]}${tag}=${stackId}`,
       image.id,
     ]);
   }
 
   async dropClaim(image: StoredImage, kind: ClaimKind, tag: string): Promise<void> {
     if (!(tag in image[kind])) return;
-    await this.run(["image", "unset", "--property", `${CLAIM_PREFIX[kind]}${tag}`, image.id]);
+    await this.run(["image", "unset", "--property", `${PROPERTIES.claim[kind]}${tag}`, image.id]);
   }
 
   async setHeld(image: StoredImage, tag: string, held: boolean): Promise<void> {
     if (held === image.held.includes(tag)) return;
     await this.run(
       held
-        ? ["image", "set", "--property", `${HELD_PREFIX}${tag}=true`, image.id]
-        : ["image", "unset", "--property", `${HELD_PREFIX}${tag}`, image.id],
+        ? ["image", "set", "--property", `${PROPERTIES.held}${tag}=true`, image.id]
+        : ["image", "unset", "--property", `${PROPERTIES.held}${tag}`, image.id],
     );
   }
 
