@@ -79,7 +79,16 @@ export class FakeEc2 {
   readonly mock: AwsClientStub<EC2Client>;
   private seq = 0;
 
+  private readonly savedEnv = {
+    AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY,
+  };
+
   constructor() {
+    // The default credential chain must find keys without looking further (files, instance
+    // metadata): the mocked client sends nothing.
+    process.env.AWS_ACCESS_KEY_ID = "AKIDEXAMPLE";
+    process.env.AWS_SECRET_ACCESS_KEY = "secret";
     this.mock = mockClient(EC2Client);
     const on = <I extends object, O>(
       command: new (input: I) => { input: I },
@@ -182,6 +191,10 @@ export class FakeEc2 {
 
   restore(): void {
     this.mock.restore();
+    for (const [key, value] of Object.entries(this.savedEnv)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
   }
 
   private ami(id: string, region: string): FakeAmi {

@@ -33,14 +33,8 @@ beforeEach(() => {
   ec2 = new FakeEc2();
   logs = [];
   ec2.instances.push({ id: "i-1", state: "running", tags: { "dse-image:role": "builder" } });
-  process.env.AWS_ACCESS_KEY_ID = "AKIDEXAMPLE";
-  process.env.AWS_SECRET_ACCESS_KEY = "secret";
 });
-afterEach(() => {
-  ec2.restore();
-  delete process.env.AWS_ACCESS_KEY_ID;
-  delete process.env.AWS_SECRET_ACCESS_KEY;
-});
+afterEach(() => ec2.restore());
 
 describe("the AWS snapshot", () => {
   it("seals and stops the builder, then images it with every tag in the create call", async () => {

@@ -26,15 +26,8 @@ const storeWith = (config: Partial<AwsStoreConfig> = {}) =>
 beforeEach(() => {
   ec2 = new FakeEc2();
   logs = [];
-  // The default chain must not look for real credentials: the mocked client sends nothing.
-  process.env.AWS_ACCESS_KEY_ID = "AKIDEXAMPLE";
-  process.env.AWS_SECRET_ACCESS_KEY = "secret";
 });
-afterEach(() => {
-  ec2.restore();
-  delete process.env.AWS_ACCESS_KEY_ID;
-  delete process.env.AWS_SECRET_ACCESS_KEY;
-});
+afterEach(() => ec2.restore());
 
 function complete(id: string, tags: Record<string, string> = {}, createdAt?: string) {
   return ec2.add({
