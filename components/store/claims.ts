@@ -61,7 +61,9 @@ export async function claimImage(
   // The image as claimed now: a new copy carries this stack's claim from the start.
   const claimed = (await store.get(req.imageId)) ?? image;
   const extra = await store.ensureReplicas(claimed);
-  const fresh = (await store.get(req.imageId)) ?? claimed;
+  // Only replicas (AWS copies) change the image after that read.
+  const fresh =
+    Object.keys(extra).length > 0 ? ((await store.get(req.imageId)) ?? claimed) : claimed;
   return { ...recordOf(fresh), ...extra };
 }
 

@@ -117,4 +117,4 @@ function patchOnLoad() {
 
 if (process.env.DSE_FAKE_WORLD_PORT) patchOnLoad();
 
-module.exports = { install, argvOf };
+module.exports = { install };
