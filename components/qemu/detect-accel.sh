@@ -43,11 +43,17 @@ probe_pid=""
 probe_rc=0
 reason=""
 
+# Ends the probe's timeout, then whatever is left of its process group (timeout makes its own):
+# timeout forwards our SIGTERM to that group, but should timeout die first, QEMU would stay.
+stop_probe() {
+  kill "$probe_pid" 2>/dev/null || true
+  wait "$probe_pid" 2>/dev/null || probe_rc=$?
+  kill -KILL -- "-$probe_pid" 2>/dev/null || true
+  probe_pid=""
+}
+
 remove_probe_leftovers() {
-  if [ -n "$probe_pid" ]; then
-    kill "$probe_pid" 2>/dev/null || true
-    wait "$probe_pid" 2>/dev/null || true
-  fi
+  [ -z "$probe_pid" ] || stop_probe
   [ -z "$tmp" ] || rm -rf "$tmp"
 }
 
@@ -106,10 +112,8 @@ wait_for_probe_output() {
   while kill -0 "$probe_pid" 2>/dev/null && ! serial_shows "$marker"; do
     sleep 0.1
   done
-  kill "$probe_pid" 2>/dev/null || true
   probe_rc=0
-  wait "$probe_pid" 2>/dev/null || probe_rc=$?
-  probe_pid=""
+  stop_probe
 }
 
 # Why the probe guest $1 did not count, from probe_rc and QEMU's last error line.

@@ -31,6 +31,11 @@ case $FAKE_QEMU_MODE in
     exit 1
     ;;
   kernel) printf '[    0.000000] Linux version 6.1.0-fake (gcc 12) #1 SMP\\n' >"$serial"; sleep 60 ;;
+  kernel-orphan)
+    printf '[    0.000000] Linux version 6.1.0-fake (gcc 12) #1 SMP\\n' >"$serial"
+    kill -KILL "$PPID"
+    sleep 60
+    ;;
 esac
 `;
 
@@ -208,6 +213,12 @@ describe("detect-accel.sh with PROBE_KERNEL", () => {
     expect(call).toContain(`-kernel ${kernel} -append console=ttyS0`);
     expect(call).toContain(`-initrd ${initrd}`);
     expect(call).not.toContain("probe.bin");
+    expect(leftoverProcesses()).toEqual([]);
+  });
+
+  it("leaves no probe running when its timeout dies before QEMU", () => {
+    const r = detect({ FAKE_QEMU_MODE: "kernel-orphan", PROBE_KERNEL: kernel });
+    expect(r.stdout).toBe("kvm\n");
     expect(leftoverProcesses()).toEqual([]);
   });
 
