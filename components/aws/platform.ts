@@ -2,27 +2,12 @@ import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import type { AwsConfig } from "./config";
 import type { StackConfig } from "../config/stack";
-import { ConfigError, fullKey } from "../config/errors";
-import type { HasCommand } from "../host-tools";
 import { stackFingerprint } from "../lifecycle/fingerprint";
 import type { Host } from "../lifecycle/host";
 import { type PlatformResult, buildSettings, imageInfo } from "../lifecycle/outputs";
 import { resolvePlan } from "../lifecycle/resolve";
 import { awsCredentials } from "./credentials";
 import { AwsImage, awsStore } from "./image";
-
-/**
- * The lookup, snapshot, teardown and boot test run the `aws` CLI on the operator's machine, so its
- * absence is reported before anything else.
- */
-export function requireAwsCli(hasCommand: HasCommand): void {
-  if (!hasCommand("aws")) {
-    throw new ConfigError(
-      fullKey("platforms"),
-      "platform aws needs the AWS CLI v2 on this machine to look up, snapshot, copy, boot-test and tear down builds; install it with AWS's installer, https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html (the pip package awscli is the old v1)",
-    );
-  }
-}
 
 /** The source AMI's ID: as configured, or the most recent match of the filter in the home region. */
 export async function resolveSourceAmi(
@@ -44,10 +29,8 @@ export async function resolveSourceAmi(
 
 export async function awsPlatform(config: StackConfig, host: Host): Promise<PlatformResult> {
   const cfg = config.aws!;
-  // The lookup, snapshot, teardown and boot test run the AWS CLI.
-  requireAwsCli(host.hasCommand);
   // Explicit providers do not read the stack's aws:* config: its credentials are handed to the
-  // provider and the CLI alike (or refused with what does the same for both).
+  // provider, the image store and the host commands alike (or refused with what does the same).
   const credentials = awsCredentials(new pulumi.Config("aws"));
   const provider = new aws.Provider("aws", { region: cfg.region, ...credentials.provider });
   const sourceAmi = await resolveSourceAmi(cfg, { provider });

@@ -91,6 +91,19 @@ const COPIES_TAG = `${PREFIX}copies`;
 const errorName = (e: unknown) => (e as { name?: string }).name ?? "";
 const isGone = (e: unknown) => /^InvalidAMIID/.test(errorName(e));
 
+/** An SDK failure as the operator's one line: the call, the region and EC2's own message. */
+export async function ec2Call<T>(what: string, region: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    if (e instanceof StoreError) throw e;
+    const name = errorName(e);
+    throw new StoreError(
+      `aws ec2 ${what} in ${region}: ${name ? `${name}: ` : ""}${(e as Error).message}`,
+    );
+  }
+}
+
 /** `region=ami-...,...` of the copies tag. */
 export const parseCopies = (text: string): Record<string, string> =>
   Object.fromEntries(
@@ -149,17 +162,8 @@ export class AwsImageStore implements ImageStore {
     return this.wait;
   }
 
-  /** An SDK failure as the operator's one line: the call, the region and EC2's own message. */
-  private async call<T>(what: string, region: string, run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (e) {
-      if (e instanceof StoreError) throw e;
-      const name = errorName(e);
-      throw new StoreError(
-        `aws ec2 ${what} in ${region}: ${name ? `${name}: ` : ""}${(e as Error).message}`,
-      );
-    }
+  private call<T>(what: string, region: string, run: () => Promise<T>): Promise<T> {
+    return ec2Call(what, region, run);
   }
 
   // --- reading ------------------------------------------------------------------------------

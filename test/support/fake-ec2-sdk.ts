@@ -5,22 +5,32 @@
  * Test utility, never shipped.
  */
 import {
+  AuthorizeSecurityGroupIngressCommand,
   CopyImageCommand,
   CreateImageCommand,
+  CreateSecurityGroupCommand,
   CreateTagsCommand,
+  DeleteKeyPairCommand,
+  DeleteSecurityGroupCommand,
   DeleteSnapshotCommand,
   DeleteTagsCommand,
   DeregisterImageCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
+  DescribeKeyPairsCommand,
+  DescribeSecurityGroupsCommand,
+  DescribeVpcsCommand,
   EC2Client,
   EnableImageDeprecationCommand,
   type Filter,
   type Image,
   type Instance,
+  GetConsoleOutputCommand,
   ModifyImageAttributeCommand,
+  RunInstancesCommand,
   StopInstancesCommand,
   type Tag,
+  TerminateInstancesCommand,
 } from "@aws-sdk/client-ec2";
 import { type AwsClientStub, mockClient } from "aws-sdk-client-mock";
 
@@ -41,6 +51,20 @@ export interface FakeInstance {
   id: string;
   state: string;
   tags: Record<string, string>;
+  publicIp?: string;
+  privateIp?: string;
+  groups?: string[];
+  /** RunInstances' input, as sent. */
+  launch?: RunInstancesCommand["input"];
+  console?: string;
+}
+
+export interface FakeGroup {
+  id: string;
+  name: string;
+  vpcId: string;
+  tags: Record<string, string>;
+  ingress: unknown[];
 }
 
 /** An SDK service error as EC2 answers it: `name` is its code. */
@@ -57,11 +81,16 @@ function matches(
   filters: Filter[] = [],
   name = "",
 ): boolean {
+  // EC2 filter values take `*` as a wildcard; the code under test uses it at the end only.
+  const hit = (values: string[], value: string | undefined) =>
+    value !== undefined &&
+    values.some((v) => (v.endsWith("*") ? value.startsWith(v.slice(0, -1)) : v === value));
   return filters.every((f) => {
     const values = f.Values ?? [];
-    if (f.Name?.startsWith("tag:")) return values.includes(tags[f.Name.slice(4)]);
+    if (f.Name?.startsWith("tag:")) return hit(values, tags[f.Name.slice(4)]);
     if (f.Name === "instance-state-name") return values.includes(state);
-    if (f.Name === "name") return values.includes(name);
+    if (f.Name === "name" || f.Name === "key-name" || f.Name === "group-name")
+      return hit(values, name);
     throw new Error(`fake EC2: unsupported filter ${f.Name}`);
   });
 }
@@ -69,6 +98,12 @@ function matches(
 export class FakeEc2 {
   readonly amis = new Map<string, FakeAmi>();
   readonly instances: FakeInstance[] = [];
+  readonly keyPairs: string[] = [];
+  readonly groups: FakeGroup[] = [];
+  /** Deletions of a group refused (DependencyViolation) before one succeeds, per group ID. */
+  readonly groupBusy: Record<string, number> = {};
+  /** The region's default VPC; none when undefined. */
+  defaultVpc: string | undefined = "vpc-default";
   readonly deletedSnapshots: string[] = [];
   /** Tags CreateImage put on each new snapshot. */
   readonly snapshotTags: Record<string, Record<string, string>> = {};
@@ -111,6 +146,8 @@ export class FakeEc2 {
             .map((i): Instance => ({
               InstanceId: i.id,
               State: { Name: i.state as never },
+              PublicIpAddress: i.publicIp,
+              PrivateIpAddress: i.privateIp,
               Tags: Object.entries(i.tags).map(([Key, Value]) => ({ Key, Value })),
             })),
         },
@@ -161,6 +198,7 @@ export class FakeEc2 {
       for (const p of input.LaunchPermission?.Add ?? []) ami.launchPermissions.push(p.UserId ?? "");
       return {};
     });
+    this.answerInstanceSide(on);
     on(CopyImageCommand, (input, region) => {
       this.ami(input.SourceImageId ?? "", input.SourceRegion ?? "");
       const copy = this.add({
@@ -170,6 +208,82 @@ export class FakeEc2 {
         tags: tagsOf(input.TagSpecifications?.[0]?.Tags),
       });
       return { ImageId: copy.id };
+    });
+  }
+
+  /** Key pairs, security groups, instances and their consoles: the builder side. */
+  private answerInstanceSide(
+    on: <I extends object, O>(
+      command: new (input: I) => { input: I },
+      answer: (input: I, region: string) => O,
+    ) => unknown,
+  ) {
+    on(DescribeKeyPairsCommand, (input) => ({
+      KeyPairs: this.keyPairs
+        .filter((k) => matches({}, "", input.Filters, k))
+        .map((KeyName) => ({ KeyName })),
+    }));
+    on(DeleteKeyPairCommand, (input) => {
+      this.keyPairs.splice(this.keyPairs.indexOf(input.KeyName ?? ""), 1);
+      return {};
+    });
+    on(DescribeVpcsCommand, () => ({
+      Vpcs: this.defaultVpc ? [{ VpcId: this.defaultVpc, IsDefault: true }] : [],
+    }));
+    on(DescribeSecurityGroupsCommand, (input) => ({
+      SecurityGroups: this.groups
+        .filter((g) => matches(g.tags, "", input.Filters, g.name))
+        .map((g) => ({ GroupId: g.id, GroupName: g.name })),
+    }));
+    on(CreateSecurityGroupCommand, (input) => {
+      const g: FakeGroup = {
+        id: `sg-${++this.seq}`,
+        name: input.GroupName ?? "",
+        vpcId: input.VpcId ?? "",
+        tags: tagsOf(input.TagSpecifications?.[0]?.Tags),
+        ingress: [],
+      };
+      this.groups.push(g);
+      return { GroupId: g.id };
+    });
+    on(AuthorizeSecurityGroupIngressCommand, (input) => {
+      this.groups.find((g) => g.id === input.GroupId)!.ingress.push(...(input.IpPermissions ?? []));
+      return { Return: true };
+    });
+    on(DeleteSecurityGroupCommand, (input) => {
+      const at = this.groups.findIndex((g) => g.id === input.GroupId);
+      if (at < 0)
+        throw ec2Error(
+          "InvalidGroup.NotFound",
+          `The security group '${input.GroupId}' does not exist`,
+        );
+      if ((this.groupBusy[input.GroupId!] ?? 0) > 0) {
+        this.groupBusy[input.GroupId!]--;
+        throw ec2Error("DependencyViolation", `resource ${input.GroupId} has a dependent object`);
+      }
+      this.groups.splice(at, 1);
+      return {};
+    });
+    on(RunInstancesCommand, (input) => {
+      const n = ++this.seq;
+      const instance: FakeInstance = {
+        id: `i-${String(n).padStart(8, "0")}`,
+        state: "running",
+        tags: tagsOf(input.TagSpecifications?.find((t) => t.ResourceType === "instance")?.Tags),
+        publicIp: `203.0.113.${n}`,
+        privateIp: `10.0.0.${n}`,
+        launch: input,
+      };
+      this.instances.push(instance);
+      return { Instances: [{ InstanceId: instance.id, State: { Name: "pending" } }] };
+    });
+    on(TerminateInstancesCommand, (input) => {
+      for (const i of this.instances) if (input.InstanceIds?.includes(i.id)) i.state = "terminated";
+      return {};
+    });
+    on(GetConsoleOutputCommand, (input) => {
+      const text = this.instances.find((i) => i.id === input.InstanceId)?.console;
+      return text === undefined ? {} : { Output: Buffer.from(text).toString("base64") };
     });
   }
 

@@ -240,12 +240,18 @@ describe("AwsImage with every aws key set", () => {
     });
   });
 
-  it("refuses aws:assumeRoles, which the CLI steps could not follow, saying what both follow", async () => {
+  it("hands aws:assumeRoles to the provider, the store and the host commands", async () => {
     const config = stackConfig({ platforms: ["aws"], aws: FULL });
-    config["aws:assumeRoles"] = JSON.stringify([{ roleArn: "arn:aws:iam::1:role/build" }]);
-    await expect(runProgram(config, undefined, { invokes: INVOKES })).rejects.toThrow(
-      "aws:assumeRoles: dse-image cannot hand this setting to the AWS CLI it still runs; put the role in a profile of ~/.aws/config (role_arn = ..., source_profile = ...) and set aws:profile to it: the provider and the AWS CLI both assume it",
-    );
+    const roles = [{ roleArn: "arn:aws:iam::1:role/build", sessionName: "dse" }];
+    config["aws:assumeRoles"] = JSON.stringify(roles);
+    const r = await runProgram(config, undefined, { invokes: INVOKES });
+    for (const step of ["aws-boot-test", "aws-teardown"])
+      expect(env(r, step), step).toMatchObject({ AWS_ASSUME_ROLES: JSON.stringify(roles) });
+    expect(snapshotOf(r).store).toMatchObject({ store: "aws", config: { assumeRoles: roles } });
+    expect(r.run.get("pulumi:providers:aws", "aws").inputs).toMatchObject({
+      region: "eu-west-1",
+      assumeRoles: JSON.stringify(roles),
+    });
   });
 });
 
@@ -306,14 +312,5 @@ describe("OpenStack and AWS in one stack", () => {
         ).toEqual([]);
     }
     expect(Object.keys(r.imageIds).sort()).toEqual(["aws", "openstack"]);
-  });
-});
-
-describe("the aws CLI", () => {
-  it("is required before anything is created, with the install command", async () => {
-    const { requireAwsCli } = await import("../../components/aws/platform");
-    expect(() => requireAwsCli(() => false)).toThrow(
-      "dse-image:platforms: platform aws needs the AWS CLI v2 on this machine to look up, snapshot, copy, boot-test and tear down builds; install it with AWS's installer, https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html (the pip package awscli is the old v1)",
-    );
   });
 });

@@ -149,15 +149,17 @@ describe("README's statements", () => {
   });
 
   it("nor does the program's own message for a missing CLI", () => {
-    const sources = ["components/aws/platform.ts", "components/openstack/platform.ts"];
-    for (const file of sources) {
-      expect(read(file), file).toMatch(/needs the (AWS|openstack) CLI/);
-      expect(read(file), file).not.toMatch(/(?<!pipx )\bpip3? install\b/);
-    }
+    const file = "components/openstack/platform.ts";
+    expect(read(file), file).toMatch(/needs the openstack CLI/);
+    expect(read(file), file).not.toMatch(/(?<!pipx )\bpip3? install\b/);
   });
 
-  it("gives the AWS CLI v2 installer (v1 has no aws sso login)", () => {
-    expect(readme).toContain("https://awscli.amazonaws.com/awscli-exe-linux-x86_64.zip");
+  it("asks nothing to install for AWS: the SDK is an npm dependency", () => {
+    const aws = readme.slice(readme.indexOf("## 3. AWS EC2"), readme.indexOf("3. **Build**"));
+    expect(aws).toContain("**Nothing to install** beyond Node");
+    expect(aws).not.toMatch(/awscli|AWS CLI/);
+    const project = JSON.parse(read("package.json")) as { dependencies: Record<string, string> };
+    expect(Object.keys(project.dependencies)).toContain("@aws-sdk/client-ec2");
   });
 });
 

@@ -396,7 +396,9 @@ export class FakeAws {
       const ami = this.amis.get(a.one("--image-id")!);
       if (!ami || ami.region !== region || ami.state !== "available")
         return fail("InvalidAMIID.NotFound", 254);
-      const file = (a.one("--user-data") ?? "").replace(/^file:\/\//, "");
+      // `file://PATH` (the CLI reads the file) or the text itself.
+      const given = a.one("--user-data") ?? "";
+      const file = given.startsWith("file://") ? given.slice("file://".length) : undefined;
       const specs = tagSpecifications(a.all("--tag-specifications"));
       const refused = this.refuseUntagged("RunInstances", specs, ["instance", "volume"]);
       if (refused) return fail(refused, 254);
@@ -407,7 +409,7 @@ export class FakeAws {
       const inst = this.launch({
         region,
         ami,
-        userData: file ? fs.readFileSync(path.resolve(cwd, file), "utf8") : undefined,
+        userData: file ? fs.readFileSync(path.resolve(cwd, file), "utf8") : given || undefined,
         tags,
         securityGroups: groups,
         shutdownTerminates: a.one("--instance-initiated-shutdown-behavior") === "terminate",

@@ -78,18 +78,18 @@ function install(EC2Client) {
   EC2Client.prototype.send = async function send(command) {
     const region = await this.config.region();
     const operation = kebab(command.constructor.name.replace(/Command$/, ""));
-    const args = [
-      "--region",
-      region,
-      "--output",
-      "json",
-      "ec2",
-      operation,
-      ...argvOf(command.input),
-    ];
+    const input = { ...command.input };
+    // The SDK sends RunInstances' user data base64-encoded as given; the CLI takes the text.
+    if (operation === "run-instances" && input.UserData)
+      input.UserData = Buffer.from(input.UserData, "base64").toString("utf8");
+    const args = ["--region", region, "--output", "json", "ec2", operation, ...argvOf(input)];
     const r = await callWorld(args);
     if (r.code !== 0) throw serviceError(r.stderr);
-    return { $metadata: {}, ...(r.stdout.trim() ? JSON.parse(r.stdout) : {}) };
+    const out = r.stdout.trim() ? JSON.parse(r.stdout) : {};
+    // The CLI decodes a console's output; EC2 (and so the SDK) returns it base64-encoded.
+    if (operation === "get-console-output" && typeof out.Output === "string")
+      out.Output = Buffer.from(out.Output).toString("base64");
+    return { $metadata: {}, ...out };
   };
   return () => {
     EC2Client.prototype.send = original;

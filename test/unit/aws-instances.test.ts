@@ -1,0 +1,275 @@
+/**
+ * The AWS platform's host commands (components/aws/cli.ts, components/aws/instances.ts) over
+ * `@aws-sdk/client-ec2`, its transport mocked by the in-memory EC2 of
+ * test/support/fake-ec2-sdk.ts: the sweep of a stack's builder-side objects, the boot test's
+ * instance (launched with the user's tags in the create calls, removed on every way out) and the
+ * console tail.
+ */
+import { RunInstancesCommand } from "@aws-sdk/client-ec2";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { credentialSettings, main } from "../../components/aws/cli";
+import { FakeEc2 } from "../support/fake-ec2-sdk";
+
+const REGION = "eu-west-1";
+const TAG = "3476bb56";
+const PREFIX = `dse-${TAG}-aws-`;
+
+let ec2: FakeEc2;
+let stdout: string[];
+let stderr: string[];
+
+beforeEach(() => {
+  ec2 = new FakeEc2();
+  stdout = [];
+  stderr = [];
+  vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
+    stdout.push(String(chunk));
+    return true;
+  });
+  vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
+    stderr.push(String(chunk));
+    return true;
+  });
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+  ec2.restore();
+});
+
+const run = (command: string, env: Record<string, string>) =>
+  main(command, { REGION, RETRY_SECONDS: "0", ...env });
+
+function instance(id: string, name: string, state = "running", stack = TAG) {
+  ec2.instances.push({ id, state, tags: { Name: name, "dse-image:stack": stack } });
+}
+
+function group(id: string, name: string) {
+  ec2.groups.push({ id, name, vpcId: "vpc-default", tags: {}, ingress: [] });
+}
+
+describe("aws teardown", () => {
+  it("terminates the stack's live instances under the prefix and deletes its key pairs and groups", async () => {
+    instance("i-builder", `${PREFIX}dse_base-g1`);
+    instance("i-gone", `${PREFIX}dse_base-g0`, "terminated");
+    instance("i-other-stack", `${PREFIX}dse_base-g1`, "running", "aaaaaaaa");
+    instance("i-other-prefix", "dse-aaaaaaaa-aws-dse_base-g1", "running", TAG);
+    ec2.keyPairs.push(`${PREFIX}dse_base-g1`, "someone-elses");
+    group("sg-1", `${PREFIX}dse_base-g1`);
+    group("sg-2", "default");
+    await run("teardown", { PREFIX, STACK_TAG: TAG });
+    expect(ec2.instances.map((i) => [i.id, i.state])).toEqual([
+      ["i-builder", "terminated"],
+      ["i-gone", "terminated"],
+      ["i-other-stack", "running"],
+      ["i-other-prefix", "running"],
+    ]);
+    expect(ec2.keyPairs).toEqual(["someone-elses"]);
+    expect(ec2.groups.map((g) => g.id)).toEqual(["sg-2"]);
+    expect(stderr.join("")).toBe(
+      [
+        "==> aws: Terminating i-builder ...",
+        `==> aws: Deleting key pair ${PREFIX}dse_base-g1 ...`,
+        "==> aws: Deleting security group sg-1 ...",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("retries a group a terminated instance's interface still holds", async () => {
+    group("sg-1", `${PREFIX}x`);
+    ec2.groupBusy["sg-1"] = 3;
+    await run("teardown", { PREFIX, STACK_TAG: TAG });
+    expect(ec2.groups).toEqual([]);
+    expect(
+      ec2.calls.filter((c) => c.command === "DeleteSecurityGroupCommand").map((c) => c.input),
+    ).toEqual(Array(4).fill({ GroupId: "sg-1" }));
+  });
+
+  it("counts a group deleted meanwhile (a parallel typed delete) as deleted", async () => {
+    group("sg-1", `${PREFIX}x`);
+    ec2.mock
+      .on((await import("@aws-sdk/client-ec2")).DeleteSecurityGroupCommand)
+      .rejects(Object.assign(new Error("gone"), { name: "InvalidGroup.NotFound" }));
+    await expect(run("teardown", { PREFIX, STACK_TAG: TAG })).resolves.toBeUndefined();
+  });
+
+  it("names what it could not delete and how to remove it", async () => {
+    group("sg-1", `${PREFIX}x`);
+    ec2.groupBusy["sg-1"] = 100;
+    await expect(run("teardown", { PREFIX, STACK_TAG: TAG })).rejects.toThrow(
+      `teardown incomplete; a builder still powers itself off after builderTtlMinutes. Left behind:\n  security group sg-1: aws --region ${REGION} ec2 delete-security-group --group-id sg-1`,
+    );
+    expect(stderr).toContain(
+      `==> aws: aws ec2 delete-security-group in ${REGION}: resource sg-1 has a dependent object\n`,
+    );
+  });
+
+  it("needs PREFIX and STACK_TAG", async () => {
+    await expect(run("teardown", { STACK_TAG: TAG })).rejects.toThrow("PREFIX is required");
+  });
+});
+
+const TEST_NAME = `${PREFIX}dse_base-g1-test`;
+const USER_DATA = "#cloud-config\nssh_keys: {}\n";
+
+function testEnv(extra: Record<string, string> = {}) {
+  return {
+    IMAGE_ID: "ami-1",
+    TEST_NAME,
+    STACK_TAG: TAG,
+    USER_DATA,
+    INSTANCE_TYPE: "t3.large",
+    SUBNET_ID: "",
+    VPC_ID: "",
+    ASSOCIATE_PUBLIC_IP: "true",
+    SSH_ALLOWED_CIDRS: "203.0.113.0/24 2001:db8::/32",
+    USER_TAGS: JSON.stringify({ CostCenter: "42" }),
+    ...extra,
+  };
+}
+
+describe("aws boot test instance", () => {
+  beforeEach(() => {
+    ec2.add({ id: "ami-1", region: REGION });
+  });
+
+  it("launches from the AMI with the user's tags in every create call and prints id, group, host", async () => {
+    await run("launch-test", testEnv());
+    const [launched] = ec2.instances;
+    expect(stdout.join("")).toBe(`${launched.id} sg-1 ${launched.publicIp}\n`);
+    const own = { CostCenter: "42", Name: TEST_NAME, "dse-image:stack": TAG };
+    expect(ec2.groups).toEqual([
+      {
+        id: "sg-1",
+        name: TEST_NAME,
+        vpcId: "vpc-default",
+        tags: own,
+        ingress: [
+          { IpProtocol: "tcp", FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: "203.0.113.0/24" }] },
+          {
+            IpProtocol: "tcp",
+            FromPort: 22,
+            ToPort: 22,
+            Ipv6Ranges: [{ CidrIpv6: "2001:db8::/32" }],
+          },
+        ],
+      },
+    ]);
+    const tags = Object.entries({ ...own, "dse-image:role": "test" }).map(([Key, Value]) => ({
+      Key,
+      Value,
+    }));
+    expect(launched.launch).toEqual({
+      ImageId: "ami-1",
+      InstanceType: "t3.large",
+      UserData: Buffer.from(USER_DATA).toString("base64"),
+      InstanceInitiatedShutdownBehavior: "terminate",
+      MetadataOptions: { HttpTokens: "required", HttpEndpoint: "enabled" },
+      MinCount: 1,
+      MaxCount: 1,
+      TagSpecifications: [
+        { ResourceType: "instance", Tags: tags },
+        { ResourceType: "volume", Tags: tags },
+      ],
+      SecurityGroupIds: ["sg-1"],
+    });
+  });
+
+  it("first removes what a killed earlier attempt at this test left", async () => {
+    instance("i-old", TEST_NAME);
+    group("sg-old", TEST_NAME);
+    await run("launch-test", testEnv());
+    expect(ec2.instances.find((i) => i.id === "i-old")?.state).toBe("terminated");
+    expect(ec2.groups.map((g) => g.name)).toEqual([TEST_NAME]);
+    expect(ec2.groups[0].id).not.toBe("sg-old");
+  });
+
+  it("in a subnet without a public IP: one interface with the group, the private address", async () => {
+    await run(
+      "launch-test",
+      testEnv({ SUBNET_ID: "subnet-1", VPC_ID: "vpc-7", ASSOCIATE_PUBLIC_IP: "false" }),
+    );
+    const [launched] = ec2.instances;
+    expect(launched.launch?.NetworkInterfaces).toEqual([
+      { DeviceIndex: 0, Groups: ["sg-1"], AssociatePublicIpAddress: false, SubnetId: "subnet-1" },
+    ]);
+    expect(launched.launch?.SecurityGroupIds).toBeUndefined();
+    expect(ec2.groups[0].vpcId).toBe("vpc-7");
+    expect(stdout.join("")).toBe(`${launched.id} sg-1 ${launched.privateIp}\n`);
+  });
+
+  it("a refused launch removes the group it made and names the call", async () => {
+    ec2.mock.on(RunInstancesCommand).rejects(
+      Object.assign(new Error("You have requested more vCPU capacity"), {
+        name: "VcpuLimitExceeded",
+      }),
+    );
+    await expect(run("launch-test", testEnv())).rejects.toThrow(
+      `aws ec2 run-instances in ${REGION}: VcpuLimitExceeded: You have requested more vCPU capacity`,
+    );
+    expect(ec2.groups).toEqual([]);
+    expect(stdout).toEqual([]);
+  });
+
+  it("without a default VPC asks for a subnet", async () => {
+    ec2.defaultVpc = undefined;
+    await expect(run("launch-test", testEnv())).rejects.toThrow(
+      `${REGION} has no default VPC for the boot test's security group: set dse-image:aws.subnetId`,
+    );
+  });
+
+  it("an AMI EC2 failed is named before anything is launched", async () => {
+    ec2.add({ id: "ami-bad", region: REGION, state: "failed", reason: "snapshot error" });
+    await expect(run("launch-test", testEnv({ IMAGE_ID: "ami-bad" }))).rejects.toThrow(
+      `AMI ami-bad in ${REGION} is failed: snapshot error`,
+    );
+    expect(ec2.instances).toEqual([]);
+    expect(ec2.groups).toEqual([]);
+  });
+
+  it("remove-test terminates the instance and deletes its group", async () => {
+    await run("launch-test", testEnv());
+    const [id, groupId] = stdout.join("").split(" ");
+    await run("remove-test", { TEST_INSTANCE_ID: id, TEST_GROUP_ID: groupId });
+    expect(ec2.instances[0].state).toBe("terminated");
+    expect(ec2.groups).toEqual([]);
+  });
+});
+
+describe("aws console", () => {
+  it("prints the last LINES lines, decoded, without carriage returns", async () => {
+    ec2.instances.push({ id: "i-1", state: "running", tags: {}, console: "a\r\nb\r\nc\r\n" });
+    await run("console", { INSTANCE_ID: "i-1", LINES: "2" });
+    expect(stdout.join("")).toBe("b\nc\n");
+  });
+
+  it("says when there is no output yet", async () => {
+    ec2.instances.push({ id: "i-1", state: "pending", tags: {} });
+    await run("console", { INSTANCE_ID: "i-1" });
+    expect(stdout.join("")).toBe("(no console output for instance i-1 yet)\n");
+  });
+});
+
+describe("aws host commands' credentials", () => {
+  it("are the settings credentials.ts put in the environment", () => {
+    const roles = [{ roleArn: "arn:aws:iam::1:role/build" }];
+    expect(
+      credentialSettings({
+        AWS_PROFILE: "research",
+        AWS_CONFIG_FILE: "/c",
+        AWS_SHARED_CREDENTIALS_FILE: "/k",
+        AWS_ASSUME_ROLES: JSON.stringify(roles),
+      }),
+    ).toEqual({
+      profile: "research",
+      sharedConfigFiles: ["/c"],
+      sharedCredentialsFiles: ["/k"],
+      assumeRoles: roles,
+    });
+    expect(credentialSettings({})).toEqual({});
+  });
+
+  it("an unknown command is named", async () => {
+    await expect(run("launch", {})).rejects.toThrow("unknown command launch");
+  });
+});
