@@ -17,6 +17,7 @@
  *                  what it made when it fails
  *   remove-test    TEST_INSTANCE_ID TEST_GROUP_ID: terminates the test instance, deletes its group
  */
+import { envList, envSeconds, requiredEnv as need } from "../host-env";
 import type { AssumeRole } from "../store/aws-credentials";
 import { awsCredentials } from "../store/aws-credentials";
 import { AwsImageStore, ec2Sdk } from "../store/aws";
@@ -29,12 +30,6 @@ import {
   removeTestInstance,
   sweepBuilderObjects,
 } from "./instances";
-
-function need(env: NodeJS.ProcessEnv, name: string): string {
-  const value = env[name];
-  if (!value) throw new Error(`${name} is required`);
-  return value;
-}
 
 /** The credential settings of the environment, as credentials.ts put them there. */
 export function credentialSettings(env: NodeJS.ProcessEnv) {
@@ -52,7 +47,6 @@ export function credentialSettings(env: NodeJS.ProcessEnv) {
 
 function context(env: NodeJS.ProcessEnv): Ec2Context {
   const region = need(env, "REGION");
-  const retry = Number(env.RETRY_SECONDS);
   return {
     ec2: new (ec2Sdk().EC2Client)({
       region,
@@ -60,11 +54,11 @@ function context(env: NodeJS.ProcessEnv): Ec2Context {
     }),
     region,
     log: storeLog("aws"),
-    retrySeconds: Number.isFinite(retry) && retry >= 0 && env.RETRY_SECONDS ? retry : 10,
+    retrySeconds: envSeconds(env.RETRY_SECONDS, 10),
   };
 }
 
-async function launchTest(ctx: Ec2Context, env: NodeJS.ProcessEnv): Promise<void> {
+async function launchTest(ctx: Ec2Context, env: NodeJS.ProcessEnv): Promise<string> {
   const imageId = need(env, "IMAGE_ID");
   const name = need(env, "TEST_NAME");
   const stackTag = need(env, "STACK_TAG");
@@ -86,7 +80,7 @@ async function launchTest(ctx: Ec2Context, env: NodeJS.ProcessEnv): Promise<void
         subnetId: env.SUBNET_ID || undefined,
         vpcId: env.VPC_ID || undefined,
         associatePublicIp: env.ASSOCIATE_PUBLIC_IP !== "false",
-        sshAllowedCidrs: (env.SSH_ALLOWED_CIDRS ?? "").split(/\s+/).filter(Boolean),
+        sshAllowedCidrs: envList(env.SSH_ALLOWED_CIDRS),
         userTags: JSON.parse(env.USER_TAGS || "{}") as Record<string, string>,
       },
       made,
@@ -95,34 +89,37 @@ async function launchTest(ctx: Ec2Context, env: NodeJS.ProcessEnv): Promise<void
     await removeTestInstance(ctx, made);
     throw e;
   }
-  process.stdout.write(`${made.instanceId} ${made.groupId} ${made.host}\n`);
+  return `${made.instanceId} ${made.groupId} ${made.host}\n`;
 }
 
-export async function main(command: string | undefined, env = process.env): Promise<void> {
+/** Runs one command; what it prints on stdout. */
+export async function main(command: string | undefined, env = process.env): Promise<string> {
   const ctx = context(env);
   switch (command) {
     case "teardown":
-      return sweepBuilderObjects(ctx, need(env, "PREFIX"), need(env, "STACK_TAG"));
+      await sweepBuilderObjects(ctx, need(env, "PREFIX"), need(env, "STACK_TAG"));
+      return "";
     case "console":
-      process.stdout.write(
-        `${await consoleTail(ctx, need(env, "INSTANCE_ID"), Number(env.LINES) || 30)}\n`,
-      );
-      return;
+      return `${await consoleTail(ctx, need(env, "INSTANCE_ID"), Number(env.LINES) || 30)}\n`;
     case "launch-test":
       return launchTest(ctx, env);
     case "remove-test":
-      return removeTestInstance(ctx, {
+      await removeTestInstance(ctx, {
         instanceId: env.TEST_INSTANCE_ID || undefined,
         groupId: env.TEST_GROUP_ID || undefined,
       });
+      return "";
     default:
       throw new Error(`unknown command ${command ?? "(none)"}`);
   }
 }
 
 if (require.main === module) {
-  main(process.argv[2]).catch((e: Error) => {
-    process.stderr.write(`==> aws: ${e.message}\n`);
-    process.exitCode = 1;
-  });
+  main(process.argv[2]).then(
+    (out) => process.stdout.write(out),
+    (e: Error) => {
+      process.stderr.write(`==> aws: ${e.message}\n`);
+      process.exitCode = 1;
+    },
+  );
 }

@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
-# Prints the last lines of an OpenStack server's console log, for error messages.
+# Prints the last lines of an OpenStack server's console log, for error messages (cli.ts
+# `console`).
 #
 # Env: SERVER_ID, OS_FLAGS (extra openstack flags), LINES (default 30)
 set -euo pipefail
-: "${SERVER_ID:?SERVER_ID is required}"
-# shellcheck disable=SC2086 # OS_FLAGS holds several flags on purpose
-openstack ${OS_FLAGS:-} console log show --lines "${LINES:-30}" "$SERVER_ID" ||
-  echo "(no console log for server $SERVER_ID)"
+exec node --import tsx "$(dirname "${BASH_SOURCE[0]}")/cli.ts" console

@@ -13,6 +13,7 @@
  *   discard  NAME GEN STACK_TAG IMAGE_NAME: a snapshot step's delete, the build's image deleted
  *            unless it was published
  */
+import { requiredEnv } from "../host-env";
 import { type ClaimRequest, releaseImage } from "./claims";
 import type { ImageStore, StoreLog } from "./image-store";
 import { openStore } from "./open";
@@ -20,11 +21,7 @@ import { discardBuild, discardImage, failImage } from "./pending";
 import { storeLog } from "./provider-util";
 import type { StoreRef } from "../lifecycle/store";
 
-function need(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is required`);
-  return value;
-}
+const need = (name: string) => requiredEnv(process.env, name);
 
 /**
  * The family a legacy record's release looks in: the stored IMAGE_NAME; a record stored before

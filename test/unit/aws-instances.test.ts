@@ -22,10 +22,6 @@ beforeEach(() => {
   ec2 = new FakeEc2();
   stdout = [];
   stderr = [];
-  vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-    stdout.push(String(chunk));
-    return true;
-  });
   vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
     stderr.push(String(chunk));
     return true;
@@ -36,8 +32,11 @@ afterEach(() => {
   ec2.restore();
 });
 
-const run = (command: string, env: Record<string, string>) =>
-  main(command, { REGION, RETRY_SECONDS: "0", ...env });
+/** Runs a command as cli.ts does; what it prints goes to `stdout`. */
+const run = async (command: string, env: Record<string, string>) => {
+  const out = await main(command, { REGION, RETRY_SECONDS: "0", ...env });
+  if (out) stdout.push(out);
+};
 
 function instance(id: string, name: string, state = "running", stack = TAG) {
   ec2.instances.push({ id, state, tags: { Name: name, "dse-image:stack": stack } });
