@@ -3,15 +3,16 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { machineKeys } from "./machine-keys";
 import { builderObjectName } from "./names";
-import { type ChainArgs, type PlatformDriver, sbomPathOf, script } from "./driver";
+import { type ChainArgs, type PlatformDriver, sbomPathOf, tsCommand } from "./driver";
 import { TEST_TTL_SCRIPT, cloudConfig } from "./user-data";
+
+const BOOT_TEST_CLI = path.join(__dirname, "boot-test-cli.ts");
 
 /**
  * A fresh instance from the pending image, with its own key and pinned host key, and the smoke
- * test (boot-test.sh of the platform, with components/lifecycle/boot-test-lib.sh). The script
- * launches and always removes the instance itself: a typed test instance would be left running
- * when the image does not boot, because the failing step cancels the run before any teardown
- * step (rule E5).
+ * test (boot-test-cli.ts with the platform's launcher). The step launches and always removes the
+ * instance itself: a typed test instance would be left running when the image does not boot,
+ * because the failing step cancels the run before any teardown step (rule E5).
  */
 export function declareBootTest(
   parent: pulumi.Resource,
@@ -47,7 +48,7 @@ export function declareBootTest(
   return new command.local.Command(
     `${base}-boot-test`,
     {
-      create: script(path.join(driver.scripts, "boot-test.sh")),
+      create: tsCommand(BOOT_TEST_CLI, driver.platform),
       environment: {
         ...driver.env,
         ...driver.bootTestEnv,

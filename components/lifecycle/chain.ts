@@ -13,6 +13,7 @@ import {
   lastLine,
   sbomPathOf,
   script,
+  tsCommand,
 } from "./driver";
 import { declarePublish, declareSnapshot } from "./image-steps";
 import { ImageRecordOutput, imageRecord } from "./image-record";
@@ -163,7 +164,7 @@ function declareBuilderChain(
   const waitSsh = new command.local.Command(
     `${base}-wait-ssh`,
     {
-      create: script(WAIT_SSH),
+      create: tsCommand(WAIT_SSH),
       environment: {
         ...driver.env,
         ...builder.env,
@@ -205,7 +206,7 @@ function declareBuilderChain(
   const sbomWriter = new command.local.Command(
     `${base}-sbom`,
     {
-      create: script(WRITE_SBOM),
+      create: tsCommand(WRITE_SBOM),
       environment: { SBOM_PATH: sbomPathOf(settings, plan.name) },
       stdin: provisioner.inventory.apply((inv) =>
         formatSbom(

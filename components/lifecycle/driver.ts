@@ -16,8 +16,13 @@ export function script(file: string): string {
   return `bash ${shellQuote(projectRelative(file))}`;
 }
 
-export const WAIT_SSH = path.join(__dirname, "wait-ssh.sh");
-export const WRITE_SBOM = path.join(__dirname, "write-sbom.sh");
+/** Shell command running a TypeScript host command of this project (rule P3, as `script`). */
+export function tsCommand(file: string, ...args: string[]): string {
+  return ["node", "--import", "tsx", projectRelative(file), ...args].map(shellQuote).join(" ");
+}
+
+export const WAIT_SSH = path.join(__dirname, "wait-ssh.ts");
+export const WRITE_SBOM = path.join(__dirname, "write-sbom.ts");
 
 /** Stack-wide settings of one build, as the platforms pass them on. */
 export interface BuildSettings {
@@ -75,9 +80,9 @@ export interface Builder {
 /**
  * How one platform launches and tears down; everything else is the lifecycle's, and the image
  * (snapshot, publish, claim) is the image store's (components/store/). Scripts live in
- * `scripts`: teardown.sh (deletes every builder-side object whose name starts with PREFIX),
- * boot-test.sh (boots IMAGE_ID, runs the smoke test, prints the result) and console.sh (prints
- * the last lines of the builder's console, for errors).
+ * `scripts`: teardown.sh (deletes every builder-side object whose name starts with PREFIX) and
+ * console.sh (prints the last lines of the builder's console, for errors). The boot test's
+ * instance is the platform's Launcher (boot-test-cli.ts picks it by `platform`).
  */
 export interface PlatformDriver {
   platform: "openstack" | "aws" | "qemu";

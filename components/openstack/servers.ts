@@ -1,4 +1,4 @@
-import { StoreError, type StoreLog } from "../store/image-store";
+import { StoreError, type StoreLog, UnusableImage } from "../store/image-store";
 import type { OpenStackImageStore } from "../store/openstack";
 
 /*
@@ -123,9 +123,6 @@ async function deleteGroup(ctx: OpenStackContext, id: string): Promise<boolean> 
   }
   return deleted(ctx, ["security", "group"], "ID", id);
 }
-
-/** An image the boot test cannot boot (Glance's terminal states): the image itself failed. */
-export class UnusableImage extends StoreError {}
 
 /** Glance states after which nothing can boot from the image. */
 const TERMINAL = ["killed", "deleted", "pending_delete", "deactivated"];

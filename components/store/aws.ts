@@ -4,7 +4,7 @@ import type { ProbeBuilder } from "../lifecycle/plan";
 import { type AwsCredentialSettings, awsCredentials } from "./aws-credentials";
 import type { ClaimKind, ImageMeta, StoredImage } from "./image";
 import { type KeySpelling, readRecord, recordEntries } from "./image-keys";
-import { type ImageStore, StoreError, type StoreLog } from "./image-store";
+import { type ImageStore, StoreError, type StoreLog, UnusableImage } from "./image-store";
 
 /**
  * The image store of AWS: this account's AMIs and their tags, through `@aws-sdk/client-ec2`
@@ -420,7 +420,10 @@ export class AwsImageStore implements ImageStore {
         );
       const reason = data?.StateReason?.Message;
       if (state === "available") throw e;
-      throw new StoreError(`AMI ${id} in ${region} is ${state}${reason ? `: ${reason}` : ""}`);
+      const message = `AMI ${id} in ${region} is ${state}${reason ? `: ${reason}` : ""}`;
+      // Only a state EC2 reported condemns the AMI: a read that failed ("gone") proves nothing.
+      if (data !== undefined) throw new UnusableImage(message);
+      throw new StoreError(message);
     }
   }
 

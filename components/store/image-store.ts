@@ -10,6 +10,9 @@ export class StoreError extends Error {
   }
 }
 
+/** An image the cloud failed (Glance `killed`, an AMI `failed`): nothing can boot from it. */
+export class UnusableImage extends StoreError {}
+
 /**
  * Where a platform keeps its images, and the primitive operations the image rules (claims.ts)
  * are written in. One implementation per platform; the rules are defined once, above them.

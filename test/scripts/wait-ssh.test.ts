@@ -1,5 +1,5 @@
 /**
- * components/lifecycle/wait-ssh.sh: waits by time, not by dial count (rule C9), and when it gives
+ * components/lifecycle/wait-ssh.ts, run as the step runs it: waits by time, not by dial count (rule C9), and when it gives
  * up says what it waited for, how long, and the builder console's last lines.
  */
 import { spawnSync } from "node:child_process";
@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
-const SCRIPT = path.resolve(__dirname, "..", "..", "components", "lifecycle", "wait-ssh.sh");
+const SCRIPT = path.resolve(__dirname, "..", "..", "components", "lifecycle", "wait-ssh.ts");
 let dir: string;
 
 /** A fake ssh-keyscan that answers from the Nth call on (0: never). */
@@ -22,7 +22,7 @@ function fakeKeyscan(answerFrom: number) {
 }
 
 function run(env: Record<string, string>) {
-  return spawnSync("bash", [SCRIPT], {
+  return spawnSync("node", ["--import", "tsx", SCRIPT], {
     env: {
       ...process.env,
       PATH: `${dir}:${process.env.PATH}`,
@@ -40,13 +40,24 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-describe("wait-ssh.sh", () => {
+describe("wait-ssh.ts", () => {
   it("returns once the SSH server answers, after as many attempts as it takes", () => {
     fakeKeyscan(3);
     const r = run({ TIMEOUT_SECONDS: "30" });
     expect(r.status, r.stderr).toBe(0);
     expect(fs.readFileSync(path.join(dir, "calls"), "utf8").trim()).toBe("3");
     expect(r.stderr).toMatch(/==> wait-ssh: SSH is up on 203\.0\.113\.9:2222 after \d+s/);
+  });
+
+  it("a server that refuses (keyscan prints only to stderr) is not up", () => {
+    fs.writeFileSync(
+      path.join(dir, "ssh-keyscan"),
+      "#!/usr/bin/env bash\necho 'connect to host 203.0.113.9 port 2222: Connection refused' >&2\n",
+      { mode: 0o755 },
+    );
+    const r = run({ TIMEOUT_SECONDS: "1" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("wait-ssh: no SSH on 203.0.113.9:2222 after 1s");
   });
 
   it("gives up after TIMEOUT_SECONDS, naming the address, the time and the console's last lines", () => {
@@ -59,6 +70,12 @@ describe("wait-ssh.sh", () => {
     expect(r.stderr).toContain(
       "wait-ssh: no SSH on 203.0.113.9:2222 after 1s (dse-image:sshTimeoutMinutes); last lines of the builder console:\n    Booting\n    Kernel panic - not syncing\n",
     );
+  });
+
+  it("without HOST says so, without a stack trace", () => {
+    const r = run({ HOST: "" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe("wait-ssh: HOST is required\n");
   });
 
   it("stops waiting at once when a local builder's qemu is gone", () => {

@@ -8,6 +8,8 @@
 import { RunInstancesCommand } from "@aws-sdk/client-ec2";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { credentialSettings, main } from "../../components/aws/cli";
+import { awsTestInstance } from "../../components/aws/test-instance";
+import { UnusableImage } from "../../components/store/image-store";
 import { FakeEc2 } from "../support/fake-ec2-sdk";
 
 const REGION = "eu-west-1";
@@ -110,6 +112,8 @@ describe("aws teardown", () => {
 
 const TEST_NAME = `${PREFIX}dse_base-g1-test`;
 const USER_DATA = "#cloud-config\nssh_keys: {}\n";
+/** The AWS launcher reads its user data from USER_DATA, not from the test folder. */
+const TMP = "/nonexistent";
 
 function testEnv(extra: Record<string, string> = {}) {
   return {
@@ -132,10 +136,19 @@ describe("aws boot test instance", () => {
     ec2.add({ id: "ami-1", region: REGION });
   });
 
-  it("launches from the AMI with the user's tags in every create call and prints id, group, host", async () => {
-    await run("launch-test", testEnv());
+  /** The launcher runBootTest drives (components/lifecycle/boot-test-run.ts). */
+  const launcher = (extra: Record<string, string> = {}) =>
+    awsTestInstance({ REGION, RETRY_SECONDS: "0", ...testEnv(extra) });
+
+  it("launches from the AMI with the user's tags in every create call and returns its address", async () => {
+    const machine = await launcher().launch(TMP);
     const [launched] = ec2.instances;
-    expect(stdout.join("")).toBe(`${launched.id} sg-1 ${launched.publicIp}\n`);
+    expect(machine).toEqual({
+      host: launched.publicIp,
+      port: 22,
+      describe: `instance ${launched.id}`,
+      consoleCommand: expect.stringContaining(`INSTANCE_ID=${launched.id} bash `) as string,
+    });
     const own = { CostCenter: "42", Name: TEST_NAME, "dse-image:stack": TAG };
     expect(ec2.groups).toEqual([
       {
@@ -177,61 +190,70 @@ describe("aws boot test instance", () => {
   it("first removes what a killed earlier attempt at this test left", async () => {
     instance("i-old", TEST_NAME);
     group("sg-old", TEST_NAME);
-    await run("launch-test", testEnv());
+    await launcher().launch(TMP);
     expect(ec2.instances.find((i) => i.id === "i-old")?.state).toBe("terminated");
     expect(ec2.groups.map((g) => g.name)).toEqual([TEST_NAME]);
     expect(ec2.groups[0].id).not.toBe("sg-old");
   });
 
   it("in a subnet without a public IP: one interface with the group, the private address", async () => {
-    await run(
-      "launch-test",
-      testEnv({ SUBNET_ID: "subnet-1", VPC_ID: "vpc-7", ASSOCIATE_PUBLIC_IP: "false" }),
-    );
+    const machine = await launcher({
+      SUBNET_ID: "subnet-1",
+      VPC_ID: "vpc-7",
+      ASSOCIATE_PUBLIC_IP: "false",
+    }).launch(TMP);
     const [launched] = ec2.instances;
     expect(launched.launch?.NetworkInterfaces).toEqual([
       { DeviceIndex: 0, Groups: ["sg-1"], AssociatePublicIpAddress: false, SubnetId: "subnet-1" },
     ]);
     expect(launched.launch?.SecurityGroupIds).toBeUndefined();
     expect(ec2.groups[0].vpcId).toBe("vpc-7");
-    expect(stdout.join("")).toBe(`${launched.id} sg-1 ${launched.privateIp}\n`);
+    expect(machine.host).toBe(launched.privateIp);
   });
 
-  it("a refused launch removes the group it made and names the call", async () => {
+  it("a refused launch names the call, and remove deletes the group it made", async () => {
     ec2.mock.on(RunInstancesCommand).rejects(
       Object.assign(new Error("You have requested more vCPU capacity"), {
         name: "VcpuLimitExceeded",
       }),
     );
-    await expect(run("launch-test", testEnv())).rejects.toThrow(
+    const test = launcher();
+    await expect(test.launch(TMP)).rejects.toThrow(
       `aws ec2 run-instances in ${REGION}: VcpuLimitExceeded: You have requested more vCPU capacity`,
     );
+    expect(ec2.groups.map((g) => g.id)).toEqual(["sg-1"]);
+    await test.remove();
     expect(ec2.groups).toEqual([]);
-    expect(stdout).toEqual([]);
+    expect(ec2.instances).toEqual([]);
   });
 
   it("without a default VPC asks for a subnet", async () => {
     ec2.defaultVpc = undefined;
-    await expect(run("launch-test", testEnv())).rejects.toThrow(
+    await expect(launcher().launch(TMP)).rejects.toThrow(
       `${REGION} has no default VPC for the boot test's security group: set dse-image:aws.subnetId`,
     );
   });
 
-  it("an AMI EC2 failed is named before anything is launched", async () => {
+  it("an AMI EC2 failed is UnusableImage, named before anything is launched", async () => {
     ec2.add({ id: "ami-bad", region: REGION, state: "failed", reason: "snapshot error" });
-    await expect(run("launch-test", testEnv({ IMAGE_ID: "ami-bad" }))).rejects.toThrow(
-      `AMI ami-bad in ${REGION} is failed: snapshot error`,
-    );
+    const launched = launcher({ IMAGE_ID: "ami-bad" }).launch(TMP);
+    await expect(launched).rejects.toBeInstanceOf(UnusableImage);
+    await expect(launched).rejects.toThrow(`AMI ami-bad in ${REGION} is failed: snapshot error`);
     expect(ec2.instances).toEqual([]);
     expect(ec2.groups).toEqual([]);
   });
 
-  it("remove-test terminates the instance and deletes its group", async () => {
-    await run("launch-test", testEnv());
-    const [id, groupId] = stdout.join("").split(" ");
-    await run("remove-test", { TEST_INSTANCE_ID: id, TEST_GROUP_ID: groupId });
+  it("remove terminates the instance and deletes its group", async () => {
+    const test = launcher();
+    await test.launch(TMP);
+    await test.remove();
     expect(ec2.instances[0].state).toBe("terminated");
     expect(ec2.groups).toEqual([]);
+  });
+
+  it("remove before any launch does nothing", async () => {
+    await launcher().remove();
+    expect(ec2.mock.calls()).toEqual([]);
   });
 });
 

@@ -9,13 +9,13 @@ import {
   type OpenStackContext,
   type TestServer,
   type TestServerRequest,
-  UnusableImage,
   consoleTail,
   firstAddress,
   launchTestServer,
   removeTestServer,
   sweepBuilderObjects,
 } from "../../components/openstack/servers";
+import { UnusableImage } from "../../components/store/image-store";
 import { type CliResult, OpenStackImageStore } from "../../components/store/openstack";
 
 const PREFIX = "dse-3476bb56-openstack-";

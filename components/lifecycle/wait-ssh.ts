@@ -1,0 +1,135 @@
+/**
+ * Waits, by time, until a machine's SSH server answers (ssh-keyscan, from openssh-client): the
+ * remote steps after it then connect at once. pulumi-command counts failed dials, not time (rule
+ * C9: 40 refused dials give up after about 3 minutes), so the wait lives here. On timeout it
+ * fails with what it waited for, for how long, and the last lines of the machine's console.
+ *
+ * As a step: `node --import tsx components/lifecycle/wait-ssh.ts`, with
+ *   HOST, PORT         the SSH address
+ *   TIMEOUT_SECONDS    how long to wait (default 600; dse-image:sshTimeoutMinutes)
+ *   CONSOLE_COMMAND    optional: prints the console's tail (a platform's console.sh)
+ *   POLL_SECONDS       pause between attempts (default 1: a refused attempt costs nothing, and
+ *                      every second of pause is, on average, half a second of build time)
+ *   WORK_DIR           optional (local builders): stop waiting if its qemu is gone
+ *   ...                anything else the console command needs (SERVER_ID, INSTANCE_ID, ...)
+ */
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { envSeconds, requiredEnv } from "../host-env";
+
+export interface WaitSshOptions {
+  host: string;
+  port: number;
+  timeoutSeconds: number;
+  pollSeconds: number;
+  consoleCommand?: string;
+  /** A local builder's folder: its qemu.pid says whether the machine still runs. */
+  workDir?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+function output(file: string, args: string[], env?: NodeJS.ProcessEnv) {
+  return new Promise<{ code: number; stdout: string; both: string }>((resolve) => {
+    const child = spawn(file, args, { env: env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let both = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+      both += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => (both += d.toString()));
+    child.on("error", () => resolve({ code: 127, stdout, both }));
+    child.on("close", (code) => resolve({ code: code ?? 1, stdout, both }));
+  });
+}
+
+/**
+ * True when the SSH server answers the key exchange (ssh-keyscan prints its key). Only ed25519,
+ * the type of the host key every builder and test instance is given: keyscan makes one
+ * connection and key exchange per type, which costs seconds each on a TCG guest.
+ */
+async function sshAnswers(o: WaitSshOptions): Promise<boolean> {
+  const r = await output(
+    "ssh-keyscan",
+    ["-T", "10", "-t", "ed25519", "-p", String(o.port), o.host],
+    o.env,
+  );
+  return r.code === 0 && /\S/.test(r.stdout);
+}
+
+/** Local builders only: their qemu exited (a zombie counts as exited). */
+function builderGone(workDir: string | undefined): boolean {
+  if (!workDir) return false;
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(path.join(workDir, "qemu.pid"), "utf8").trim());
+  } catch {
+    return true;
+  }
+  if (!pid) return true;
+  try {
+    process.kill(pid, 0);
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return true;
+  }
+}
+
+async function consoleTail(o: WaitSshOptions): Promise<string> {
+  if (!o.consoleCommand) return "";
+  const r = await output("sh", ["-c", o.consoleCommand], o.env);
+  const lines = r.both.trimEnd().split("\n").slice(-30);
+  return lines.map((l) => `    ${l}\n`).join("");
+}
+
+const pause = (seconds: number) => new Promise((r) => setTimeout(r, seconds * 1000));
+
+/** Resolves once SSH answers; rejects with the operator's message when it will not. */
+export async function waitForSsh(o: WaitSshOptions, log: (m: string) => void): Promise<void> {
+  const start = Date.now();
+  const waited = () => Math.floor((Date.now() - start) / 1000);
+  const at = `${o.host}:${o.port}`;
+  log(`waiting up to ${o.timeoutSeconds}s for SSH on ${at}`);
+  for (;;) {
+    if (await sshAnswers(o)) {
+      log(`SSH is up on ${at} after ${waited()}s`);
+      return;
+    }
+    if (builderGone(o.workDir)) {
+      throw new Error(
+        `the builder stopped before SSH came up on ${at}; last lines of its console:\n${await consoleTail(o)}`,
+      );
+    }
+    if (waited() >= o.timeoutSeconds) {
+      throw new Error(
+        `no SSH on ${at} after ${o.timeoutSeconds}s (dse-image:sshTimeoutMinutes); last lines of the builder console:\n${await consoleTail(o)}`,
+      );
+    }
+    await pause(o.pollSeconds);
+  }
+}
+
+export function waitSshOptions(env: NodeJS.ProcessEnv): WaitSshOptions {
+  return {
+    host: requiredEnv(env, "HOST"),
+    port: Number(requiredEnv(env, "PORT")),
+    timeoutSeconds: envSeconds(env.TIMEOUT_SECONDS, 600),
+    pollSeconds: envSeconds(env.POLL_SECONDS, 1),
+    consoleCommand: env.CONSOLE_COMMAND || undefined,
+    workDir: env.WORK_DIR || undefined,
+    env,
+  };
+}
+
+if (require.main === module) {
+  Promise.resolve()
+    .then(() =>
+      waitForSsh(waitSshOptions(process.env), (m) => process.stderr.write(`==> wait-ssh: ${m}\n`)),
+    )
+    .catch((e: Error) => {
+      process.stderr.write(`wait-ssh: ${e.message}${e.message.endsWith("\n") ? "" : "\n"}`);
+      process.exitCode = 1;
+    });
+}
