@@ -1,6 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { dseAmiId } from "../../components/reader";
+import { dseAmiId } from "dse-image/reader";
 import { sshAllowedCidr } from "../ssh-cidr";
 
 const config = new pulumi.Config();
