@@ -1,5 +1,5 @@
 /**
- * The AWS platform's one-shot host commands: `node --import tsx components/aws/cli.ts <command>`,
+ * The AWS platform's one-shot host commands: `node --require tsx/cjs components/aws/cli.ts <command>`,
  * everything else from the environment as command.local passes it (teardown.sh and console.sh
  * run this; the boot test's instance is test-instance.ts's). Exit status 1 with one line
  * "==> aws: ..." on stderr when it fails.

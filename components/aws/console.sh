@@ -4,4 +4,4 @@
 #
 # Env: REGION, INSTANCE_ID, the credential settings (cli.ts), LINES (default 30)
 set -euo pipefail
-exec node --import tsx "$(dirname "${BASH_SOURCE[0]}")/cli.ts" console
+exec node --require tsx/cjs "$(dirname "${BASH_SOURCE[0]}")/cli.ts" console

@@ -8,4 +8,4 @@
 # Env: REGION, PREFIX, STACK_TAG, the credential settings (cli.ts), RETRY_SECONDS (default 10).
 # Exits 1 naming what is left and how to remove it when something could not be deleted.
 set -euo pipefail
-exec node --import tsx "$(dirname "${BASH_SOURCE[0]}")/cli.ts" teardown
+exec node --require tsx/cjs "$(dirname "${BASH_SOURCE[0]}")/cli.ts" teardown

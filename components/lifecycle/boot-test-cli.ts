@@ -1,5 +1,5 @@
 /**
- * The boot test step: `node --import tsx components/lifecycle/boot-test-cli.ts <platform>` (aws,
+ * The boot test step: `node --require tsx/cjs components/lifecycle/boot-test-cli.ts <platform>` (aws,
  * openstack or qemu), everything else from the environment boot-test.ts declares. Prints the
  * result line; on failure the report (`boot test of <name> FAILED in check "<check>": ...`) on
  * stderr and exit status 1.

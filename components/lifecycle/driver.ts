@@ -16,9 +16,13 @@ export function script(file: string): string {
   return `bash ${shellQuote(projectRelative(file))}`;
 }
 
-/** Shell command running a TypeScript host command of this project (rule P3, as `script`). */
+/**
+ * Shell command running a TypeScript host command of this project (rule P3, as `script`). tsx's
+ * CommonJS hook only: the package is CommonJS, and `--import tsx` also starts Node's off-thread
+ * ESM loader, which doubles the start of every step (about 220 ms against 80 ms here).
+ */
 export function tsCommand(file: string, ...args: string[]): string {
-  return ["node", "--import", "tsx", projectRelative(file), ...args].map(shellQuote).join(" ");
+  return ["node", "--require", "tsx/cjs", projectRelative(file), ...args].map(shellQuote).join(" ");
 }
 
 export const WAIT_SSH = path.join(__dirname, "wait-ssh.ts");

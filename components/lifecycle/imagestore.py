@@ -10,4 +10,4 @@ import sys
 CLI = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "store", "cli.ts")
 
 if __name__ == "__main__":
-    os.execvp("node", ["node", "--import", "tsx", CLI, *sys.argv[1:]])
+    os.execvp("node", ["node", "--require", "tsx/cjs", CLI, *sys.argv[1:]])

@@ -1,5 +1,5 @@
 /**
- * The SBOM step: `node --import tsx components/lifecycle/write-sbom.ts`. Writes the image's
+ * The SBOM step: `node --require tsx/cjs components/lifecycle/write-sbom.ts`. Writes the image's
  * CycloneDX SBOM (the program made it from the builder's inventory; it arrives on stdin) to
  * SBOM_PATH atomically, and prints its sha256, which the snapshot stores on the image.
  *

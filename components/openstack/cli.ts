@@ -1,5 +1,5 @@
 /**
- * The OpenStack platform's one-shot host commands: `node --import tsx
+ * The OpenStack platform's one-shot host commands: `node --require tsx/cjs
  * components/openstack/cli.ts <command>`, everything else from the environment as command.local
  * passes it (teardown.sh and console.sh run this; the boot test's server is test-server.ts's),
  * with the OS_* variables of a sourced openrc. Exit status 1 with "==> openstack: ..." on stderr

@@ -9,4 +9,4 @@
 # Env: PREFIX, OS_FLAGS (extra flags for every openstack call), RETRY_SECONDS (default 5).
 # Exits 1 naming what is left and how to remove it when something could not be deleted.
 set -euo pipefail
-exec node --import tsx "$(dirname "${BASH_SOURCE[0]}")/cli.ts" teardown
+exec node --require tsx/cjs "$(dirname "${BASH_SOURCE[0]}")/cli.ts" teardown

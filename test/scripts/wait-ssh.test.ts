@@ -22,7 +22,7 @@ function fakeKeyscan(answerFrom: number) {
 }
 
 function run(env: Record<string, string>) {
-  return spawnSync("node", ["--import", "tsx", SCRIPT], {
+  return spawnSync("node", ["--require", "tsx/cjs", SCRIPT], {
     env: {
       ...process.env,
       PATH: `${dir}:${process.env.PATH}`,
