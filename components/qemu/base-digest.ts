@@ -8,14 +8,14 @@ import { type QemuConfig, defaultCacheDir } from "./config";
 export interface BaseReader {
   /** A SHA256SUMS file: http(s) URL, file:// URL or path. */
   fetchText(url: string): Promise<string>;
-  /** sha256 of a local file; `cacheDir` holds fetch-base.sh's record of files checked before. */
+  /** sha256 of a local file; `cacheDir` holds fetch-base.ts's record of files checked before. */
   sha256File(file: string, cacheDir: string): Promise<string>;
 }
 
 const SHA256 = /^[0-9a-f]{64}$/i;
 
 /** A file's name in a URL or path, without a query string. */
-function fileName(url: string): string {
+export function fileName(url: string): string {
   return path.posix.basename(url.replace(/[?#].*$/, ""));
 }
 
@@ -31,7 +31,7 @@ export function checksumFromSums(sums: string, name: string): string | undefined
 /**
  * The sha256 of the bytes the QEMU builder will boot from: the configured hash, the publisher's
  * SHA256SUMS line read now (Packer's `file:` form), or the local file's own hash. The fingerprint
- * covers it, and fetch-base.sh checks the base against it: a new image published under the same
+ * covers it, and fetch-base.ts checks the base against it: a new image published under the same
  * URL is a new fingerprint, so it rebuilds.
  */
 export async function baseSha256(q: QemuConfig, read: BaseReader): Promise<string> {
@@ -59,16 +59,16 @@ export async function baseSha256(q: QemuConfig, read: BaseReader): Promise<strin
     );
 }
 
-/** `stat -L -c '%s %i %d %.9Y %.9Z'`: what fetch-base.sh records of a checked file. */
-function statLine(file: string): string {
+/** `stat -L -c '%s %i %d %.9Y %.9Z'`: what fetch-base.ts records of a checked file. */
+export function statLine(file: string): string {
   const st = fs.statSync(file, { bigint: true });
   const time = (ns: bigint) =>
     `${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, "0")}`;
   return `${st.size} ${st.ino} ${st.dev} ${time(st.mtimeNs)} ${time(st.ctimeNs)}`;
 }
 
-/** fetch-base.sh's stamp of a file: `<cacheDir>/verified/<sha256 of "realpath\n">`. */
-function stampOf(file: string, cacheDir: string): string {
+/** fetch-base.ts's stamp of a file: `<cacheDir>/verified/<sha256 of "realpath\n">`. */
+export function stampOf(file: string, cacheDir: string): string {
   const key = createHash("sha256")
     .update(`${fs.realpathSync(file)}\n`)
     .digest("hex");
@@ -76,7 +76,7 @@ function stampOf(file: string, cacheDir: string): string {
 }
 
 /**
- * Hashes a local base, or takes the hash fetch-base.sh (or an earlier run) recorded for it while
+ * Hashes a local base, or takes the hash fetch-base.ts (or an earlier run) recorded for it while
  * the file is unchanged since: same size, inode, device, modification and status-change times.
  * Remembering is best effort, as there.
  */

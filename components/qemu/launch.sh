@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Starts a QEMU builder for the lifecycle (the create of its start step): fetches and checks the
-# base (fetch-base.sh), writes the NoCloud seed (make-seed.sh) and labels the work folder with the
+# base (fetch-base.ts), writes the NoCloud seed (make-seed.sh) and labels the work folder with the
 # build and generation it serves (the probe reads them to resume a running builder), then runs
 # start.sh. One step whose stored environment names no folder of this machine (rule P3): the work
 # folder and the cached base are found from CACHE_DIR, STACK_TAG and GEN where it runs.
 #
 # Env: BUILD (final image name), GEN (builder generation), STACK_TAG, CACHE_DIR (optional),
-#      SOURCE_URL and SOURCE_SHA256 (fetch-base.sh), USER_DATA and INSTANCE_ID (make-seed.sh),
+#      SOURCE_URL and SOURCE_SHA256 (fetch-base.ts), USER_DATA and INSTANCE_ID (make-seed.sh),
 #      and start.sh's other inputs (its BASE_IMAGE, WORK_DIR and SEED_PATH are set here).
 # Output: one JSON line {"port", "boot"}: the SSH port and a new ID for this start of the builder
 # (a restarted builder runs on a fresh overlay, so its identity must change even if its
@@ -22,7 +22,7 @@ CACHE_DIR=$(dse_cache_dir)
 WORK_DIR=$(dse_builder_dir)
 SEED_PATH="$WORK_DIR/seed.iso"
 export CACHE_DIR WORK_DIR SEED_PATH
-BASE_IMAGE=$(bash "$here/fetch-base.sh")
+BASE_IMAGE=$(node --require tsx/cjs "$here/fetch-base.ts")
 export BASE_IMAGE
 mkdir -p "$WORK_DIR"
 bash "$here/make-seed.sh"

@@ -108,7 +108,7 @@ async function declareQemuBuild(config: StackConfig, host: Host): Promise<QemuBu
     stackTag: host.stackTag,
     settings: buildSettings(config),
     sourceImageUrl: q.sourceImageUrl,
-    // The bytes the fingerprint covers: fetch-base.sh refuses any others.
+    // The bytes the fingerprint covers: fetch-base.ts refuses any others.
     sourceImageSha256: await qemuBaseSha256(config, host),
     cacheDir,
     outputDir,

@@ -6,7 +6,7 @@
 # unless stop.sh claimed it for the export.
 #
 # Env:
-#   BASE_IMAGE           base image (qcow2 or raw), from fetch-base.sh; relative to the current
+#   BASE_IMAGE           base image (qcow2 or raw), from fetch-base.ts; relative to the current
 #                        folder (the overlay names it by its absolute path)
 #   WORK_DIR             builder folder: overlay.qcow2, qemu.pid, monitor.sock, serial.log
 #   SEED_PATH            NoCloud seed ISO from make-seed.sh

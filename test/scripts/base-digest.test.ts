@@ -1,17 +1,15 @@
 /**
  * The program knows a local base by its sha256 (components/qemu/base-digest.ts) and shares
- * fetch-base.sh's record of files checked before, so a multi-GB base is hashed once, by whichever
+ * fetch-base.ts's record of files checked before, so a multi-GB base is hashed once, by whichever
  * of the two meets it first, and again only when it changed.
  */
-import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sha256FileRemembered } from "../../components/qemu/base-digest";
-
-const SCRIPT = path.resolve(__dirname, "..", "..", "components", "qemu", "fetch-base.sh");
+import { fetchBase as fetchBaseImage } from "../../components/qemu/fetch-base";
 
 let dir: string;
 let image: string;
@@ -26,12 +24,15 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const sha256 = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 
-function fetchBase(expected: string) {
-  const r = spawnSync("bash", [SCRIPT], {
-    env: { PATH: process.env.PATH, SOURCE_URL: image, SOURCE_SHA256: expected, CACHE_DIR: cache },
-    encoding: "utf8",
-  });
-  return { code: r.status, stderr: r.stderr };
+/** The builder's start step's check of the base, with what it logs. */
+async function fetchBase(expected: string) {
+  let stderr = "";
+  const log = (line: string) => (stderr += `==> qemu: ${line}\n`);
+  const req = { sourceUrl: image, sourceSha256: expected, cacheDir: cache, retrySeconds: 0, log };
+  return fetchBaseImage(req).then(
+    () => ({ code: 0, stderr }),
+    (e: Error) => ({ code: 1, stderr: `${stderr}qemu-fetch-base: ${e.message}\n` }),
+  );
 }
 
 /** The one stamp file in the cache. */
@@ -41,15 +42,15 @@ function stamp(): string {
 }
 
 describe("sha256FileRemembered", () => {
-  it("hashes the file, and fetch-base.sh then trusts the record without hashing again", async () => {
+  it("hashes the file, and fetch-base.ts then trusts the record without hashing again", async () => {
     expect(await sha256FileRemembered(image, cache)).toBe(sha256(image));
-    const r = fetchBase(sha256(image));
+    const r = await fetchBase(sha256(image));
     expect(r.code).toBe(0);
     expect(r.stderr).toContain(`sha256 of ${image} checked before; unchanged since`);
   });
 
-  it("takes the hash fetch-base.sh recorded while the file is unchanged", async () => {
-    expect(fetchBase(sha256(image)).code).toBe(0);
+  it("takes the hash fetch-base.ts recorded while the file is unchanged", async () => {
+    expect((await fetchBase(sha256(image))).code).toBe(0);
     // The record's hash is what comes back: nothing was read (a real record is never wrong).
     const [, ...statLine] = fs.readFileSync(stamp(), "utf8").trim().split(" ");
     fs.writeFileSync(stamp(), `${"e".repeat(64)} ${statLine.join(" ")}\n`);

@@ -6,7 +6,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
-const SCRIPT = path.resolve(__dirname, "..", "..", "components", "qemu", "fetch-base.sh");
+const REPO = path.resolve(__dirname, "..", "..");
+/** As launch.sh runs it, from the project folder (tsx is the project's). */
+const COMMAND = ["--require", "tsx/cjs", path.join(REPO, "components", "qemu", "fetch-base.ts")];
 
 let dir: string;
 let image: string;
@@ -19,24 +21,9 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** A sha256sum on PATH that logs each file it hashes (stdin, the stamp's path hash, is not). */
-function countingSha256sum(): { path: string; hashed: () => string[] } {
-  const bin = path.join(dir, "bin");
-  const log = path.join(dir, "hashed.log");
-  fs.mkdirSync(bin, { recursive: true });
-  fs.writeFileSync(
-    path.join(bin, "sha256sum"),
-    `#!/bin/sh\n[ $# -gt 0 ] && echo "$@" >>'${log}'\nexec /usr/bin/sha256sum "$@"\n`,
-    { mode: 0o755 },
-  );
-  return {
-    path: `${bin}:${process.env.PATH}`,
-    hashed: () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n") : []),
-  };
-}
-
 function fetch(sourceSha256: string, env: NodeJS.ProcessEnv = {}) {
-  const r = spawnSync("bash", [SCRIPT], {
+  const r = spawnSync(process.execPath, COMMAND, {
+    cwd: REPO,
     env: {
       PATH: process.env.PATH,
       ...env,
@@ -55,7 +42,7 @@ function sums(lines: string[]): string {
   return `file:file://${file}`;
 }
 
-describe("qemu-fetch-base.sh", () => {
+describe("qemu fetch-base.ts", () => {
   it("accepts a plain sha256", () => {
     expect(fetch(sha)).toEqual({ code: 0, stdout: fs.realpathSync(image), stderr: "" });
   });
@@ -92,24 +79,26 @@ describe("qemu-fetch-base.sh", () => {
   });
 
   it("does not hash an unchanged file again, and hashes it again once it changed", () => {
-    const sum = countingSha256sum();
-    expect(fetch(sha, { PATH: sum.path })).toEqual({
-      code: 0,
-      stdout: fs.realpathSync(image),
-      stderr: "",
-    });
-    expect(fetch(sha, { PATH: sum.path })).toEqual({
+    expect(fetch(sha)).toEqual({ code: 0, stdout: fs.realpathSync(image), stderr: "" });
+    expect(fetch(sha)).toEqual({
       code: 0,
       stdout: fs.realpathSync(image),
       stderr: `==> qemu: sha256 of ${image} checked before; unchanged since`,
     });
-    expect(sum.hashed()).toEqual([image]);
     // Same size, other content: the status-change time moves, so it is hashed and refused.
     fs.writeFileSync(image, "not really a disk imagE\n");
-    const r = fetch(sha, { PATH: sum.path });
+    const r = fetch(sha);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^qemu-fetch-base: sha256 mismatch for /);
-    expect(sum.hashed()).toEqual([image, image]);
+  });
+
+  it("fails naming the key when the local base does not exist", () => {
+    fs.rmSync(image);
+    expect(fetch(sha)).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `qemu-fetch-base: base image ${image} (dse-image:qemu.sourceImageUrl) does not exist`,
+    });
   });
 
   it("still uses a checked local file when the cache cannot be written, and says so", () => {
@@ -133,11 +122,19 @@ describe("qemu-fetch-base.sh", () => {
   });
 });
 
-describe("qemu-fetch-base.sh downloads", () => {
+describe("qemu fetch-base.ts downloads", () => {
   let server: http.Server;
   let url: string;
+  let requests: number;
+  let status: number;
   beforeEach(async () => {
-    server = http.createServer((_req, res) => res.end(fs.readFileSync(image)));
+    requests = 0;
+    status = 200;
+    server = http.createServer((_req, res) => {
+      requests++;
+      res.statusCode = status;
+      res.end(status === 200 ? fs.readFileSync(image) : "");
+    });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     url = `http://127.0.0.1:${(server.address() as { port: number }).port}/noble.img`;
   });
@@ -146,7 +143,8 @@ describe("qemu-fetch-base.sh downloads", () => {
   /** Async: the test's own HTTP server must keep answering while the script runs. */
   function download(sourceSha256: string, env: NodeJS.ProcessEnv = {}) {
     return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn("bash", [SCRIPT], {
+      const child = spawn(process.execPath, COMMAND, {
+        cwd: REPO,
         env: {
           PATH: process.env.PATH,
           ...env,
@@ -164,23 +162,60 @@ describe("qemu-fetch-base.sh downloads", () => {
   }
 
   it("downloads once, then reuses the cached copy without hashing it again", async () => {
-    const sum = countingSha256sum();
     const cached = path.join(dir, "cache", "base", sha, "noble.img");
-    const first = await download(sha, { PATH: sum.path });
+    const first = await download(sha);
     expect(first).toEqual({
       code: 0,
       stdout: cached,
       stderr: `==> qemu: downloading ${url}`,
     });
-    const second = await download(sha, { PATH: sum.path });
+    expect(fs.readFileSync(cached)).toEqual(fs.readFileSync(image));
+    const second = await download(sha);
     expect(second).toEqual({
       code: 0,
       stdout: cached,
       stderr: `==> qemu: base image cached: ${cached}`,
     });
-    // Only the download itself was hashed (under its temporary name).
-    expect(sum.hashed()).toHaveLength(1);
-    expect(path.dirname(sum.hashed()[0])).toBe(path.dirname(cached));
+    expect(requests).toBe(1);
+  });
+
+  it("hashes a cached copy it has no record of, and keeps it when it matches", async () => {
+    const cached = path.join(dir, "cache", "base", sha, "noble.img");
+    fs.mkdirSync(path.dirname(cached), { recursive: true });
+    fs.copyFileSync(image, cached);
+    expect(await download(sha)).toEqual({
+      code: 0,
+      stdout: cached,
+      stderr: `==> qemu: base image cached: ${cached}`,
+    });
+    expect(requests).toBe(0);
+  });
+
+  it("retries a server error, then fails naming the URL and the key", async () => {
+    status = 503;
+    expect(await download(sha, { RETRY_SECONDS: "0" })).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: [
+        `==> qemu: downloading ${url}`,
+        ...[2, 3, 4, 5, 6].map(
+          (n) =>
+            `==> qemu: download of ${url} failed (HTTP 503 Service Unavailable); attempt ${n} of 6`,
+        ),
+        `qemu-fetch-base: could not download ${url} (dse-image:qemu.sourceImageUrl): HTTP 503 Service Unavailable`,
+      ].join("\n"),
+    });
+    expect(requests).toBe(6);
+  });
+
+  it("does not retry a missing file", async () => {
+    status = 404;
+    const r = await download(sha, { RETRY_SECONDS: "0" });
+    expect(r.stderr).toBe(
+      `==> qemu: downloading ${url}\nqemu-fetch-base: could not download ${url} (dse-image:qemu.sourceImageUrl): HTTP 404 Not Found`,
+    );
+    expect(requests).toBe(1);
+    expect(fs.readdirSync(path.join(dir, "cache", "base", sha))).toEqual([]);
   });
 
   it("refuses a download whose sha256 differs, naming the URL and the key, and keeps nothing", async () => {

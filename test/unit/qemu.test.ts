@@ -136,7 +136,7 @@ describe("the local stack (Pulumi.local.yaml)", () => {
     expect(env(r, "qemu-start")).toMatchObject({
       SOURCE_URL:
         "https://cloud-images.ubuntu.com/releases/noble/release/ubuntu-24.04-server-cloudimg-amd64.img",
-      // The line for the image in Ubuntu's SHA256SUMS, read by the program: fetch-base.sh checks
+      // The line for the image in Ubuntu's SHA256SUMS, read by the program: fetch-base.ts checks
       // the download against exactly the bytes the fingerprint covers.
       SOURCE_SHA256: BASE_SHA256,
       MEMORY_MB: "4096",

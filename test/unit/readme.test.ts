@@ -292,16 +292,13 @@ describe("README's prerequisites", () => {
     expect(testPackages).toEqual(expect.arrayContaining(["qemu-system-x86", "qemu-utils"]));
     const buildPackages = aptPackages(item("For the local build"));
     expect(buildPackages).toEqual(
-      expect.arrayContaining([
-        "qemu-system-x86",
-        "qemu-utils",
-        "genisoimage",
-        "openssh-client",
-        "curl",
-      ]),
+      expect.arrayContaining(["qemu-system-x86", "qemu-utils", "genisoimage", "openssh-client"]),
     );
-    // The local platforms' image store and QEMU supervision need no python3 (lifecycle/host.ts).
+    // The local platforms' image store and QEMU supervision need no python3 (lifecycle/host.ts),
+    // and the base's download is Node's (components/qemu/fetch-base.ts), not curl's.
     expect(buildPackages).not.toContain("python3");
+    expect(buildPackages).not.toContain("curl");
+    expect(read("components/qemu/launch.sh")).toContain("fetch-base.ts");
     for (const p of [...testPackages, ...buildPackages]) {
       expect(ciPackages, `.ci/run must install ${p}, which README lists`).toContain(p);
     }

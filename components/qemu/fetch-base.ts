@@ -1,0 +1,186 @@
+/**
+ * Fetches the QEMU builder's base image into the cache and verifies it; prints its cached path
+ * (launch.sh runs `node --require tsx/cjs components/qemu/fetch-base.ts`). A cached copy whose
+ * sha256 matches is reused; a local file (file:// URL or path) is used in place, never copied.
+ *
+ * Env:
+ *   SOURCE_URL     http(s) URL, file:// URL or path of the base cloud image (qcow2 or raw)
+ *   SOURCE_SHA256  expected sha256, or file:<URL> of a SHA256SUMS file that lists the image by
+ *                  its file name (Packer's iso_checksum form): required for http(s) URLs,
+ *                  checked when set for local files
+ *   CACHE_DIR      cache folder; downloads land in <CACHE_DIR>/base/<sha256>/<file name>, and
+ *                  <CACHE_DIR>/verified/ remembers files whose sha256 was checked
+ *   RETRY_SECONDS  pause between download attempts (default 5)
+ * Output: the base image's absolute path on stdout; progress on stderr. Exit status 1 with one
+ * line "qemu-fetch-base: ..." naming the setting when it fails.
+ */
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { envSeconds, requiredEnv } from "../host-env";
+import { checksumFromSums, fileName, realBaseReader, stampOf, statLine } from "./base-digest";
+
+const SHA_KEY = "dse-image:qemu.sourceImageSha256";
+const URL_KEY = "dse-image:qemu.sourceImageUrl";
+
+export interface FetchBaseRequest {
+  sourceUrl: string;
+  /** A sha256, `file:<SHA256SUMS URL>`, or empty (local files only). */
+  sourceSha256: string;
+  cacheDir: string;
+  retrySeconds: number;
+  log: (line: string) => void;
+}
+
+async function expectedSha256(req: FetchBaseRequest): Promise<string> {
+  const spec = req.sourceSha256;
+  if (!spec.startsWith("file:")) return spec.toLowerCase();
+  const sumsUrl = spec.slice("file:".length);
+  const sums = await realBaseReader.fetchText(sumsUrl).catch((e: Error) => {
+    throw new Error(`could not read ${sumsUrl} (${SHA_KEY}): ${e.message}`);
+  });
+  const name = fileName(req.sourceUrl);
+  return (
+    checksumFromSums(sums, name) ??
+    (() => {
+      throw new Error(`${sumsUrl} lists no sha256 for ${name} (${SHA_KEY})`);
+    })()
+  );
+}
+
+/** Checked before with this expected sha256, and unchanged since (size, inode, times). */
+function verifiedBefore(file: string, expected: string, cacheDir: string): boolean {
+  const stamp = stampOf(file, cacheDir);
+  try {
+    return fs.readFileSync(stamp, "utf8").trim() === `${expected} ${statLine(file)}`;
+  } catch {
+    return false;
+  }
+}
+
+/** Best effort: a cache that cannot be written only means the next build hashes again. */
+function rememberVerified(file: string, expected: string, req: FetchBaseRequest): void {
+  const stamp = stampOf(file, req.cacheDir);
+  try {
+    fs.mkdirSync(path.dirname(stamp), { recursive: true });
+    fs.writeFileSync(`${stamp}.tmp`, `${expected} ${statLine(file)}\n`);
+    fs.renameSync(`${stamp}.tmp`, stamp);
+  } catch {
+    req.log(`warning: could not remember the check in ${req.cacheDir}/verified`);
+  }
+}
+
+async function sha256Of(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+function mismatch(what: string, expected: string, actual: string): Error {
+  return new Error(`sha256 mismatch for ${what}: expected ${expected} (${SHA_KEY}), got ${actual}`);
+}
+
+async function useLocalFile(req: FetchBaseRequest, expected: string): Promise<string> {
+  const file = req.sourceUrl.replace(/^file:\/\//, "");
+  if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile()) {
+    throw new Error(`base image ${file} (${URL_KEY}) does not exist`);
+  }
+  if (expected !== "") {
+    if (verifiedBefore(file, expected, req.cacheDir)) {
+      req.log(`sha256 of ${file} checked before; unchanged since`);
+    } else {
+      const actual = await sha256Of(file);
+      if (actual !== expected) throw mismatch(file, expected, actual);
+      rememberVerified(file, expected, req);
+    }
+  }
+  return fs.realpathSync(file);
+}
+
+/** Statuses worth another attempt, as curl's --retry takes them. */
+const TRANSIENT = new Set([408, 429, 500, 502, 503, 504]);
+
+/** Downloads `url` to `file`, hashing on the way; retries transient failures like curl --retry 5. */
+async function downloadTo(url: string, file: string, req: FetchBaseRequest): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    const hash = createHash("sha256");
+    try {
+      const res = await fetch(url);
+      if (!res.ok || res.body === null) {
+        const error = new Error(`HTTP ${res.status} ${res.statusText}`);
+        if (!TRANSIENT.has(res.status)) throw Object.assign(error, { final: true });
+        throw error;
+      }
+      const hashing = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          hash.update(chunk);
+          done(null, chunk);
+        },
+      });
+      await pipeline(Readable.fromWeb(res.body), hashing, fs.createWriteStream(file));
+      return hash.digest("hex");
+    } catch (e) {
+      const final = (e as { final?: boolean }).final === true || attempt > 5;
+      const reason = (e as Error & { cause?: Error }).cause?.message ?? (e as Error).message;
+      if (final) throw new Error(`could not download ${url} (${URL_KEY}): ${reason}`);
+      req.log(`download of ${url} failed (${reason}); attempt ${attempt + 1} of 6`);
+      await new Promise((resolve) => setTimeout(resolve, req.retrySeconds * 1000));
+    }
+  }
+}
+
+async function download(req: FetchBaseRequest, expected: string): Promise<string> {
+  if (expected === "") throw new Error(`${SHA_KEY} is required for ${req.sourceUrl}`);
+  const name = fileName(req.sourceUrl);
+  const dir = path.join(req.cacheDir, "base", expected);
+  const file = path.join(dir, name);
+  if (fs.existsSync(file)) {
+    const valid =
+      verifiedBefore(file, expected, req.cacheDir) ||
+      ((await sha256Of(file)) === expected && (rememberVerified(file, expected, req), true));
+    if (valid) {
+      req.log(`base image cached: ${file}`);
+      return fs.realpathSync(file);
+    }
+  }
+  fs.mkdirSync(dir, { recursive: true });
+  const part = path.join(dir, `.${name}.${process.pid}.${Date.now()}`);
+  try {
+    req.log(`downloading ${req.sourceUrl}`);
+    const actual = await downloadTo(req.sourceUrl, part, req);
+    if (actual !== expected) throw mismatch(req.sourceUrl, expected, actual);
+    fs.renameSync(part, file);
+  } finally {
+    fs.rmSync(part, { force: true });
+  }
+  rememberVerified(file, expected, req);
+  return fs.realpathSync(file);
+}
+
+/** The base image's absolute path, fetched and checked as the header says. */
+export async function fetchBase(req: FetchBaseRequest): Promise<string> {
+  const expected = await expectedSha256(req);
+  return /^https?:\/\//i.test(req.sourceUrl)
+    ? download(req, expected)
+    : useLocalFile(req, expected);
+}
+
+async function main(env: NodeJS.ProcessEnv): Promise<void> {
+  const file = await fetchBase({
+    sourceUrl: requiredEnv(env, "SOURCE_URL"),
+    sourceSha256: env.SOURCE_SHA256 ?? "",
+    cacheDir: requiredEnv(env, "CACHE_DIR"),
+    retrySeconds: envSeconds(env.RETRY_SECONDS, 5),
+    log: (line) => process.stderr.write(`==> qemu: ${line}\n`),
+  });
+  process.stdout.write(`${file}\n`);
+}
+
+if (require.main === module) {
+  main(process.env).catch((e: Error) => {
+    process.stderr.write(`qemu-fetch-base: ${e.message}\n`);
+    process.exitCode = 1;
+  });
+}
