@@ -1,8 +1,8 @@
 /**
- * The AWS platform's one-shot host commands: `node --require tsx/cjs components/aws/cli.ts <command>`,
- * everything else from the environment as command.local passes it (teardown.sh and console.sh
- * run this; the boot test's instance is test-instance.ts's). Exit status 1 with one line
- * "==> aws: ..." on stderr when it fails.
+ * The AWS platform's one-shot host commands: `node --require tsx/cjs components/aws/cli.ts
+ * <command>`, everything else from the environment as command.local passes it (the stored delete
+ * teardown.sh runs `teardown`; the SSH wait and the boot test run `console` for their errors).
+ * Exit status 1 with one line "==> aws: ..." on stderr when it fails.
  *   REGION                 the home region
  *   AWS_PROFILE AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE   as the `aws` provider is given
  *                          them (components/aws/credentials.ts); the SDK's default chain reads

@@ -1,7 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import { declareImage } from "../lifecycle/chain";
-import type { BuildSettings, Builder, LaunchRequest, PlatformDriver } from "../lifecycle/driver";
+import * as path from "node:path";
+import {
+  type BuildSettings,
+  type Builder,
+  type LaunchRequest,
+  type PlatformDriver,
+  tsCommand,
+} from "../lifecycle/driver";
 import type { ImageRecordOutput } from "../lifecycle/image-record";
 import type { Plan } from "../lifecycle/plan";
 import type { StoreRef } from "../lifecycle/store";
@@ -143,6 +150,7 @@ export class AwsImage extends pulumi.ComponentResource {
     const driver: PlatformDriver = {
       platform: "aws",
       scripts: __dirname,
+      consoleCommand: tsCommand(path.join(__dirname, "cli.ts"), "console"),
       env,
       store,
       sshUser: args.sshUser ?? "ubuntu",

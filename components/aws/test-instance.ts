@@ -1,6 +1,7 @@
 import * as path from "node:path";
 import { requiredEnv as need, envList } from "../host-env";
 import type { Launcher } from "../lifecycle/boot-test-run";
+import { tsCommand } from "../lifecycle/driver";
 import { shellQuote } from "../shell";
 import { AwsImageStore } from "../store/aws";
 import { ec2Context } from "./cli";
@@ -59,7 +60,7 @@ export function awsTestInstance(
         host: made.host!,
         port: 22,
         describe: `instance ${id}`,
-        consoleCommand: `REGION=${shellQuote(ctx.region)} INSTANCE_ID=${shellQuote(id)} bash ${shellQuote(path.join(__dirname, "console.sh"))}`,
+        consoleCommand: `REGION=${shellQuote(ctx.region)} INSTANCE_ID=${shellQuote(id)} ${tsCommand(path.join(__dirname, "cli.ts"), "console")}`,
       };
     },
     remove: () => removeTestInstance(ctx, made),

@@ -171,7 +171,7 @@ function declareBuilderChain(
         HOST: builder.host,
         PORT: pulumi.output(builder.port).apply(String),
         TIMEOUT_SECONDS: String(settings.sshTimeoutMinutes * 60),
-        CONSOLE_COMMAND: script(path.join(driver.scripts, "console.sh")),
+        CONSOLE_COMMAND: driver.consoleCommand,
       },
       // A new builder must be waited for again.
       triggers: [builder.id],

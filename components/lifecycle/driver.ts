@@ -83,14 +83,19 @@ export interface Builder {
 
 /**
  * How one platform launches and tears down; everything else is the lifecycle's, and the image
- * (snapshot, publish, claim) is the image store's (components/store/). Scripts live in
- * `scripts`: teardown.sh (deletes every builder-side object whose name starts with PREFIX) and
- * console.sh (prints the last lines of the builder's console, for errors). The boot test's
- * instance is the platform's Launcher (boot-test-cli.ts picks it by `platform`).
+ * (snapshot, publish, claim) is the image store's (components/store/). `scripts` holds
+ * teardown.sh (deletes every builder-side object whose name starts with PREFIX; a stored delete,
+ * rule C3). The boot test's instance is the platform's Launcher (boot-test-cli.ts picks it by
+ * `platform`).
  */
 export interface PlatformDriver {
   platform: "openstack" | "aws" | "qemu";
   scripts: string;
+  /**
+   * Shell command printing the last lines of the builder's console, for errors (the SSH wait's
+   * CONSOLE_COMMAND), with the builder's `env`.
+   */
+  consoleCommand: string;
   /** Environment every script of this platform gets (CLI flags, region, profile, ...). */
   env: Record<string, pulumi.Input<string>>;
   store: StoreRef;

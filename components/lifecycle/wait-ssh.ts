@@ -7,7 +7,7 @@
  * As a step: `node --require tsx/cjs components/lifecycle/wait-ssh.ts`, with
  *   HOST, PORT         the SSH address
  *   TIMEOUT_SECONDS    how long to wait (default 600; dse-image:sshTimeoutMinutes)
- *   CONSOLE_COMMAND    optional: prints the console's tail (a platform's console.sh)
+ *   CONSOLE_COMMAND    optional: prints the console's tail (the platform's consoleCommand)
  *   POLL_SECONDS       pause between attempts (default 1: a refused attempt costs nothing, and
  *                      every second of pause is, on average, half a second of build time)
  *   WORK_DIR           optional (local builders): stop waiting if its qemu is gone

@@ -1,7 +1,8 @@
 /**
  * The OpenStack platform's one-shot host commands: `node --require tsx/cjs
  * components/openstack/cli.ts <command>`, everything else from the environment as command.local
- * passes it (teardown.sh and console.sh run this; the boot test's server is test-server.ts's),
+ * passes it (the stored delete teardown.sh runs `teardown`; the SSH wait and the boot test run
+ * `console` for their errors),
  * with the OS_* variables of a sourced openrc. Exit status 1 with "==> openstack: ..." on stderr
  * when it fails.
  *   OS_FLAGS       extra flags for every openstack call (`--insecure`, `--os-cacert FILE`)

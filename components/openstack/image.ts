@@ -1,7 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as openstack from "@pulumi/openstack";
 import { declareImage } from "../lifecycle/chain";
-import type { BuildSettings, Builder, LaunchRequest, PlatformDriver } from "../lifecycle/driver";
+import * as path from "node:path";
+import {
+  type BuildSettings,
+  type Builder,
+  type LaunchRequest,
+  type PlatformDriver,
+  tsCommand,
+} from "../lifecycle/driver";
 import type { ImageRecordOutput } from "../lifecycle/image-record";
 import type { Plan } from "../lifecycle/plan";
 import type { StoreRef } from "../lifecycle/store";
@@ -104,6 +111,7 @@ export class OpenStackImage extends pulumi.ComponentResource {
     const driver: PlatformDriver = {
       platform: "openstack",
       scripts: __dirname,
+      consoleCommand: tsCommand(path.join(__dirname, "cli.ts"), "console"),
       env: {
         OS_FLAGS: osFlags(args.insecure ?? false, args.cacertFile)
           .map(shellQuote)

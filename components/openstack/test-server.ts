@@ -1,6 +1,7 @@
 import * as path from "node:path";
 import { requiredEnv as need, envList } from "../host-env";
 import type { Launcher } from "../lifecycle/boot-test-run";
+import { tsCommand } from "../lifecycle/driver";
 import { shellQuote } from "../shell";
 import { openStackContext } from "./cli";
 import {
@@ -55,7 +56,7 @@ export function openStackTestServer(
         host: made.host!,
         port: 22,
         describe: `server ${id}`,
-        consoleCommand: `SERVER_ID=${shellQuote(id)} bash ${shellQuote(path.join(__dirname, "console.sh"))}`,
+        consoleCommand: `SERVER_ID=${shellQuote(id)} ${tsCommand(path.join(__dirname, "cli.ts"), "console")}`,
       };
     },
     remove: () => removeTestServer(ctx, made),

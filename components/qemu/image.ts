@@ -101,6 +101,7 @@ export class QemuImage extends pulumi.ComponentResource {
     const driver: PlatformDriver = {
       platform: "qemu",
       scripts: __dirname,
+      consoleCommand: script(path.join(__dirname, "console.sh")),
       env: local,
       store,
       sshUser: args.sshUser ?? "ubuntu",

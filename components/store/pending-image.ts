@@ -6,7 +6,7 @@ export interface PendingImageArgs {
   /** The store the image goes to (platform and its settings, as configured). */
   store: pulumi.Input<Pick<StoreRef, "store" | "config">>;
   /**
-   * How the image is made: `qemu` (snapshot.sh), `virtualbox` (ova-export.sh) or `openstack`
+   * How the image is made: `qemu` (snapshot.sh), `virtualbox` (ova-export.ts) or `openstack`
    * (a Nova snapshot of the server SERVER_ID) or `aws` (CreateImage of the instance INSTANCE_ID).
    */
   snapshot: pulumi.Input<"qemu" | "virtualbox" | "openstack" | "aws">;

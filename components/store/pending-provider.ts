@@ -15,17 +15,18 @@ import {
   unpublishedOf,
 } from "./pending";
 import { runHostScript } from "./run-script";
+import { exportOva } from "../virtualbox/ova-export";
 import { operatorError, storeLog } from "./provider-util";
 
 /**
  * How each platform makes the image file or cloud image, found from this module at call time
- * (never stored). The local platforms run their host script, then the image is recorded as
- * pending (and QEMU's script frees its builder); the clouds' snapshots (Nova, CreateImage)
- * create the image with its pending record in the same call.
+ * (never stored). QEMU runs its host script (snapshot.sh), the image is recorded as pending,
+ * then the script frees its builder; the OVA is packed here (ova-export.ts) and recorded; the
+ * clouds' snapshots (Nova, CreateImage) create the image with its pending record in one call.
  */
 type MakeImage = (inputs: PendingImageInputs, store: ImageStore, log: StoreLog) => Promise<string>;
 
-function hostScript(script: string, release: boolean): MakeImage {
+function hostScript(script: string): MakeImage {
   return async (inputs, store, log) => {
     const env = {
       ...inputs.environment,
@@ -36,14 +37,30 @@ function hostScript(script: string, release: boolean): MakeImage {
     const imageId = await runHostScript(script, env);
     await markPending(store, imageId, metaOf(inputs));
     log(`pending image ${imageId} (${inputs.name})`);
-    if (release) await runHostScript(script, env, ["release"]);
+    await runHostScript(script, env, ["release"]);
     return imageId;
   };
 }
 
 const MAKERS = {
-  qemu: hostScript(path.join(__dirname, "..", "qemu", "snapshot.sh"), true),
-  virtualbox: hostScript(path.join(__dirname, "..", "virtualbox", "ova-export.sh"), false),
+  qemu: hostScript(path.join(__dirname, "..", "qemu", "snapshot.sh")),
+  virtualbox: async (inputs: PendingImageInputs, store: ImageStore, log: StoreLog) => {
+    // The environment keeps the names the step had as a script: the inputs stay as stored.
+    const env = inputs.environment;
+    const imageId = await exportOva({
+      sourceQcow2: env.SOURCE_QCOW2,
+      outputDir: env.OUTPUT_DIR,
+      name: inputs.name,
+      vmName: env.VM_NAME || inputs.name,
+      memoryMb: Number(env.MEMORY_MB || 2048),
+      cpus: Number(env.CPUS || 2),
+      builder: env.BUILDER === "vboxmanage" ? "vboxmanage" : "qemu",
+      log: (line) => process.stderr.write(`==> virtualbox: ${line}\n`),
+    });
+    await markPending(store, imageId, metaOf(inputs));
+    log(`pending image ${imageId} (${inputs.name})`);
+    return imageId;
+  },
   openstack: (inputs: PendingImageInputs, store: ImageStore, log: StoreLog) => {
     const serverId = inputs.environment.SERVER_ID;
     if (!serverId || !(store instanceof OpenStackImageStore))
@@ -60,7 +77,7 @@ const MAKERS = {
 
 export interface PendingImageInputs extends PendingBuild {
   store: Pick<StoreRef, "store" | "config">;
-  /** Which platform makes the image: qemu (snapshot.sh), virtualbox (ova-export.sh), openstack, aws. */
+  /** Which platform makes the image: qemu (snapshot.sh), virtualbox (ova-export.ts), openstack, aws. */
   snapshot: keyof typeof MAKERS;
   /** The builder and its folders (SERVER_ID, INSTANCE_ID, ...; nothing secret). */
   environment: Record<string, string>;

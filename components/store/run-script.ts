@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import * as path from "node:path";
 
 /**
- * Runs a platform's host script (QEMU supervision, the OVA packer) from a dynamic resource: bash,
+ * Runs a platform's host script (QEMU's snapshot.sh) from a dynamic resource: bash,
  * in the project folder, its progress on stderr as a command step shows it. Returns the last line
  * of its stdout (its result); a failure throws the script's name, exit status and last lines.
  */

@@ -197,10 +197,16 @@ export class Providers {
   }
 
   // --- command:local:Command ---------------------------------------------------------------
-  /** The step's name for fault injection: the script or imagestore command it runs. */
+  /**
+   * The step's name for fault injection and errors: the script or imagestore command it runs; for
+   * a TypeScript host command its file without `-cli` (`boot-test-cli.ts qemu` is boot-test), or
+   * a `cli.ts`'s command.
+   */
   protected static stepName(command: string): string {
     const store = /imagestore\.py'? (\w+)/.exec(command);
     if (store) return store[1];
+    const ts = /([\w-]+)\.ts'?(?:\s+'?([\w-]+))?/.exec(command);
+    if (ts) return ts[1] === "cli" ? (ts[2] ?? "cli") : ts[1].replace(/-cli$/, "");
     return (/([\w-]+)\.sh'?\s*$/.exec(command.trim())?.[1] ?? command.split(" ")[0]).replace(
       /\.sh$/,
       "",

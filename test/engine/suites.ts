@@ -430,6 +430,7 @@ export function recoveryPaths(family: Family): void {
       const dev = s.stack("dev", s.config(family));
       s.world.faults.fail("remote:smoke");
       const failed = await s.up(dev, { expectOk: false });
+      expect(failed.error).toMatch(/^exit status 1: boot-test: /);
       expect(failed.error).toMatch(/boot test of dse_base-\S+ FAILED in check "smoke"/);
       expect(images()).toEqual([]);
       // Nor an SBOM of the image that does not exist.

@@ -1,10 +1,11 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { fetchBase } from "../../components/qemu/fetch-base";
 
 const REPO = path.resolve(__dirname, "..", "..");
 /** As launch.sh runs it, from the project folder (tsx is the project's). */
@@ -21,20 +22,27 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function fetch(sourceSha256: string, env: NodeJS.ProcessEnv = {}) {
-  const r = spawnSync(process.execPath, COMMAND, {
-    cwd: REPO,
-    env: {
-      PATH: process.env.PATH,
-      ...env,
-      SOURCE_URL: `file://${image}`,
-      SOURCE_SHA256: sourceSha256,
-      CACHE_DIR: path.join(dir, "cache"),
-    },
-    encoding: "utf8",
-  });
-  return { code: r.status, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
+/** What the step prints and its exit status, as the CLI wrapper (main) makes them. */
+async function run(sourceUrl: string, sourceSha256: string) {
+  const lines: string[] = [];
+  const req = {
+    sourceUrl,
+    sourceSha256,
+    cacheDir: path.join(dir, "cache"),
+    retrySeconds: 0,
+    log: (line: string) => lines.push(`==> qemu: ${line}`),
+  };
+  return fetchBase(req).then(
+    (file) => ({ code: 0, stdout: file, stderr: lines.join("\n") }),
+    (e: Error) => ({
+      code: 1,
+      stdout: "",
+      stderr: [...lines, `qemu-fetch-base: ${e.message}`].join("\n"),
+    }),
+  );
 }
+
+const fetch = (sourceSha256: string) => run(`file://${image}`, sourceSha256);
 
 function sums(lines: string[]): string {
   const file = path.join(dir, "SHA256SUMS");
@@ -43,78 +51,78 @@ function sums(lines: string[]): string {
 }
 
 describe("qemu fetch-base.ts", () => {
-  it("accepts a plain sha256", () => {
-    expect(fetch(sha)).toEqual({ code: 0, stdout: fs.realpathSync(image), stderr: "" });
+  it("accepts a plain sha256", async () => {
+    expect(await fetch(sha)).toEqual({ code: 0, stdout: fs.realpathSync(image), stderr: "" });
   });
 
-  it("takes the sha256 from a SHA256SUMS file, as Packer's file: checksums", () => {
+  it("takes the sha256 from a SHA256SUMS file, as Packer's file: checksums", async () => {
     const spec = sums([`${"0".repeat(64)} *other.img`, `${sha} *noble-server-cloudimg-amd64.img`]);
-    expect(fetch(spec)).toEqual({ code: 0, stdout: fs.realpathSync(image), stderr: "" });
+    expect(await fetch(spec)).toEqual({ code: 0, stdout: fs.realpathSync(image), stderr: "" });
   });
 
-  it("fails naming the key when the listed sha256 does not match", () => {
+  it("fails naming the key when the listed sha256 does not match", async () => {
     const wrong = "f".repeat(64);
-    const r = fetch(sums([`${wrong}  noble-server-cloudimg-amd64.img`]));
+    const r = await fetch(sums([`${wrong}  noble-server-cloudimg-amd64.img`]));
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
       `qemu-fetch-base: sha256 mismatch for ${image}: expected ${wrong} (dse-image:qemu.sourceImageSha256), got ${sha}`,
     );
   });
 
-  it("fails naming the key when the SHA256SUMS file does not list the image", () => {
+  it("fails naming the key when the SHA256SUMS file does not list the image", async () => {
     const spec = sums([`${sha} *other.img`]);
-    const r = fetch(spec);
+    const r = await fetch(spec);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
       `qemu-fetch-base: ${spec.slice(5)} lists no sha256 for noble-server-cloudimg-amd64.img (dse-image:qemu.sourceImageSha256)`,
     );
   });
 
-  it("fails naming the key when the SHA256SUMS file cannot be read", () => {
-    const r = fetch(`file:file://${dir}/missing`);
+  it("fails naming the key when the SHA256SUMS file cannot be read", async () => {
+    const r = await fetch(`file:file://${dir}/missing`);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(
       `qemu-fetch-base: could not read file://${dir}/missing (dse-image:qemu.sourceImageSha256)`,
     );
   });
 
-  it("does not hash an unchanged file again, and hashes it again once it changed", () => {
-    expect(fetch(sha)).toEqual({ code: 0, stdout: fs.realpathSync(image), stderr: "" });
-    expect(fetch(sha)).toEqual({
+  it("does not hash an unchanged file again, and hashes it again once it changed", async () => {
+    expect(await fetch(sha)).toEqual({ code: 0, stdout: fs.realpathSync(image), stderr: "" });
+    expect(await fetch(sha)).toEqual({
       code: 0,
       stdout: fs.realpathSync(image),
       stderr: `==> qemu: sha256 of ${image} checked before; unchanged since`,
     });
     // Same size, other content: the status-change time moves, so it is hashed and refused.
     fs.writeFileSync(image, "not really a disk imagE\n");
-    const r = fetch(sha);
+    const r = await fetch(sha);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^qemu-fetch-base: sha256 mismatch for /);
   });
 
-  it("fails naming the key when the local base does not exist", () => {
+  it("fails naming the key when the local base does not exist", async () => {
     fs.rmSync(image);
-    expect(fetch(sha)).toEqual({
+    expect(await fetch(sha)).toEqual({
       code: 1,
       stdout: "",
       stderr: `qemu-fetch-base: base image ${image} (dse-image:qemu.sourceImageUrl) does not exist`,
     });
   });
 
-  it("still uses a checked local file when the cache cannot be written, and says so", () => {
+  it("still uses a checked local file when the cache cannot be written, and says so", async () => {
     const notADir = path.join(dir, "cache");
     fs.writeFileSync(notADir, "a file where the cache folder should be\n");
-    expect(fetch(sha)).toEqual({
+    expect(await fetch(sha)).toEqual({
       code: 0,
       stdout: fs.realpathSync(image),
       stderr: `==> qemu: warning: could not remember the check in ${notADir}/verified`,
     });
   });
 
-  it("remembers a checked file per expected sha256: another sha256 is checked again", () => {
-    expect(fetch(sha).code).toBe(0);
+  it("remembers a checked file per expected sha256: another sha256 is checked again", async () => {
+    expect((await fetch(sha)).code).toBe(0);
     const other = "e".repeat(64);
-    expect(fetch(other)).toEqual({
+    expect(await fetch(other)).toEqual({
       code: 1,
       stdout: "",
       stderr: `qemu-fetch-base: sha256 mismatch for ${image}: expected ${other} (dse-image:qemu.sourceImageSha256), got ${sha}`,
@@ -140,26 +148,7 @@ describe("qemu fetch-base.ts downloads", () => {
   });
   afterEach(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  /** Async: the test's own HTTP server must keep answering while the script runs. */
-  function download(sourceSha256: string, env: NodeJS.ProcessEnv = {}) {
-    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, COMMAND, {
-        cwd: REPO,
-        env: {
-          PATH: process.env.PATH,
-          ...env,
-          SOURCE_URL: url,
-          SOURCE_SHA256: sourceSha256,
-          CACHE_DIR: path.join(dir, "cache"),
-        },
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-      child.on("close", (code) => resolve({ code, stdout: stdout.trim(), stderr: stderr.trim() }));
-    });
-  }
+  const download = (sourceSha256: string) => run(url, sourceSha256);
 
   it("downloads once, then reuses the cached copy without hashing it again", async () => {
     const cached = path.join(dir, "cache", "base", sha, "noble.img");
@@ -193,7 +182,7 @@ describe("qemu fetch-base.ts downloads", () => {
 
   it("retries a server error, then fails naming the URL and the key", async () => {
     status = 503;
-    expect(await download(sha, { RETRY_SECONDS: "0" })).toEqual({
+    expect(await download(sha)).toEqual({
       code: 1,
       stdout: "",
       stderr: [
@@ -210,7 +199,7 @@ describe("qemu fetch-base.ts downloads", () => {
 
   it("does not retry a missing file", async () => {
     status = 404;
-    const r = await download(sha, { RETRY_SECONDS: "0" });
+    const r = await download(sha);
     expect(r.stderr).toBe(
       `==> qemu: downloading ${url}\nqemu-fetch-base: could not download ${url} (dse-image:qemu.sourceImageUrl): HTTP 404 Not Found`,
     );
@@ -226,5 +215,34 @@ describe("qemu fetch-base.ts downloads", () => {
       stderr: `==> qemu: downloading ${url}\nqemu-fetch-base: sha256 mismatch for ${url}: expected ${wrong} (dse-image:qemu.sourceImageSha256), got ${sha}`,
     });
     expect(fs.readdirSync(path.join(dir, "cache", "base", wrong))).toEqual([]);
+  });
+});
+
+describe("qemu fetch-base.ts as launch.sh runs it", () => {
+  const cli = (sourceSha256: string) =>
+    spawnSync(process.execPath, COMMAND, {
+      cwd: REPO,
+      env: {
+        PATH: process.env.PATH,
+        SOURCE_URL: `file://${image}`,
+        SOURCE_SHA256: sourceSha256,
+        CACHE_DIR: path.join(dir, "cache"),
+      },
+      encoding: "utf8",
+    });
+
+  it("prints the base image's path on stdout, progress on stderr", () => {
+    const r = cli(sha);
+    expect([r.status, r.stdout, r.stderr]).toEqual([0, `${fs.realpathSync(image)}\n`, ""]);
+  });
+
+  it("fails with exit status 1 and one line naming the setting", () => {
+    const wrong = "f".repeat(64);
+    const r = cli(wrong);
+    expect([r.status, r.stdout, r.stderr]).toEqual([
+      1,
+      "",
+      `qemu-fetch-base: sha256 mismatch for ${image}: expected ${wrong} (dse-image:qemu.sourceImageSha256), got ${sha}\n`,
+    ]);
   });
 });

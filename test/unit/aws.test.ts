@@ -168,9 +168,13 @@ describe("AwsImage with every aws key set", () => {
 
   it("hands the scripts the region and the store the copies, shares and encryption", async () => {
     const r = await full();
-    for (const step of ["aws-sweep", "aws-teardown", "aws-boot-test"]) {
+    for (const step of ["aws-sweep", "aws-teardown", "aws-boot-test", "aws-wait-ssh"]) {
       expect(env(r, step).REGION, step).toBe("eu-west-1");
     }
+    // The console's tail in the SSH wait's errors, over the SDK with the same settings.
+    expect(env(r, "aws-wait-ssh").CONSOLE_COMMAND).toBe(
+      "node --require tsx/cjs components/aws/cli.ts console",
+    );
     expect(snapshotOf(r).snapshot).toBe("aws");
     const { store, config } = r.probed[0];
     expect(snapshotOf(r).store).toEqual({ store, config });

@@ -96,7 +96,11 @@ describe("QemuImage: a build", () => {
       r.run.get("command:remote:Command", "qemu-provision-prepare").inputs.connection,
     );
     expect([c.host, c.port, c.user]).toEqual(["127.0.0.1", 40022, "ubuntu"]);
-    expect(env(r, "qemu-wait-ssh")).toMatchObject({ HOST: "127.0.0.1", PORT: "40022" });
+    expect(env(r, "qemu-wait-ssh")).toMatchObject({
+      HOST: "127.0.0.1",
+      PORT: "40022",
+      CONSOLE_COMMAND: "bash components/qemu/console.sh",
+    });
   });
 
   it("boots the test machine like the builder: kernel, accelerator, size", async () => {

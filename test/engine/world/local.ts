@@ -3,7 +3,7 @@
  * fake guest behind a real process (so pidfiles, `kill -0` and the watchdog behave), a real TCP
  * port with an SSH banner and a real monitor socket; `qemu-img` and `genisoimage` write JSON
  * stand-ins for disks and seeds. The real host scripts (start.sh, stop.sh, snapshot.sh,
- * make-seed.sh, ova-export.sh, teardown.sh, and the boot test's) run against them. A disk file holds the guest's
+ * make-seed.sh, teardown.sh, the OVA export and the boot test) run against them. A disk file holds the guest's
  * history, so a qcow2 image carries its provenance like a cloud image. Test utility, never shipped.
  */
 import { ChildProcess, spawn } from "node:child_process";

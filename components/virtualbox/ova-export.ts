@@ -1,0 +1,170 @@
+/**
+ * The VirtualBox platform's export: makes the OVA of the provisioned (and boot-tested) qcow2 as a
+ * pending image, `<outputDir>/.pending/<name>.ova`, which the PendingImage resource that runs it
+ * records (components/store/pending-provider.ts); the publish step then moves it to
+ * `<outputDir>/<name>.ova`.
+ *   builder qemu:       qemu-img writes a stream-optimized VMDK; the descriptor and the manifest
+ *                       are ova.ts's; GNU tar packs them as ustar in OVA order: descriptor,
+ *                       manifest, disk.
+ *   builder vboxmanage: VirtualBox registers a VM on the disk (converted to VDI) and exports it
+ *                       with its own OVF 1.0 exporter; the VM is unregistered and deleted after.
+ */
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { VirtualBoxBuilder } from "./config";
+import { ovaManifest, ovfDescriptor } from "./ova";
+
+export interface OvaExportRequest {
+  /** The provisioned disk (the published QEMU image). */
+  sourceQcow2: string;
+  /** Output folder, as configured: the pending OVA's path lands in the state (rule P3). */
+  outputDir: string;
+  /** Final image name, `<imageName>-<fp12>-<date>`. */
+  name: string;
+  vmName: string;
+  memoryMb: number;
+  cpus: number;
+  builder: VirtualBoxBuilder;
+  /** Progress, one line at a time. */
+  log: (line: string) => void;
+}
+
+/** Runs a tool, its output to the log; resolves with its stdout, rejects naming it and why. */
+function run(log: (line: string) => void, cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", (e) => reject(new Error(`${cmd}: ${e.message}`)));
+    child.on("close", (code, signal) => {
+      for (const line of stderr.trim().split("\n").filter(Boolean)) log(`${cmd}: ${line}`);
+      if (code === 0) resolve(stdout);
+      else reject(new Error(`${cmd} ${args[0]} exited ${code ?? signal}: ${stderr.trim()}`));
+    });
+  });
+}
+
+async function sha256Of(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+async function packWithQemuImg(req: OvaExportRequest, tmp: string, out: string): Promise<void> {
+  const ovf = `${req.name}.ovf`;
+  const mf = `${req.name}.mf`;
+  const vmdk = `${req.name}-disk1.vmdk`;
+  req.log(`converting ${req.sourceQcow2} to a stream-optimized VMDK`);
+  const vmdkPath = path.join(tmp, vmdk);
+  await run(req.log, "qemu-img", [
+    "convert",
+    "-O",
+    "vmdk",
+    "-o",
+    "subformat=streamOptimized",
+    req.sourceQcow2,
+    vmdkPath,
+  ]);
+  const info = JSON.parse(
+    await run(req.log, "qemu-img", ["info", "--output=json", req.sourceQcow2]),
+  ) as { "virtual-size": number };
+  fs.writeFileSync(
+    path.join(tmp, ovf),
+    ovfDescriptor({
+      vmName: req.vmName,
+      memoryMb: req.memoryMb,
+      cpus: req.cpus,
+      diskFile: vmdk,
+      diskBytes: fs.statSync(vmdkPath).size,
+      capacityBytes: info["virtual-size"],
+    }),
+  );
+  const files = [ovf, vmdk];
+  const sums = await Promise.all(files.map((f) => sha256Of(path.join(tmp, f))));
+  fs.writeFileSync(
+    path.join(tmp, mf),
+    ovaManifest(files.map((name, i) => ({ name, sha256: sums[i] }))),
+  );
+  // OVF 1.0: the descriptor first, then the manifest, then the files in References order.
+  await run(req.log, "tar", ["-C", tmp, "--format=ustar", "-cf", out, ovf, mf, vmdk]);
+}
+
+async function packWithVBoxManage(req: OvaExportRequest, tmp: string, out: string): Promise<void> {
+  const vm = `dse-build-${req.name}`;
+  const vbox = (...args: string[]) => run(req.log, "VBoxManage", args);
+  req.log(`converting ${req.sourceQcow2} to VDI for VirtualBox`);
+  const vdi = path.join(tmp, "disk.vdi");
+  await run(req.log, "qemu-img", ["convert", "-O", "vdi", req.sourceQcow2, vdi]);
+  try {
+    await vbox("createvm", "--name", vm, "--ostype", "Linux_64", "--basefolder", tmp, "--register");
+    await vbox(
+      "modifyvm",
+      vm,
+      "--memory",
+      String(req.memoryMb),
+      "--cpus",
+      String(req.cpus),
+      "--nic1",
+      "nat",
+      "--ioapic",
+      "on",
+    );
+    await vbox("storagectl", vm, "--name", "SATA", "--add", "sata", "--controller", "IntelAhci");
+    await vbox(
+      "storageattach",
+      vm,
+      "--storagectl",
+      "SATA",
+      "--port",
+      "0",
+      "--device",
+      "0",
+      "--type",
+      "hdd",
+      "--medium",
+      vdi,
+    );
+    const exported = path.join(tmp, "export.ova");
+    await vbox(
+      "export",
+      vm,
+      "--output",
+      exported,
+      "--ovf10",
+      "--manifest",
+      "--vsys",
+      "0",
+      "--vmname",
+      req.vmName,
+    );
+    fs.renameSync(exported, out);
+  } finally {
+    // The VM is only the exporter's input: nothing of it stays registered.
+    await vbox("unregistervm", vm, "--delete").catch(() => undefined);
+  }
+}
+
+/** Packs the OVA; resolves with the pending image's path, as configured. */
+export async function exportOva(req: OvaExportRequest): Promise<string> {
+  if (!fs.statSync(req.sourceQcow2, { throwIfNoEntry: false })?.isFile()) {
+    throw new Error(`no source disk ${req.sourceQcow2}`);
+  }
+  const pendingDir = path.join(req.outputDir, ".pending");
+  fs.mkdirSync(pendingDir, { recursive: true });
+  const out = path.join(pendingDir, `${req.name}.ova`);
+  const tmp = fs.mkdtempSync(path.join(pendingDir, `.ova-${req.name}.`));
+  try {
+    const pack = req.builder === "vboxmanage" ? packWithVBoxManage : packWithQemuImg;
+    await pack(req, tmp, `${out}.tmp`);
+    fs.renameSync(`${out}.tmp`, out);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.rmSync(`${out}.tmp`, { force: true });
+  }
+  req.log(`pending image ${out} (${(fs.statSync(out).size / 2 ** 20).toFixed(0)} MiB)`);
+  return out;
+}
