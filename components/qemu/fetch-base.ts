@@ -102,33 +102,58 @@ async function useLocalFile(req: FetchBaseRequest, expected: string): Promise<st
 /** Statuses worth another attempt, as curl's --retry takes them. */
 const TRANSIENT = new Set([408, 429, 500, 502, 503, 504]);
 
+/** One attempt: the file's sha256, or why not and whether another attempt may succeed. */
+type Attempt = { sha256: string } | { reason: string; retry: boolean };
+
+const reasonOf = (e: unknown) =>
+  (e as Error & { cause?: Error }).cause?.message ?? (e as Error).message;
+
+async function attemptDownload(url: string, file: string): Promise<Attempt> {
+  let res: Response;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    return { reason: reasonOf(e), retry: true };
+  }
+  if (!res.ok || res.body === null) {
+    return { reason: `HTTP ${res.status} ${res.statusText}`, retry: TRANSIENT.has(res.status) };
+  }
+  const hash = createHash("sha256");
+  const hashing = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(Readable.fromWeb(res.body), hashing, fs.createWriteStream(file));
+  } catch (e) {
+    // A connection lost mid-body is worth another attempt; a full or unwritable disk is not.
+    const local = ["open", "write"].includes((e as NodeJS.ErrnoException).syscall ?? "");
+    return { reason: reasonOf(e), retry: !local };
+  }
+  return { sha256: hash.digest("hex") };
+}
+
 /** Downloads `url` to `file`, hashing on the way; retries transient failures like curl --retry 5. */
 async function downloadTo(url: string, file: string, req: FetchBaseRequest): Promise<string> {
   for (let attempt = 1; ; attempt++) {
-    const hash = createHash("sha256");
-    try {
-      const res = await fetch(url);
-      if (!res.ok || res.body === null) {
-        const error = new Error(`HTTP ${res.status} ${res.statusText}`);
-        if (!TRANSIENT.has(res.status)) throw Object.assign(error, { final: true });
-        throw error;
-      }
-      const hashing = new Transform({
-        transform(chunk: Buffer, _encoding, done) {
-          hash.update(chunk);
-          done(null, chunk);
-        },
-      });
-      await pipeline(Readable.fromWeb(res.body), hashing, fs.createWriteStream(file));
-      return hash.digest("hex");
-    } catch (e) {
-      const final = (e as { final?: boolean }).final === true || attempt > 5;
-      const reason = (e as Error & { cause?: Error }).cause?.message ?? (e as Error).message;
-      if (final) throw new Error(`could not download ${url} (${URL_KEY}): ${reason}`);
-      req.log(`download of ${url} failed (${reason}); attempt ${attempt + 1} of 6`);
-      await new Promise((resolve) => setTimeout(resolve, req.retrySeconds * 1000));
+    const result = await attemptDownload(url, file);
+    if ("sha256" in result) return result.sha256;
+    if (!result.retry || attempt === 6) {
+      throw new Error(`could not download ${url} (${URL_KEY}): ${result.reason}`);
     }
+    req.log(`download of ${url} failed (${result.reason}); attempt ${attempt + 1} of 6`);
+    await new Promise((resolve) => setTimeout(resolve, req.retrySeconds * 1000));
   }
+}
+
+/** A cached download that was checked before and is unchanged, or hashes right now. */
+async function cachedCopyValid(file: string, expected: string, req: FetchBaseRequest) {
+  if (verifiedBefore(file, expected, req.cacheDir)) return true;
+  if ((await sha256Of(file)) !== expected) return false;
+  rememberVerified(file, expected, req);
+  return true;
 }
 
 async function download(req: FetchBaseRequest, expected: string): Promise<string> {
@@ -136,14 +161,9 @@ async function download(req: FetchBaseRequest, expected: string): Promise<string
   const name = fileName(req.sourceUrl);
   const dir = path.join(req.cacheDir, "base", expected);
   const file = path.join(dir, name);
-  if (fs.existsSync(file)) {
-    const valid =
-      verifiedBefore(file, expected, req.cacheDir) ||
-      ((await sha256Of(file)) === expected && (rememberVerified(file, expected, req), true));
-    if (valid) {
-      req.log(`base image cached: ${file}`);
-      return fs.realpathSync(file);
-    }
+  if (fs.existsSync(file) && (await cachedCopyValid(file, expected, req))) {
+    req.log(`base image cached: ${file}`);
+    return fs.realpathSync(file);
   }
   fs.mkdirSync(dir, { recursive: true });
   const part = path.join(dir, `.${name}.${process.pid}.${Date.now()}`);

@@ -138,8 +138,13 @@ describe("qemu fetch-base.ts downloads", () => {
   beforeEach(async () => {
     requests = 0;
     status = 200;
-    server = http.createServer((_req, res) => {
+    server = http.createServer((req, res) => {
       requests++;
+      // -1: the connection drops before an answer.
+      if (status === -1) {
+        req.socket.destroy();
+        return;
+      }
       res.statusCode = status;
       res.end(status === 200 ? fs.readFileSync(image) : "");
     });
@@ -194,6 +199,19 @@ describe("qemu fetch-base.ts downloads", () => {
         `qemu-fetch-base: could not download ${url} (dse-image:qemu.sourceImageUrl): HTTP 503 Service Unavailable`,
       ].join("\n"),
     });
+    expect(requests).toBe(6);
+  });
+
+  it("retries a dropped connection as well, naming the cause", async () => {
+    status = -1;
+    const r = await download(sha);
+    expect(r.code).toBe(1);
+    expect(r.stderr.split("\n").at(-1)).toMatch(
+      new RegExp(
+        `^qemu-fetch-base: could not download ${url} \\(dse-image:qemu.sourceImageUrl\\): \\S`,
+      ),
+    );
+    expect(r.stderr).toContain("attempt 6 of 6");
     expect(requests).toBe(6);
   });
 
