@@ -1,7 +1,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { requiredEnv as need } from "../host-env";
-import { type Launcher, runProgram } from "../lifecycle/boot-test-run";
+import type { Launcher } from "../lifecycle/boot-test-run";
+import { runProgram } from "../run-program";
 import { StoreError, type StoreLog } from "../store/image-store";
 import { shellQuote } from "../shell";
 

@@ -9,10 +9,10 @@
  *   builder vboxmanage: VirtualBox registers a VM on the disk (converted to VDI) and exports it
  *                       with its own OVF 1.0 exporter; the VM is unregistered and deleted after.
  */
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { runProgram } from "../run-program";
 import type { VirtualBoxBuilder } from "./config";
 import { ovaManifest, ovfDescriptor } from "./ova";
 
@@ -31,21 +31,12 @@ export interface OvaExportRequest {
   log: (line: string) => void;
 }
 
-/** Runs a tool, its output to the log; resolves with its stdout, rejects naming it and why. */
-function run(log: (line: string) => void, cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", (e) => reject(new Error(`${cmd}: ${e.message}`)));
-    child.on("close", (code, signal) => {
-      for (const line of stderr.trim().split("\n").filter(Boolean)) log(`${cmd}: ${line}`);
-      if (code === 0) resolve(stdout);
-      else reject(new Error(`${cmd} ${args[0]} exited ${code ?? signal}: ${stderr.trim()}`));
-    });
-  });
+/** Runs a tool, its stderr to the log; resolves with its stdout, rejects naming it and why. */
+async function run(log: (line: string) => void, cmd: string, args: string[]): Promise<string> {
+  const r = await runProgram(cmd, args);
+  for (const line of r.stderr.trim().split("\n").filter(Boolean)) log(`${cmd}: ${line}`);
+  if (r.code !== 0) throw new Error(`${cmd} ${args[0]} exited ${r.code}: ${r.stderr.trim()}`);
+  return r.stdout;
 }
 
 async function sha256Of(file: string): Promise<string> {

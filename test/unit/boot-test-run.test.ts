@@ -12,12 +12,12 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   type BootTestSettings,
   type Launcher,
-  type ProgramResult,
   makeTestFolder,
   resultLine,
   runBootTest,
 } from "../../components/lifecycle/boot-test-run";
 import type { WaitSshOptions } from "../../components/lifecycle/wait-ssh";
+import type { ProgramResult } from "../../components/run-program";
 import { UnusableImage } from "../../components/store/image-store";
 import { openStore } from "../../components/store/open";
 
