@@ -318,7 +318,7 @@ main() {
     step "boot test: snapshot to ACTIVE"
     ssh-keygen -q -t ed25519 -N '' -C "$PREFIX-test-host" -f "$TMP/test-host"
     user_data "$TMP/test-host" "$(cat "$TMP/user.pub")" >"$TMP/test-user-data"
-    # As the program's boot test (components/openstack/boot-test.sh): server create --wait.
+    # As the program's boot test (components/openstack/servers.ts launchTestServer): server create --wait.
     boot "$PREFIX-test" "$TMP/test-user-data" "$snap" --wait
     test_server=$BOOTED
     wait_status "$test_server" ACTIVE 60
