@@ -13,7 +13,7 @@
  *   WORK_DIR           optional (local builders): stop waiting if its qemu is gone
  *   ...                anything else the console command needs (SERVER_ID, INSTANCE_ID, ...)
  */
-import { spawn } from "node:child_process";
+import { runProgram } from "../run-program";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { envSeconds, requiredEnv } from "../host-env";
@@ -29,31 +29,16 @@ export interface WaitSshOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-function output(file: string, args: string[], env?: NodeJS.ProcessEnv) {
-  return new Promise<{ code: number; stdout: string; both: string }>((resolve) => {
-    const child = spawn(file, args, { env: env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let both = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-      both += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => (both += d.toString()));
-    child.on("error", () => resolve({ code: 127, stdout, both }));
-    child.on("close", (code) => resolve({ code: code ?? 1, stdout, both }));
-  });
-}
-
 /**
  * True when the SSH server answers the key exchange (ssh-keyscan prints its key). Only ed25519,
  * the type of the host key every builder and test instance is given: keyscan makes one
  * connection and key exchange per type, which costs seconds each on a TCG guest.
  */
 async function sshAnswers(o: WaitSshOptions): Promise<boolean> {
-  const r = await output(
+  const r = await runProgram(
     "ssh-keyscan",
     ["-T", "10", "-t", "ed25519", "-p", String(o.port), o.host],
-    o.env,
+    { env: o.env },
   );
   return r.code === 0 && /\S/.test(r.stdout);
 }
@@ -79,7 +64,7 @@ function builderGone(workDir: string | undefined): boolean {
 
 async function consoleTail(o: WaitSshOptions): Promise<string> {
   if (!o.consoleCommand) return "";
-  const r = await output("sh", ["-c", o.consoleCommand], o.env);
+  const r = await runProgram("sh", ["-c", o.consoleCommand], { env: o.env });
   const lines = r.both.trimEnd().split("\n").slice(-30);
   return lines.map((l) => `    ${l}\n`).join("");
 }

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fail } from "../config/errors";
+import { fileSha256 } from "../file-sha256";
 import { type QemuConfig, defaultCacheDir } from "./config";
 
 /** What the program reads to know the base by content (the Host seam; tests pass their own). */
@@ -60,7 +61,7 @@ export async function baseSha256(q: QemuConfig, read: BaseReader): Promise<strin
 }
 
 /** `stat -L -c '%s %i %d %.9Y %.9Z'`: what fetch-base.ts records of a checked file. */
-export function statLine(file: string): string {
+function statLine(file: string): string {
   const st = fs.statSync(file, { bigint: true });
   const time = (ns: bigint) =>
     `${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, "0")}`;
@@ -68,7 +69,7 @@ export function statLine(file: string): string {
 }
 
 /** fetch-base.ts's stamp of a file: `<cacheDir>/verified/<sha256 of "realpath\n">`. */
-export function stampOf(file: string, cacheDir: string): string {
+function stampOf(file: string, cacheDir: string): string {
   const key = createHash("sha256")
     .update(`${fs.realpathSync(file)}\n`)
     .digest("hex");
@@ -76,27 +77,43 @@ export function stampOf(file: string, cacheDir: string): string {
 }
 
 /**
- * Hashes a local base, or takes the hash fetch-base.ts (or an earlier run) recorded for it while
- * the file is unchanged since: same size, inode, device, modification and status-change times.
- * Remembering is best effort, as there.
+ * The sha256 recorded for a file checked before, while it is unchanged since: same size, inode,
+ * device, modification and status-change times (what git's index trusts).
  */
-export async function sha256FileRemembered(file: string, cacheDir: string): Promise<string> {
-  if (!fs.existsSync(file)) throw new Error("no such file");
-  const stamp = stampOf(file, cacheDir);
-  const now = statLine(file);
-  const recorded = fs.existsSync(stamp) ? fs.readFileSync(stamp, "utf8").trim() : "";
+export function recordedSha256(file: string, cacheDir: string): string | undefined {
+  let recorded: string;
+  try {
+    recorded = fs.readFileSync(stampOf(file, cacheDir), "utf8").trim();
+  } catch {
+    return undefined;
+  }
   const [hash, ...rest] = recorded.split(" ");
-  if (SHA256.test(hash ?? "") && rest.join(" ") === now) return hash;
-  const digest = createHash("sha256");
-  for await (const chunk of fs.createReadStream(file)) digest.update(chunk as Buffer);
-  const hex = digest.digest("hex");
+  return SHA256.test(hash ?? "") && rest.join(" ") === statLine(file) ? hash : undefined;
+}
+
+/**
+ * Records a file's checked sha256 with its current state; false when the cache cannot be
+ * written (best effort: that only costs a hash next time).
+ */
+export function recordSha256(file: string, cacheDir: string, sha256: string): boolean {
+  const stamp = stampOf(file, cacheDir);
   try {
     fs.mkdirSync(path.dirname(stamp), { recursive: true });
-    fs.writeFileSync(`${stamp}.tmp`, `${hex} ${now}\n`);
+    fs.writeFileSync(`${stamp}.tmp`, `${sha256} ${statLine(file)}\n`);
     fs.renameSync(`${stamp}.tmp`, stamp);
+    return true;
   } catch {
-    // An unwritable cache only costs a hash next time.
+    return false;
   }
+}
+
+/** Hashes a local base, or takes the hash fetch-base.ts (or an earlier run) recorded for it. */
+export async function sha256FileRemembered(file: string, cacheDir: string): Promise<string> {
+  if (!fs.existsSync(file)) throw new Error("no such file");
+  const recorded = recordedSha256(file, cacheDir);
+  if (recorded !== undefined) return recorded;
+  const hex = await fileSha256(file);
+  recordSha256(file, cacheDir, hex);
   return hex;
 }
 

@@ -20,7 +20,14 @@ import * as path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { envSeconds, requiredEnv } from "../host-env";
-import { checksumFromSums, fileName, realBaseReader, stampOf, statLine } from "./base-digest";
+import { fileSha256 } from "../file-sha256";
+import {
+  checksumFromSums,
+  fileName,
+  realBaseReader,
+  recordSha256,
+  recordedSha256,
+} from "./base-digest";
 
 const SHA_KEY = "dse-image:qemu.sourceImageSha256";
 const URL_KEY = "dse-image:qemu.sourceImageUrl";
@@ -42,40 +49,19 @@ async function expectedSha256(req: FetchBaseRequest): Promise<string> {
     throw new Error(`could not read ${sumsUrl} (${SHA_KEY}): ${e.message}`);
   });
   const name = fileName(req.sourceUrl);
-  return (
-    checksumFromSums(sums, name) ??
-    (() => {
-      throw new Error(`${sumsUrl} lists no sha256 for ${name} (${SHA_KEY})`);
-    })()
-  );
+  const listed = checksumFromSums(sums, name);
+  if (listed === undefined) throw new Error(`${sumsUrl} lists no sha256 for ${name} (${SHA_KEY})`);
+  return listed;
 }
 
 /** Checked before with this expected sha256, and unchanged since (size, inode, times). */
-function verifiedBefore(file: string, expected: string, cacheDir: string): boolean {
-  const stamp = stampOf(file, cacheDir);
-  try {
-    return fs.readFileSync(stamp, "utf8").trim() === `${expected} ${statLine(file)}`;
-  } catch {
-    return false;
-  }
-}
+const verifiedBefore = (file: string, expected: string, cacheDir: string) =>
+  recordedSha256(file, cacheDir) === expected;
 
 /** Best effort: a cache that cannot be written only means the next build hashes again. */
 function rememberVerified(file: string, expected: string, req: FetchBaseRequest): void {
-  const stamp = stampOf(file, req.cacheDir);
-  try {
-    fs.mkdirSync(path.dirname(stamp), { recursive: true });
-    fs.writeFileSync(`${stamp}.tmp`, `${expected} ${statLine(file)}\n`);
-    fs.renameSync(`${stamp}.tmp`, stamp);
-  } catch {
+  if (!recordSha256(file, req.cacheDir, expected))
     req.log(`warning: could not remember the check in ${req.cacheDir}/verified`);
-  }
-}
-
-async function sha256Of(file: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
 }
 
 function mismatch(what: string, expected: string, actual: string): Error {
@@ -91,7 +77,7 @@ async function useLocalFile(req: FetchBaseRequest, expected: string): Promise<st
     if (verifiedBefore(file, expected, req.cacheDir)) {
       req.log(`sha256 of ${file} checked before; unchanged since`);
     } else {
-      const actual = await sha256Of(file);
+      const actual = await fileSha256(file);
       if (actual !== expected) throw mismatch(file, expected, actual);
       rememberVerified(file, expected, req);
     }
@@ -151,7 +137,7 @@ async function downloadTo(url: string, file: string, req: FetchBaseRequest): Pro
 /** A cached download that was checked before and is unchanged, or hashes right now. */
 async function cachedCopyValid(file: string, expected: string, req: FetchBaseRequest) {
   if (verifiedBefore(file, expected, req.cacheDir)) return true;
-  if ((await sha256Of(file)) !== expected) return false;
+  if ((await fileSha256(file)) !== expected) return false;
   rememberVerified(file, expected, req);
   return true;
 }

@@ -1,7 +1,7 @@
-import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { fileSha256 } from "../file-sha256";
 import type { ProbeBuilder } from "../lifecycle/plan";
 import type { ClaimKind, ImageMeta, StoredImage } from "./image";
 import { type ImageStore, StoreError } from "./image-store";
@@ -106,12 +106,6 @@ export function builderAlive(work: string): boolean {
   } catch {
     return false;
   }
-}
-
-async function sha256Of(file: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
 }
 
 export class LocalImageStore implements ImageStore {
@@ -264,7 +258,7 @@ export class LocalImageStore implements ImageStore {
     const final = path.join(this.out, `${name}.${this.ext}`);
     const rec = readJson<RecordFile>(`${image.id}.json`) ?? {};
     fs.renameSync(image.id, final);
-    const digest = await sha256Of(final);
+    const digest = await fileSha256(final);
     fs.writeFileSync(`${final}.sha256.tmp`, `${digest}  ${path.basename(final)}\n`);
     fs.renameSync(`${final}.sha256.tmp`, `${final}.sha256`);
     writeJson(`${final}.json`, {

@@ -9,9 +9,9 @@
  *   builder vboxmanage: VirtualBox registers a VM on the disk (converted to VDI) and exports it
  *                       with its own OVF 1.0 exporter; the VM is unregistered and deleted after.
  */
-import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { fileSha256 } from "../file-sha256";
 import { runProgram } from "../run-program";
 import type { VirtualBoxBuilder } from "./config";
 import { ovaManifest, ovfDescriptor } from "./ova";
@@ -37,12 +37,6 @@ async function run(log: (line: string) => void, cmd: string, args: string[]): Pr
   for (const line of r.stderr.trim().split("\n").filter(Boolean)) log(`${cmd}: ${line}`);
   if (r.code !== 0) throw new Error(`${cmd} ${args[0]} exited ${r.code}: ${r.stderr.trim()}`);
   return r.stdout;
-}
-
-async function sha256Of(file: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
 }
 
 async function packWithQemuImg(req: OvaExportRequest, tmp: string, out: string): Promise<void> {
@@ -75,7 +69,7 @@ async function packWithQemuImg(req: OvaExportRequest, tmp: string, out: string):
     }),
   );
   const files = [ovf, vmdk];
-  const sums = await Promise.all(files.map((f) => sha256Of(path.join(tmp, f))));
+  const sums = await Promise.all(files.map((f) => fileSha256(path.join(tmp, f))));
   fs.writeFileSync(
     path.join(tmp, mf),
     ovaManifest(files.map((name, i) => ({ name, sha256: sums[i] }))),
