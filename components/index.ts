@@ -3,11 +3,12 @@ import type { Platform, StackConfig } from "./config/stack";
 import { Host, realHost, requireLifecycleTools } from "./lifecycle/host";
 import { awsPlatform } from "./aws/platform";
 import { openStackPlatform } from "./openstack/platform";
+import { requirePlatformTools } from "./prerequisites";
 import { qemuPlatform } from "./qemu/platform";
 import type { ImageInfo, PlatformResult } from "./lifecycle/outputs";
 import { virtualBoxPlatform } from "./virtualbox/platform";
 
-type PlatformBuilder = (config: StackConfig, host: Host) => Promise<PlatformResult>;
+type PlatformBuilder = (config: StackConfig, host: Host) => PlatformResult;
 
 /** How each platform is built; a complete record, so a platform without a builder is a type error. */
 const BUILDERS: Record<Platform, PlatformBuilder> = {
@@ -33,11 +34,10 @@ export async function buildImages(
 ): Promise<StackOutputs> {
   const facts = realHost(host);
   requireLifecycleTools(facts.hasCommand);
-  const results = await Promise.all(
-    config.platforms.map(async (platform) => {
-      return [platform, await BUILDERS[platform](config, facts)] as const;
-    }),
-  );
+  requirePlatformTools(config, facts.hasCommand);
+  const results = config.platforms.map((p) => [p, BUILDERS[p](config, facts)] as const);
+  // A component finds its plan first (async): its ConfigError ends the program here.
+  await Promise.all(results.map(([, result]) => result.ready));
   const outputs: StackOutputs = { imageIds: {}, images: {} };
   for (const [platform, result] of results) {
     outputs.imageIds[platform] = result.imageId;

@@ -1,17 +1,26 @@
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
-import { declareImage } from "../lifecycle/chain";
-import * as path from "node:path";
+import type { ImageSettings } from "../config/stack";
+import { type DeclaredImage, declareImage } from "../lifecycle/chain";
 import {
-  type BuildSettings,
   type Builder,
+  type ChainArgs,
   type LaunchRequest,
   type PlatformDriver,
   tsCommand,
 } from "../lifecycle/driver";
-import type { ImageRecordOutput } from "../lifecycle/image-record";
-import type { Plan } from "../lifecycle/plan";
+import { stackFingerprint } from "../lifecycle/fingerprint";
+import type { Host } from "../lifecycle/host";
+import {
+  type ImageComponentOptions,
+  declaredOutput,
+  splitImageOptions,
+} from "../lifecycle/image-component";
+import { type ImageInfo, buildSettings, imageInfo } from "../lifecycle/outputs";
+import { resolvePlan } from "../lifecycle/resolve";
 import type { StoreRef } from "../lifecycle/store";
+import type { AwsConfig } from "./config";
 import type { AwsCredentials } from "./credentials";
 
 /** Tag key prefix of everything dse-image tags; user tags may not use it. */
@@ -20,61 +29,42 @@ export const TAG_PREFIX = "dse-image:";
 /** Private ranges: the default SSH sources of a builder without a public IP. */
 export const PRIVATE_CIDRS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
 
-export interface AwsImageArgs {
-  /** What this run declares (components/lifecycle/plan.ts). A plain value: it decides which resources exist. */
-  plan: Plan;
-  /** Build fingerprint (tagged on the AMI). */
-  fingerprint: string;
-  /** Base name of the image (`imageName`). */
-  imageName: string;
-  /** `<org>/<project>/<stack>` and its tag: whose claims and builders these are. */
-  stackId: string;
-  stackTag: string;
-  settings: BuildSettings;
-  /** Home region: where the builder runs and the AMI is made. */
-  region: string;
-  /** Source AMI ID (a filter is resolved to an ID before, so that the ID is fingerprinted). */
+/**
+ * An AMI's settings, as the user writes them: the stack's image settings and the `dse-image:aws`
+ * object (components/aws/config.ts, each field with its default). Plain values: the source AMI
+ * and the images that exist decide which resources are declared.
+ */
+export interface AwsImageArgs extends ImageSettings, AwsConfig {
+  /**
+   * The stack's `aws:` credential settings (credentials.ts `awsCredentials`) for the image store
+   * and the host commands; give the `aws.Provider` in `providers` the same. Default: none (the
+   * SDK's and the CLI's default chains).
+   */
+  credentials?: AwsCredentials;
+}
+
+/** AwsImageArgs with the source AMI resolved (a filter to an ID) and the subnet's VPC. */
+interface AwsBuildArgs extends AwsImageArgs {
   sourceAmi: string;
-  /** Builder instance type. Default `t3.medium`. */
-  instanceType?: string;
-  /** Builder subnet. Default: a default subnet of the default VPC. */
-  subnetId?: string;
-  /** VPC of `subnetId`, for the security groups. Default: the default VPC. */
   vpcId?: string;
-  /** Login user of the source AMI. Default `ubuntu`. */
-  sshUser?: string;
-  /**
-   * Sources allowed on port 22. Default: the private ranges, allowed only without a public IP.
-   * A plain list because it decides the rule.
-   */
-  sshAllowedCidrs?: string[];
-  /** Give the builder a public IP and connect to it; else connect to its private IP. Default true. */
-  associatePublicIp?: boolean;
-  /** Root volume size in GiB. Default: the source AMI's. */
-  rootVolumeSizeGb?: number;
-  /** Encrypt the root volume (and so the AMI). Default true. */
-  encrypted?: boolean;
-  /** KMS key for the encryption. Default: the account's EBS key. */
-  kmsKeyId?: string;
-  /** Regions the AMI is copied to. Default: none. */
-  copyToRegions?: string[];
-  /** Accounts allowed to launch the AMI and its copies. Default: none. */
-  shareWithAccounts?: string[];
-  /**
-   * The user's tags (Packer `tags`, `run_tags`), on everything the build creates: the builder, its
-   * volumes, key pair and security group, the boot test's instance, volumes and group, the AMI,
-   * its snapshots and copies. Default: none.
-   */
-  tags?: Record<string, string>;
-  /** Build on a one-time spot instance. Default false. */
-  spot?: boolean;
-  /**
-   * The AWS CLI's credential settings (`AWS_PROFILE`, `AWS_CONFIG_FILE`, ...: credentials.ts);
-   * the providers get the same separately. Default: none (the CLI's own defaults).
-   */
-  cliEnv?: Record<string, string>;
-  /** The same settings for the typed image store (the SDK). Default: the SDK's chain. */
-  credentials?: AwsCredentials["provider"];
+}
+
+/** The source AMI's ID: as configured, or the most recent match of the filter in the home region. */
+export async function resolveSourceAmi(
+  cfg: AwsConfig,
+  opts?: pulumi.InvokeOptions,
+): Promise<string> {
+  if (cfg.sourceAmi !== undefined) return cfg.sourceAmi;
+  const filter = cfg.sourceAmiFilter!;
+  const ami = await aws.ec2.getAmi(
+    {
+      owners: filter.owners,
+      mostRecent: true,
+      filters: [{ name: "name", values: [filter.name] }],
+    },
+    opts,
+  );
+  return ami.id;
 }
 
 /** The image store of this account's AMIs in the home region (and their copies). */
@@ -108,6 +98,15 @@ export function awsStore(a: {
   };
 }
 
+/** The image store of an AwsImage: its settings, acting with its credentials. */
+function awsStoreOf(args: AwsImageArgs): StoreRef {
+  return awsStore({
+    ...args,
+    cliEnv: args.credentials?.cliEnv,
+    credentials: args.credentials?.provider,
+  });
+}
+
 /** `dse_stack` -> `dse-image:stack`: the lifecycle's labels as EC2 tags. */
 export function labelTags(labels: Record<string, string>): Record<string, string> {
   return Object.fromEntries(
@@ -126,15 +125,61 @@ export class AwsImage extends pulumi.ComponentResource {
   public readonly imageId: pulumi.Output<string>;
   /** Region -> AMI ID, for the home region and every copy. */
   public readonly imageIds: pulumi.Output<Record<string, string>>;
-  public readonly image: pulumi.Output<ImageRecordOutput>;
-  /** Path of the image's CycloneDX SBOM on this machine, when there is one. */
-  public readonly sbom: pulumi.Output<string | undefined>;
+  /** `images.aws` of the stack outputs (components/reader.ts). */
+  public readonly image: pulumi.Output<ImageInfo>;
+  /** Settles once every child is declared; rejects with what stopped it (a ConfigError). */
+  public readonly ready: Promise<void>;
 
-  constructor(name: string, args: AwsImageArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("dse-image:index:AwsImage", name, {}, opts);
-    const store = awsStore(args);
-    const publicIp = args.associatePublicIp ?? true;
-    let cidrs = args.sshAllowedCidrs ?? [];
+  constructor(name: string, args: AwsImageArgs, opts?: ImageComponentOptions) {
+    const { resourceOpts, host } = splitImageOptions(opts);
+    super("dse-image:index:AwsImage", name, {}, resourceOpts);
+    const declared = this.declare(name, args, host);
+    this.ready = declared.then(() => undefined);
+    this.imageId = declaredOutput(declared, (d) => d.image.imageId);
+    this.imageIds = declaredOutput(declared, (d) => d.imageIds);
+    this.image = declaredOutput(declared, (d) => d.info);
+    this.registerOutputs({ imageId: this.imageId, imageIds: this.imageIds, image: this.image });
+  }
+
+  /** Resolves the source AMI and looks this family's AMIs up, then declares what the plan says. */
+  private async declare(name: string, args: AwsImageArgs, host: Host) {
+    // Invokes on `{ parent: this }` use the provider given in `providers` (runtime/invoke.js).
+    const sourceAmi = await resolveSourceAmi(args, { parent: this });
+    const fingerprint = stackFingerprint(args, sourceAmi, {
+      platform: "aws",
+      rootVolumeSizeGb: args.rootVolumeSizeGb,
+      encrypted: args.encrypted,
+      kmsKeyId: args.kmsKeyId,
+    });
+    const plan = await resolvePlan("aws", host, awsStoreOf(args), args, fingerprint);
+    // The security groups must live in the subnet's VPC; only a build needs it.
+    const vpcId =
+      plan.phase !== "published" && args.subnetId
+        ? (await aws.ec2.getSubnet({ id: args.subnetId }, { parent: this })).vpcId
+        : undefined;
+    const image = this.declareImage(
+      name,
+      { ...args, sourceAmi, vpcId },
+      {
+        plan,
+        fingerprint,
+        imageName: args.imageName,
+        sourceImage: sourceAmi,
+        stackId: host.stackId,
+        stackTag: host.stackTag,
+        settings: buildSettings(args),
+      },
+    );
+    return {
+      image,
+      imageIds: image.image.apply((r) => r.regions ?? { [args.region]: r.id }),
+      info: imageInfo(image.image, plan, sourceAmi, image.sbom),
+    };
+  }
+
+  private declareImage(name: string, args: AwsBuildArgs, chain: ChainArgs): DeclaredImage {
+    const publicIp = args.associatePublicIp;
+    let cidrs = args.sshAllowedCidrs;
     if (cidrs.length === 0) {
       if (publicIp) {
         throw new pulumi.RunError(
@@ -143,55 +188,32 @@ export class AwsImage extends pulumi.ComponentResource {
       }
       cidrs = PRIVATE_CIDRS;
     }
-    const env: Record<string, string> = {
-      REGION: args.region,
-      ...args.cliEnv,
-    };
     const driver: PlatformDriver = {
       platform: "aws",
       scripts: __dirname,
       consoleCommand: tsCommand(path.join(__dirname, "cli.ts"), "console"),
-      env,
-      store,
-      sshUser: args.sshUser ?? "ubuntu",
+      env: { REGION: args.region, ...args.credentials?.cliEnv },
+      store: awsStoreOf(args),
+      sshUser: args.sshUser,
       // EBS snapshots store only written blocks: zero-filling would make the AMI bigger.
       zeroFreeSpace: false,
       userInUserData: false,
       launch: (request) => this.launchBuilder(request, args, cidrs, publicIp),
       bootTestEnv: {
-        INSTANCE_TYPE: args.instanceType ?? "t3.medium",
+        INSTANCE_TYPE: args.instanceType,
         SUBNET_ID: args.subnetId ?? "",
         VPC_ID: args.vpcId ?? "",
         ASSOCIATE_PUBLIC_IP: String(publicIp),
         SSH_ALLOWED_CIDRS: cidrs.join(" "),
-        USER_TAGS: JSON.stringify(args.tags ?? {}),
+        USER_TAGS: JSON.stringify(args.tags),
       },
     };
-    const declared = declareImage(
-      this,
-      name,
-      {
-        plan: args.plan,
-        fingerprint: args.fingerprint,
-        imageName: args.imageName,
-        sourceImage: args.sourceAmi,
-        stackId: args.stackId,
-        stackTag: args.stackTag,
-        settings: args.settings,
-      },
-      driver,
-    );
-
-    this.image = declared.image;
-    this.imageId = declared.imageId;
-    this.sbom = declared.sbom;
-    this.imageIds = this.image.apply((r) => r.regions ?? { [args.region]: r.id });
-    this.registerOutputs({ imageId: this.imageId, imageIds: this.imageIds, image: this.image });
+    return declareImage(this, name, chain, driver);
   }
 
   private launchBuilder(
     request: LaunchRequest,
-    args: AwsImageArgs,
+    args: AwsBuildArgs,
     cidrs: string[],
     publicIp: boolean,
   ): Builder {
@@ -241,7 +263,7 @@ export class AwsImage extends pulumi.ComponentResource {
       `${request.base}-builder`,
       {
         ami: args.sourceAmi,
-        instanceType: args.instanceType ?? "t3.medium",
+        instanceType: args.instanceType,
         subnetId: args.subnetId,
         associatePublicIpAddress: publicIp,
         vpcSecurityGroupIds: [securityGroup.id],
@@ -251,7 +273,7 @@ export class AwsImage extends pulumi.ComponentResource {
         instanceInitiatedShutdownBehavior: "terminate",
         metadataOptions: { httpTokens: "required", httpEndpoint: "enabled" },
         rootBlockDevice: {
-          encrypted: args.encrypted ?? true,
+          encrypted: args.encrypted,
           kmsKeyId: args.kmsKeyId,
           volumeSize: args.rootVolumeSizeGb,
           volumeType: "gp3",

@@ -68,6 +68,30 @@ export interface StackConfig extends PlatformConfigs {
   aws?: AwsConfig;
 }
 
+/**
+ * What every platform's image takes from the stack: its `dse-image:` settings without the platform
+ * list and the per-platform objects. The image components' args start with these.
+ */
+export type ImageSettings = Omit<StackConfig, "platforms" | Platform>;
+
+/** Only the image settings of `c` (a StackConfig, or an image's args); a new key missing here is a type error. */
+export function imageSettings(c: ImageSettings): ImageSettings {
+  return {
+    imageName: c.imageName,
+    tools: c.tools,
+    pythonSource: c.pythonSource,
+    retainImages: c.retainImages,
+    keepBuilderOnFailure: c.keepBuilderOnFailure,
+    builderTtlMinutes: c.builderTtlMinutes,
+    sshTimeoutMinutes: c.sshTimeoutMinutes,
+    bootTest: c.bootTest,
+    maxImageAgeDays: c.maxImageAgeDays,
+    retention: c.retention,
+    sbomDir: c.sbomDir,
+    provisionEnv: c.provisionEnv,
+  };
+}
+
 const SCALAR_KEYS = [
   "imageName",
   "platforms",

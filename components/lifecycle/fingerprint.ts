@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { StackConfig } from "../config/stack";
+import type { ImageSettings } from "../config/stack";
 
 /** The folder uploaded to every builder. */
 export const PROVISION_DIR = path.resolve(__dirname, "..", "..", "provision");
@@ -27,9 +27,9 @@ export interface FingerprintInputs {
  */
 export const CONTENT_KEYS = ["tools", "pythonSource", "aptMirror"] as const;
 
-/** The fingerprint of a platform's image from the stack config. */
+/** The fingerprint of a platform's image from the stack's image settings. */
 export function stackFingerprint(
-  config: StackConfig,
+  config: ImageSettings,
   sourceImage: string,
   settings: Record<string, unknown>,
 ): string {

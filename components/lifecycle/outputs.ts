@@ -1,6 +1,6 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "../config/stack";
+import type { ImageSettings } from "../config/stack";
 import type { BuildSettings } from "./driver";
 import type { ImageRecordOutput } from "./image-record";
 import type { Plan } from "./plan";
@@ -17,10 +17,12 @@ export interface PlatformResult {
   /** `imageIds.<platform>`: an ID, a region map or a file path. */
   imageId: pulumi.Output<unknown>;
   image: pulumi.Output<ImageInfo>;
+  /** Settles once the platform's component declared its children; rejects with why not. */
+  ready: Promise<void>;
 }
 
 /** The stack-wide settings every build takes. */
-export function buildSettings(config: StackConfig): BuildSettings {
+export function buildSettings(config: ImageSettings): BuildSettings {
   return {
     tools: config.tools,
     pythonSource: config.pythonSource,

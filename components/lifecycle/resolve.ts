@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "../config/stack";
+import type { ImageSettings } from "../config/stack";
 import type { Host } from "./host";
 import { Plan, planBuild } from "./plan";
 import type { StoreRef } from "./store";
@@ -12,7 +12,7 @@ export async function resolvePlan(
   platform: string,
   host: Host,
   store: StoreRef,
-  config: StackConfig,
+  config: ImageSettings,
   fingerprint: string,
 ): Promise<Plan> {
   const probe = await host.probe(store, { imageName: config.imageName, stackTag: host.stackTag });

@@ -1,63 +1,36 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as openstack from "@pulumi/openstack";
-import { declareImage } from "../lifecycle/chain";
 import * as path from "node:path";
+import { ConfigError, fullKey } from "../config/errors";
+import type { ImageSettings } from "../config/stack";
+import { type DeclaredImage, declareImage } from "../lifecycle/chain";
 import {
-  type BuildSettings,
   type Builder,
+  type ChainArgs,
   type LaunchRequest,
   type PlatformDriver,
   tsCommand,
 } from "../lifecycle/driver";
-import type { ImageRecordOutput } from "../lifecycle/image-record";
-import type { Plan } from "../lifecycle/plan";
+import { stackFingerprint } from "../lifecycle/fingerprint";
+import type { Host } from "../lifecycle/host";
+import {
+  type ImageComponentOptions,
+  declaredOutput,
+  splitImageOptions,
+} from "../lifecycle/image-component";
+import { type ImageInfo, buildSettings, imageInfo } from "../lifecycle/outputs";
+import { resolvePlan } from "../lifecycle/resolve";
 import type { StoreRef } from "../lifecycle/store";
 import { shellQuote } from "../shell";
+import type { OpenStackConfig } from "./config";
+import { requireOpenStackCli } from "./prerequisites";
 
-export interface OpenStackImageArgs {
-  /** What this run declares (components/lifecycle/plan.ts). A plain value: it decides which resources exist. */
-  plan: Plan;
-  /** Build fingerprint (recorded on the image as `dse_fingerprint`). */
-  fingerprint: string;
-  /** Base name of the image (`imageName`). */
-  imageName: string;
-  /** `<org>/<project>/<stack>` and its tag: whose claims and builders these are. */
-  stackId: string;
-  stackTag: string;
-  settings: BuildSettings;
-  /** Source image ID (UUID) or name. */
-  sourceImage: string;
-  /** Flavor ID (numeric or UUID) or name. */
-  flavor: string;
-  /** Network IDs for the builder. Default: the project's default network. */
-  networks?: string[];
-  /** Existing floating IP address to associate. Default: none. */
-  floatingIp?: string;
-  /** Pool to allocate a temporary floating IP from (released after). Default: none. */
-  floatingIpPool?: string;
-  /** Availability zone. Default: the cloud's. */
-  availabilityZone?: string;
-  /** Login user of the source image. Default `ubuntu`. */
-  sshUser?: string;
-  /** Extra existing security groups. Default: none. */
-  securityGroups?: string[];
-  /**
-   * Sources allowed on port 22. Default `["0.0.0.0/0"]` (with a warning). A plain list because
-   * it decides how many rules exist.
-   */
-  sshAllowedCidrs?: string[];
-  /**
-   * Skip TLS verification of the OpenStack API (for the CLI; give the component an
-   * `openstack.Provider` with the same setting through `providers`). Default false.
-   */
-  insecure?: boolean;
-  /** CA bundle for the OpenStack API. Default: the system's. */
-  cacertFile?: string;
-  /** Glance visibility of the published image. Default `private`. */
-  imageVisibility?: string;
-  /** Extra image properties, set when the image is published. Default: none. */
-  imageProperties?: Record<string, string>;
-}
+/**
+ * An OpenStack image's settings, as the user writes them: the stack's image settings and the
+ * `dse-image:openstack` object (components/openstack/config.ts, each field with its default).
+ * Plain values: the source image and the images that exist decide which resources are declared.
+ */
+export interface OpenStackImageArgs extends ImageSettings, OpenStackConfig {}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -100,58 +73,79 @@ export function openStackStore(a: {
  */
 export class OpenStackImage extends pulumi.ComponentResource {
   public readonly imageId: pulumi.Output<string>;
-  public readonly image: pulumi.Output<ImageRecordOutput>;
-  /** Path of the image's CycloneDX SBOM on this machine, when there is one. */
-  public readonly sbom: pulumi.Output<string | undefined>;
+  /** `images.openstack` of the stack outputs (components/reader.ts). */
+  public readonly image: pulumi.Output<ImageInfo>;
+  /** Settles once every child is declared; rejects with what stopped it (a ConfigError). */
+  public readonly ready: Promise<void>;
 
-  constructor(name: string, args: OpenStackImageArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("dse-image:index:OpenStackImage", name, {}, opts);
+  constructor(name: string, args: OpenStackImageArgs, opts?: ImageComponentOptions) {
+    const { resourceOpts, host } = splitImageOptions(opts);
+    super("dse-image:index:OpenStackImage", name, {}, resourceOpts);
+    const declared = this.declare(name, args, host);
+    this.ready = declared.then(() => undefined);
+    this.imageId = declaredOutput(declared, (d) => d.imageId);
+    this.image = declaredOutput(declared, (d) => d.image);
+    this.registerOutputs({ imageId: this.imageId, image: this.image });
+  }
+
+  /** Looks the source image and this family's images up, then declares what the plan says. */
+  private async declare(name: string, args: OpenStackImageArgs, host: Host) {
+    requireOpenStackCli(host.hasCommand);
     const store = openStackStore(args);
-    const cidrs = args.sshAllowedCidrs?.length ? args.sshAllowedCidrs : ["0.0.0.0/0"];
+    // By content: an image republished under the same name is another base (a new ID and digest).
+    const source = await host.describeSource(store, args.sourceImage).catch((e: Error) => {
+      throw new ConfigError(
+        fullKey("openstack.sourceImage"),
+        e.message.replace(/^imagestore: /, ""),
+      );
+    });
+    const fingerprint = stackFingerprint(args, `glance:${source.id}:${source.checksum}`, {
+      platform: "openstack",
+      flavor: args.flavor,
+    });
+    const plan = await resolvePlan("openstack", host, store, args, fingerprint);
+    const declared = this.declareImage(name, args, {
+      plan,
+      fingerprint,
+      imageName: args.imageName,
+      sourceImage: args.sourceImage,
+      stackId: host.stackId,
+      stackTag: host.stackTag,
+      settings: buildSettings(args),
+    });
+    return {
+      imageId: declared.imageId,
+      image: imageInfo(declared.image, plan, args.sourceImage, declared.sbom),
+    };
+  }
+
+  private declareImage(name: string, args: OpenStackImageArgs, chain: ChainArgs): DeclaredImage {
+    const store = openStackStore(args);
+    const cidrs = args.sshAllowedCidrs.length ? args.sshAllowedCidrs : ["0.0.0.0/0"];
     const driver: PlatformDriver = {
       platform: "openstack",
       scripts: __dirname,
       consoleCommand: tsCommand(path.join(__dirname, "cli.ts"), "console"),
       env: {
-        OS_FLAGS: osFlags(args.insecure ?? false, args.cacertFile)
-          .map(shellQuote)
-          .join(" "),
+        OS_FLAGS: osFlags(args.insecure, args.cacertFile).map(shellQuote).join(" "),
       },
       store,
-      sshUser: args.sshUser ?? "ubuntu",
+      sshUser: args.sshUser,
       // Volume snapshots store only written blocks; zero-filling would only grow them.
       zeroFreeSpace: false,
       userInUserData: false,
       launch: (request) => this.launchBuilder(request, args, cidrs),
       bootTestEnv: {
         FLAVOR: args.flavor,
-        NETWORKS: (args.networks ?? []).join(" "),
+        NETWORKS: args.networks.join(" "),
         FLOATING_IP: args.floatingIp ?? "",
         FLOATING_IP_POOL: args.floatingIpPool ?? "",
         AVAILABILITY_ZONE: args.availabilityZone ?? "",
-        SECURITY_GROUPS: (args.securityGroups ?? []).join(" "),
+        SECURITY_GROUPS: args.securityGroups.join(" "),
         SSH_ALLOWED_CIDRS: cidrs.join(" "),
       },
     };
-    const declared = declareImage(
-      this,
-      name,
-      {
-        plan: args.plan,
-        fingerprint: args.fingerprint,
-        imageName: args.imageName,
-        sourceImage: args.sourceImage,
-        stackId: args.stackId,
-        stackTag: args.stackTag,
-        settings: args.settings,
-      },
-      driver,
-    );
-
-    this.image = declared.image;
-    this.imageId = declared.imageId;
-    this.sbom = declared.sbom;
-    this.registerOutputs({ imageId: this.imageId, image: this.image });
+    return declareImage(this, name, chain, driver);
   }
 
   private launchBuilder(

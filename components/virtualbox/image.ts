@@ -1,44 +1,36 @@
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import type { VirtualBoxBuilder } from "./config";
-import { declarePublish } from "../lifecycle/image-steps";
+import { type ImageSettings, imageSettings } from "../config/stack";
+import { stackFingerprint } from "../lifecycle/fingerprint";
+import type { Host } from "../lifecycle/host";
+import {
+  type ImageComponentOptions,
+  declaredOutput,
+  splitImageOptions,
+} from "../lifecycle/image-component";
 import { ImageRecordOutput, imageRecord } from "../lifecycle/image-record";
+import { declarePublish } from "../lifecycle/image-steps";
+import { type ImageInfo, imageInfo } from "../lifecycle/outputs";
 import type { Plan } from "../lifecycle/plan";
+import { resolvePlan } from "../lifecycle/resolve";
 import type { StoreRef } from "../lifecycle/store";
+import type { QemuConfig } from "../qemu/config";
+import { baseRef, qemuBaseSha256, qemuFingerprint } from "../qemu/fingerprint";
+import { type QemuDisk, stackQemuImage } from "../qemu/image";
+import { requireQemuTools } from "../qemu/prerequisites";
 import { PendingImage } from "../store/pending-image";
+import type { VirtualBoxConfig } from "./config";
+import { requireVBoxManage } from "./prerequisites";
 
-export interface VirtualBoxImageArgs {
-  /** What this run declares (components/lifecycle/plan.ts). A plain value. */
-  plan: Plan;
-  fingerprint: string;
-  /** Base name of the image (`imageName`). */
-  imageName: string;
-  stackId: string;
-  stackTag: string;
-  /**
-   * The published, boot-tested qcow2 the OVA is packed from, and the resource that records it.
-   * Only needed while the OVA is built.
-   */
-  source?: {
-    qcow2: pulumi.Input<string>;
-    manifest: pulumi.Input<string>;
-    dependsOn: pulumi.Resource[];
-  };
-  /** Output folder, `<outputDir>/<name>.ova`: relative to the project folder, or absolute. */
-  outputDir: string;
-  /** `qemu` (default) or `vboxmanage`. */
-  builder?: pulumi.Input<VirtualBoxBuilder>;
-  /** VirtualSystem name. Default: the image name. */
-  vmName?: pulumi.Input<string>;
-  /** Default 2048. */
-  memoryMb?: pulumi.Input<number>;
-  /** Default 2. */
-  cpus?: pulumi.Input<number>;
-  /** The base image the disk came from (recorded). */
-  sourceImage: string;
-  /** Keep the OVA on `pulumi destroy` and rebuilds. Default false. */
-  retainImages?: boolean;
-  /** Previous OVAs of this stack kept after a rebuild. Default 0. */
-  keep?: number;
+/**
+ * An OVA's settings, as the user writes them: the stack's image settings, the
+ * `dse-image:virtualbox` object and the `dse-image:qemu` object the disk is built with
+ * (components/{virtualbox,qemu}/config.ts, each field with its default). Plain values: the images
+ * that exist decide which resources are declared.
+ */
+export interface VirtualBoxImageArgs extends ImageSettings, VirtualBoxConfig {
+  /** How the disk is built: the stack's QemuImage `qemu` (components/qemu/image.ts). */
+  qemu: QemuConfig;
 }
 
 /** The image store of the OVAs in `outputDir`. */
@@ -54,12 +46,55 @@ export function ovaStore(outputDir: string): StoreRef {
 export class VirtualBoxImage extends pulumi.ComponentResource {
   /** Path of the `.ova`, under `outputDir` as configured. */
   public readonly imageId: pulumi.Output<string>;
-  public readonly image: pulumi.Output<ImageRecordOutput>;
+  /** `images.virtualbox` of the stack outputs (components/reader.ts). */
+  public readonly image: pulumi.Output<ImageInfo>;
+  /** Settles once every child is declared; rejects with what stopped it (a ConfigError). */
+  public readonly ready: Promise<void>;
 
-  constructor(name: string, args: VirtualBoxImageArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("dse-image:index:VirtualBoxImage", name, {}, opts);
+  constructor(name: string, args: VirtualBoxImageArgs, opts?: ImageComponentOptions) {
+    const { resourceOpts, host } = splitImageOptions(opts);
+    super("dse-image:index:VirtualBoxImage", name, {}, resourceOpts);
+    const declared = this.declare(name, args, host);
+    this.ready = declared.then(() => undefined);
+    this.imageId = declaredOutput(declared, (d) => d.imageId);
+    this.image = declaredOutput(declared, (d) => d.image);
+    this.registerOutputs({ imageId: this.imageId, image: this.image });
+  }
+
+  /** Reads this family's OVAs; when the plan builds, the stack's qcow2 is declared and packed. */
+  private async declare(name: string, args: VirtualBoxImageArgs, host: Host) {
+    // The disk is provisioned under QEMU whichever builder packs the OVA.
+    requireQemuTools(host.hasCommand, "virtualbox");
+    if (args.builder === "vboxmanage") requireVBoxManage(host.hasCommand);
+    const q = args.qemu;
+    const fingerprint = stackFingerprint(args, baseRef(await qemuBaseSha256(q, host)), {
+      platform: "virtualbox",
+      disk: await qemuFingerprint(args, q, host),
+      builder: args.builder,
+      vmName: args.vmName,
+      memoryMb: args.memoryMb,
+      cpus: args.cpus,
+    });
+    // As configured (relative to the project folder): it reaches the state (rule P3).
+    const outputDir = path.normalize(args.outputDir);
+    const plan = await resolvePlan("virtualbox", host, ovaStore(outputDir), args, fingerprint);
+    const disk =
+      plan.phase === "build"
+        ? await stackQemuImage({ ...imageSettings(args), ...q }, host).disk
+        : undefined;
+    const record = this.declareImage(name, { ...args, outputDir }, plan, fingerprint, host, disk);
+    return { imageId: record.id, image: imageInfo(record, plan, q.sourceImageUrl) };
+  }
+
+  private declareImage(
+    name: string,
+    args: VirtualBoxImageArgs,
+    plan: Plan,
+    fingerprint: string,
+    host: Host,
+    disk: QemuDisk | undefined,
+  ): pulumi.Output<ImageRecordOutput> {
     const store = ovaStore(args.outputDir);
-    const { plan } = args;
     let imageId: pulumi.Input<string> = plan.imageId ?? "";
     let dependsOn: pulumi.Resource[] = [];
     if (plan.phase !== "published") {
@@ -67,30 +102,29 @@ export class VirtualBoxImage extends pulumi.ComponentResource {
       let pendingId: pulumi.Input<string> = plan.imageId ?? "";
       let after: pulumi.Resource[] = [];
       if (plan.phase === "build") {
-        if (args.source === undefined)
-          throw new Error("virtualbox: building an OVA needs its qcow2");
+        if (disk === undefined) throw new Error("virtualbox: building an OVA needs its qcow2");
         const pack = new PendingImage(
           `${base}-export`,
           {
             store: { store: store.store, config: store.config },
             snapshot: "virtualbox",
             environment: {
-              SOURCE_QCOW2: args.source.qcow2,
+              SOURCE_QCOW2: disk.imageId,
               OUTPUT_DIR: args.outputDir,
-              VM_NAME: args.vmName ?? plan.name,
-              MEMORY_MB: pulumi.output(args.memoryMb ?? 2048).apply(String),
-              CPUS: pulumi.output(args.cpus ?? 2).apply(String),
-              BUILDER: args.builder ?? "qemu",
+              VM_NAME: args.vmName ?? args.imageName,
+              MEMORY_MB: String(args.memoryMb),
+              CPUS: String(args.cpus),
+              BUILDER: args.builder,
             },
             name: plan.name,
             gen: plan.gen!,
-            stackTag: args.stackTag,
+            stackTag: host.stackTag,
             imageName: args.imageName,
-            fingerprint: args.fingerprint,
-            sourceImage: args.sourceImage,
-            manifest: args.source.manifest,
+            fingerprint,
+            sourceImage: args.qemu.sourceImageUrl,
+            manifest: disk.manifest,
           },
-          { parent: this, dependsOn: args.source.dependsOn },
+          { parent: this, dependsOn: [disk.record] },
         );
         pendingId = pack.imageId;
         after = [pack];
@@ -112,16 +146,14 @@ export class VirtualBoxImage extends pulumi.ComponentResource {
         imageName: args.imageName,
         imageGen: plan.gen ?? "",
         store,
-        stackId: args.stackId,
-        stackTag: args.stackTag,
-        retainImages: args.retainImages ?? false,
-        keep: args.keep ?? 0,
+        stackId: host.stackId,
+        stackTag: host.stackTag,
+        retainImages: args.retainImages,
+        keep: args.retention.keep,
         dependsOn,
       },
       this,
     );
-    this.image = record.image;
-    this.imageId = this.image.id;
-    this.registerOutputs({ imageId: this.imageId, image: this.image });
+    return record.image;
   }
 }

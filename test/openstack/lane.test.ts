@@ -34,7 +34,21 @@ interface Published {
   bootTest?: { passed: boolean; checks: string[] };
 }
 
-const published = (r: RunResult) => (r.outputs!.images as Record<string, Published>).openstack;
+function published(r: RunResult): Published {
+  const image = (r.outputs?.images as Record<string, Published> | undefined)?.openstack;
+  if (!image) {
+    const detail = `outputs ${JSON.stringify(r.outputs)}; log:\n${r.logs.join("\n")}`;
+    log(`the run exported no images.openstack: ${detail}`);
+    throw new Error(`the run exported no images.openstack: ${detail}`);
+  }
+  return image;
+}
+
+/** A run's outcome, with a failure's whole error in the lane's log (a report may cut it). */
+function logged(what: string, r: RunResult): RunResult {
+  if (!r.ok) log(`${what} failed: ${r.error ?? "(no error)"}`);
+  return r;
+}
 
 /** A stack of the lane: the lane's network, flavor and proxy, python from apt. */
 function laneConfig(cloud: LaneCloud, sbomDir: string): Record<string, unknown> {
@@ -95,7 +109,7 @@ describe.skipIf(unavailable)("OpenStack platform on a real single-node OpenStack
     const config = dev.config;
     dev.config = { ...config, httpProxy: `http://${cloud.env.OS_LANE_HOST_IP}:9` };
     try {
-      const r = await dev.up();
+      const r = logged("lane-dev up", await dev.up());
       expect(r.ok).toBe(false);
       expect(r.error).toMatch(/provision-install/);
     } finally {
@@ -116,7 +130,7 @@ describe.skipIf(unavailable)("OpenStack platform on a real single-node OpenStack
   });
 
   it("the retry (the proxy fixed) builds, boot-tests and publishes the image, and leaves no builder", async () => {
-    const r = await dev.up();
+    const r = logged("lane-dev up", await dev.up());
     expect(r.ok, r.error).toBe(true);
     built = published(r);
     expect(built.name).toMatch(/^dse_lane-[0-9a-f]{12}-\d{8}$/);
@@ -136,17 +150,17 @@ describe.skipIf(unavailable)("OpenStack platform on a real single-node OpenStack
 
   it("a second up builds nothing, and a third changes nothing", async () => {
     // The second deletes (or, for components, drops) the finished build's steps (rule E1).
-    const r = await dev.up();
+    const r = logged("lane-dev up", await dev.up());
     expect(r.ok, r.error).toBe(true);
     expect(published(r)).toEqual(built);
     expect(r.steps.filter((s) => !["same", "delete", "drop"].includes(s.op))).toEqual([]);
-    const again = await dev.up();
+    const again = logged("lane-dev up", await dev.up());
     expect(again.ok, again.error).toBe(true);
     expect(again.steps.filter((s) => s.op !== "same")).toEqual([]);
   });
 
   it("a second stack adopts the image without building", async () => {
-    const r = await prod.up();
+    const r = logged("lane-prod up", await prod.up());
     expect(r.ok, r.error).toBe(true);
     expect(published(r).id).toBe(built.id);
     expect(r.steps.filter((s) => s.urn.includes("openstack:compute/instance:Instance"))).toEqual(
@@ -155,7 +169,7 @@ describe.skipIf(unavailable)("OpenStack platform on a real single-node OpenStack
   });
 
   it("destroying the first stack keeps the image the second exports", async () => {
-    const r = await dev.destroy();
+    const r = logged("lane-dev destroy", await dev.destroy());
     expect(r.ok, r.error).toBe(true);
     expect(await projectObjects(providers.cli)).toEqual([
       expect.stringMatching(new RegExp(`^image ${built.id} `)),
@@ -163,7 +177,7 @@ describe.skipIf(unavailable)("OpenStack platform on a real single-node OpenStack
   });
 
   it("destroying the second leaves nothing in the project", async () => {
-    const r = await prod.destroy();
+    const r = logged("lane-prod destroy", await prod.destroy());
     expect(r.ok, r.error).toBe(true);
     expect(await projectObjects(providers.cli)).toEqual([]);
   });

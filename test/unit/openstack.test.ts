@@ -182,7 +182,7 @@ describe("a floating IP from a pool", () => {
 
 describe("the openstack CLI", () => {
   it("is required before anything is created, with the install command", async () => {
-    const { requireOpenStackCli } = await import("../../components/openstack/platform");
+    const { requireOpenStackCli } = await import("../../components/openstack/prerequisites");
     expect(() => requireOpenStackCli(() => false)).toThrow(
       "dse-image:platforms: platform openstack needs the openstack CLI on this machine to look up, snapshot, boot-test and tear down builds; install it with `sudo apt-get install python3-openstackclient` or `pipx install python-openstackclient`",
     );

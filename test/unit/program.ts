@@ -1,5 +1,7 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import type { StackOutputs } from "../../components";
+import type { StackConfig } from "../../components/config";
 import type { Host } from "../../components/lifecycle/host";
 import { UBUNTU_2404_URL } from "../../components/qemu/config";
 import type { ProbeResult } from "../../components/lifecycle/plan";
@@ -68,7 +70,13 @@ export function recordOf(id: string, name: string, fingerprint: string) {
 export async function runProgram(
   config: Record<string, string>,
   probe: (ref: StoreRef) => ProbeResult = () => ({ images: [], builders: [] }),
-  extra: { invokes?: InvokeMocks; state?: StateMocks; host?: Partial<Host> } = {},
+  extra: {
+    invokes?: InvokeMocks;
+    state?: StateMocks;
+    host?: Partial<Host>;
+    /** The program's body. Default: components/index.ts `buildImages`, as index.ts calls it. */
+    program?: (config: StackConfig, host: Partial<Host>) => Promise<StackOutputs>;
+  } = {},
 ): Promise<ProgramRun> {
   freshProgram();
   // What the claim will find: published by this run, or already there (the probe's).
@@ -111,8 +119,8 @@ export async function runProgram(
   const probed: StoreRef[] = [];
   pulumi.runtime.setAllConfig(config);
   const { loadConfig } = await import("../../components/config");
-  const { buildImages } = await import("../../components");
-  const outputs = await buildImages(loadConfig(config), {
+  const program = extra.program ?? (await import("../../components")).buildImages;
+  const outputs = await program(loadConfig(config), {
     hasCommand: () => true,
     now: () => NOW,
     stackId: STACK_ID,
@@ -129,6 +137,11 @@ export async function runProgram(
       for (const i of result.images) known.set(i.id, { name: i.name, fingerprint: i.fingerprint });
       return Promise.resolve(result);
     },
+  }).catch(async (e: unknown) => {
+    // As under the language host, a failed run ends once its RPCs are done: the components'
+    // (unknown) outputs are registered with this run's mocks, not with the next test's.
+    await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+    throw e;
   });
   const imageIds = await valueOf(pulumi.output(outputs.imageIds));
   const images = (await valueOf(pulumi.output(outputs.images))) as Record<string, ImageOut>;

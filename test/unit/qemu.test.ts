@@ -310,7 +310,7 @@ describe("VirtualBoxImage", () => {
   });
 
   it("builder vboxmanage without VBoxManage: a clear error naming the key", async () => {
-    const { requireVBoxManage } = await import("../../components/virtualbox/platform");
+    const { requireVBoxManage } = await import("../../components/virtualbox/prerequisites");
     expect(() => requireVBoxManage(() => false)).toThrow(
       "dse-image:virtualbox.builder: is vboxmanage but VBoxManage is not installed on this machine; install VirtualBox (https://www.virtualbox.org/wiki/Linux_Downloads) or set dse-image:virtualbox.builder to qemu, which needs only qemu-img",
     );
@@ -332,7 +332,7 @@ describe("host tools", () => {
       "platform qemu needs genisoimage (or xorriso) on this machine to write the builder's NoCloud seed; install it with `sudo apt-get install genisoimage`",
     ],
   ])("missing %j: says which packages to install", async (missing, message) => {
-    const { requireQemuTools } = await import("../../components/qemu/platform");
+    const { requireQemuTools } = await import("../../components/qemu/prerequisites");
     expect(() => requireQemuTools((t) => !missing.includes(t), "qemu")).toThrow(
       `dse-image:platforms: ${message}`,
     );

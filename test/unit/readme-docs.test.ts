@@ -149,7 +149,7 @@ describe("README's statements", () => {
   });
 
   it("nor does the program's own message for a missing CLI", () => {
-    const file = "components/openstack/platform.ts";
+    const file = "components/openstack/prerequisites.ts";
     expect(read(file), file).toMatch(/needs the openstack CLI/);
     expect(read(file), file).not.toMatch(/(?<!pipx )\bpip3? install\b/);
   });
