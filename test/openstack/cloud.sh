@@ -994,6 +994,10 @@ reset_cloud() {
     while daemon_running mariadb; do sleep 1; done
   fi
   rm -rf /var/lib/glance/images/* /var/lib/nova/instances/* /var/lib/neutron/dhcp/*
+  # Nova's guests as libvirt keeps them defined (libvirtd is down): the fresh database numbers
+  # instances from 1 again, and a stale instance-0000000N would fail that server's spawn with
+  # "domain 'instance-0000000N' already exists", the server in ERROR.
+  rm -f /etc/libvirt/qemu/instance-*.xml /var/lib/libvirt/qemu/nvram/instance-*
   rm -f "$LANE_DIR/configured" "$LANE_DIR/network-id" "$LANE_DIR/openrc" "$LANE_DIR"/base-image-*
   log "reset: the next up configures the cloud from scratch"
 }
