@@ -25,8 +25,8 @@ export interface StackOutputs {
 
 /**
  * Declares every enabled platform. They share no resources, so Pulumi builds them in parallel.
- * `host` answers what the program reads before declaring anything (tools on PATH, existing
- * images and builders, the clock, the stack's identity): tests pass their own.
+ * `host` answers what the components read before declaring their children (tools on PATH,
+ * existing images and builders, the clock, the stack's identity): tests pass their own.
  */
 export async function buildImages(
   config: StackConfig,

@@ -6,8 +6,9 @@ import { stackIdOf, stackTagOf } from "./names";
 import { DescribeSource, Probe, describeSourceImage, probeStore } from "./store";
 
 /**
- * What the program reads from the operator's machine and the clouds before it declares anything.
- * One seam, so unit tests can answer without a cloud and the engine model can run the real ones.
+ * What the program and its components read from the operator's machine and the clouds before
+ * they declare. One seam, so unit tests can answer without a cloud and the engine model can run
+ * the real ones.
  */
 export interface Host {
   hasCommand: HasCommand;
