@@ -151,25 +151,22 @@ export class AwsImage extends pulumi.ComponentResource {
       encrypted: args.encrypted,
       kmsKeyId: args.kmsKeyId,
     });
-    const plan = await resolvePlan("aws", host, awsStoreOf(args), args, fingerprint);
+    const store = awsStoreOf(args);
+    const plan = await resolvePlan("aws", host, store, args, fingerprint);
     // The security groups must live in the subnet's VPC; only a build needs it.
     const vpcId =
       plan.phase !== "published" && args.subnetId
         ? (await aws.ec2.getSubnet({ id: args.subnetId }, { parent: this })).vpcId
         : undefined;
-    const image = this.declareImage(
-      name,
-      { ...args, sourceAmi, vpcId },
-      {
-        plan,
-        fingerprint,
-        imageName: args.imageName,
-        sourceImage: sourceAmi,
-        stackId: host.stackId,
-        stackTag: host.stackTag,
-        settings: buildSettings(args),
-      },
-    );
+    const image = this.declareImage(name, { ...args, sourceAmi, vpcId }, store, {
+      plan,
+      fingerprint,
+      imageName: args.imageName,
+      sourceImage: sourceAmi,
+      stackId: host.stackId,
+      stackTag: host.stackTag,
+      settings: buildSettings(args),
+    });
     return {
       image,
       imageIds: image.image.apply((r) => r.regions ?? { [args.region]: r.id }),
@@ -177,7 +174,12 @@ export class AwsImage extends pulumi.ComponentResource {
     };
   }
 
-  private declareImage(name: string, args: AwsBuildArgs, chain: ChainArgs): DeclaredImage {
+  private declareImage(
+    name: string,
+    args: AwsBuildArgs,
+    store: StoreRef,
+    chain: ChainArgs,
+  ): DeclaredImage {
     const publicIp = args.associatePublicIp;
     let cidrs = args.sshAllowedCidrs;
     if (cidrs.length === 0) {
@@ -193,7 +195,7 @@ export class AwsImage extends pulumi.ComponentResource {
       scripts: __dirname,
       consoleCommand: tsCommand(path.join(__dirname, "cli.ts"), "console"),
       env: { REGION: args.region, ...args.credentials?.cliEnv },
-      store: awsStoreOf(args),
+      store,
       sshUser: args.sshUser,
       // EBS snapshots store only written blocks: zero-filling would make the AMI bigger.
       zeroFreeSpace: false,

@@ -104,7 +104,7 @@ export class OpenStackImage extends pulumi.ComponentResource {
       flavor: args.flavor,
     });
     const plan = await resolvePlan("openstack", host, store, args, fingerprint);
-    const declared = this.declareImage(name, args, {
+    const declared = this.declareImage(name, args, store, {
       plan,
       fingerprint,
       imageName: args.imageName,
@@ -119,8 +119,12 @@ export class OpenStackImage extends pulumi.ComponentResource {
     };
   }
 
-  private declareImage(name: string, args: OpenStackImageArgs, chain: ChainArgs): DeclaredImage {
-    const store = openStackStore(args);
+  private declareImage(
+    name: string,
+    args: OpenStackImageArgs,
+    store: StoreRef,
+    chain: ChainArgs,
+  ): DeclaredImage {
     const cidrs = args.sshAllowedCidrs.length ? args.sshAllowedCidrs : ["0.0.0.0/0"];
     const driver: PlatformDriver = {
       platform: "openstack",
