@@ -164,9 +164,15 @@ export class FakeLocal {
       // QEMU unlinks its pidfile on a clean exit (a signal it handles included), not on SIGKILL.
       if (signal !== "SIGKILL" && readIfExists(pidPath)?.trim() === String(child.pid))
         fs.rmSync(pidPath, { force: true });
-      // What the guest wrote stays in its overlay, as qemu's writes do.
-      if (fs.existsSync(overlay) && fs.statSync(overlay).ino === overlayInode)
-        fs.writeFileSync(overlay, JSON.stringify({ fake: "disk", disk: guest.disk }));
+      // What the guest wrote stays in its overlay, as qemu's writes do: into its open file, so
+      // an overlay (or folder) removed meanwhile just loses them, as an unlinked file does. The
+      // folder can go between any check and the write (a teardown runs beside this).
+      try {
+        if (fs.statSync(overlay).ino === overlayInode)
+          fs.writeFileSync(overlay, JSON.stringify({ fake: "disk", disk: guest.disk }));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      }
       for (const l of vm.listeners) l.close();
       if (monitor) fs.rmSync(monitor, { force: true });
     };
