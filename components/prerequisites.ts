@@ -2,7 +2,8 @@ import type { Platform, StackConfig } from "./config/stack";
 import type { HasCommand } from "./host-tools";
 import { requireOpenStackCli } from "./openstack/prerequisites";
 import { requireQemuTools } from "./qemu/prerequisites";
-import { requireVBoxManage } from "./virtualbox/prerequisites";
+import { parseVirtualBoxConfig } from "./virtualbox/config";
+import { requireVirtualBoxTools } from "./virtualbox/prerequisites";
 
 /** What a platform needs on this machine beyond the lifecycle's OpenSSH (lifecycle/host.ts). */
 const CHECKS: Record<Platform, (config: StackConfig, has: HasCommand) => void> = {
@@ -10,11 +11,8 @@ const CHECKS: Record<Platform, (config: StackConfig, has: HasCommand) => void> =
   // The AWS lifecycle is the SDK in-process: nothing beyond node and OpenSSH.
   aws: () => undefined,
   qemu: (_config, has) => requireQemuTools(has, "qemu"),
-  virtualbox: (config, has) => {
-    // The disk is provisioned under QEMU whichever builder packs the OVA.
-    requireQemuTools(has, "virtualbox");
-    if (config.virtualbox?.builder === "vboxmanage") requireVBoxManage(has);
-  },
+  virtualbox: (config, has) =>
+    requireVirtualBoxTools(has, (config.virtualbox ?? parseVirtualBoxConfig(undefined)).builder),
 };
 
 /**

@@ -17,10 +17,9 @@ import type { StoreRef } from "../lifecycle/store";
 import type { QemuConfig } from "../qemu/config";
 import { baseRef, qemuBaseSha256, qemuFingerprint } from "../qemu/fingerprint";
 import { type QemuDisk, stackQemuImage } from "../qemu/image";
-import { requireQemuTools } from "../qemu/prerequisites";
 import { PendingImage } from "../store/pending-image";
 import type { VirtualBoxConfig } from "./config";
-import { requireVBoxManage } from "./prerequisites";
+import { requireVirtualBoxTools } from "./prerequisites";
 
 /**
  * An OVA's settings, as the user writes them: the stack's image settings, the
@@ -63,9 +62,7 @@ export class VirtualBoxImage extends pulumi.ComponentResource {
 
   /** Reads this family's OVAs; when the plan builds, the stack's qcow2 is declared and packed. */
   private async declare(name: string, args: VirtualBoxImageArgs, host: Host) {
-    // The disk is provisioned under QEMU whichever builder packs the OVA.
-    requireQemuTools(host.hasCommand, "virtualbox");
-    if (args.builder === "vboxmanage") requireVBoxManage(host.hasCommand);
+    requireVirtualBoxTools(host.hasCommand, args.builder);
     const q = args.qemu;
     const fingerprint = stackFingerprint(args, baseRef(await qemuBaseSha256(q, host)), {
       platform: "virtualbox",

@@ -315,6 +315,31 @@ describe("VirtualBoxImage", () => {
       "dse-image:virtualbox.builder: is vboxmanage but VBoxManage is not installed on this machine; install VirtualBox (https://www.virtualbox.org/wiki/Linux_Downloads) or set dse-image:virtualbox.builder to qemu, which needs only qemu-img",
     );
   });
+
+  it("an OVA needs QEMU's tools under either builder, and VBoxManage only for vboxmanage", async () => {
+    const { requireVirtualBoxTools } = await import("../../components/virtualbox/prerequisites");
+    const noVBox = (t: string) => t !== "VBoxManage";
+    expect(() => requireVirtualBoxTools(noVBox, "qemu")).not.toThrow();
+    expect(() => requireVirtualBoxTools(noVBox, "vboxmanage")).toThrow(
+      "dse-image:virtualbox.builder: is vboxmanage but VBoxManage is not installed",
+    );
+    expect(() => requireVirtualBoxTools((t) => t !== "qemu-img", "vboxmanage")).toThrow(
+      "dse-image:platforms: platform virtualbox needs qemu-img on this machine; install it with `sudo apt-get install qemu-system-x86 qemu-utils`",
+    );
+  });
+
+  it("a vboxmanage stack without VBoxManage ends the program with that one line", async () => {
+    const failed = await runProgram(
+      qemu({}, ["virtualbox"], { builder: "vboxmanage" }),
+      undefined,
+      {
+        host: { hasCommand: (t) => t !== "VBoxManage" },
+      },
+    ).catch((e: unknown) => e);
+    expect((failed as Error).message).toBe(
+      "dse-image:virtualbox.builder: is vboxmanage but VBoxManage is not installed on this machine; install VirtualBox (https://www.virtualbox.org/wiki/Linux_Downloads) or set dse-image:virtualbox.builder to qemu, which needs only qemu-img",
+    );
+  });
 });
 
 describe("host tools", () => {
