@@ -1,9 +1,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { fail } from "../config/errors";
 import { fileSha256 } from "../file-sha256";
-import { type QemuConfig, defaultCacheDir } from "./config";
 
 /** What the program reads to know the base by content (the Host seam; tests pass their own). */
 export interface BaseReader {
@@ -13,7 +11,7 @@ export interface BaseReader {
   sha256File(file: string, cacheDir: string): Promise<string>;
 }
 
-const SHA256 = /^[0-9a-f]{64}$/i;
+export const SHA256 = /^[0-9a-f]{64}$/i;
 
 /** A file's name in a URL or path, without a query string. */
 export function fileName(url: string): string {
@@ -27,37 +25,6 @@ export function checksumFromSums(sums: string, name: string): string | undefined
     if (file?.replace(/^\*/, "") === name && SHA256.test(hash)) return hash.toLowerCase();
   }
   return undefined;
-}
-
-/**
- * The sha256 of the bytes the QEMU builder will boot from: the configured hash, the publisher's
- * SHA256SUMS line read now (Packer's `file:` form), or the local file's own hash. The fingerprint
- * covers it, and fetch-base.ts checks the base against it: a new image published under the same
- * URL is a new fingerprint, so it rebuilds.
- */
-export async function baseSha256(q: QemuConfig, read: BaseReader): Promise<string> {
-  const configured = q.sourceImageSha256;
-  if (configured !== undefined && SHA256.test(configured)) return configured.toLowerCase();
-  if (configured !== undefined) {
-    const sumsUrl = configured.slice("file:".length);
-    const sums = await read
-      .fetchText(sumsUrl)
-      .catch((e: Error) =>
-        fail("qemu.sourceImageSha256", `could not read ${sumsUrl}: ${e.message}`),
-      );
-    const name = fileName(q.sourceImageUrl);
-    return (
-      checksumFromSums(sums, name) ??
-      fail("qemu.sourceImageSha256", `${sumsUrl} lists no sha256 for ${name}`)
-    );
-  }
-  // parseQemuConfig requires a hash for downloads: only a local file comes here.
-  const file = q.sourceImageUrl.replace(/^file:\/\//, "");
-  return read
-    .sha256File(file, q.cacheDir ?? defaultCacheDir())
-    .catch((e: Error) =>
-      fail("qemu.sourceImageUrl", `could not read the base image ${file}: ${e.message}`),
-    );
 }
 
 /** `stat -L -c '%s %i %d %.9Y %.9Z'`: what fetch-base.ts records of a checked file. */

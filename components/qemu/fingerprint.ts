@@ -2,8 +2,9 @@
 import type { ImageSettings } from "../config/stack";
 import { stackFingerprint } from "../lifecycle/fingerprint";
 import type { Host } from "../lifecycle/host";
-import { baseSha256 } from "./base-digest";
-import type { QemuConfig } from "./config";
+import { fail } from "../config/errors";
+import { type BaseReader, SHA256, checksumFromSums, fileName } from "./base-digest";
+import { type QemuConfig, defaultCacheDir } from "./config";
 
 /** Settings that change the qcow2's content (memory and CPUs of the builder do not). */
 export function qemuSettings(q: QemuConfig): Record<string, unknown> {
@@ -43,4 +44,35 @@ export async function qemuFingerprint(
   host: Host,
 ): Promise<string> {
   return stackFingerprint(settings, baseRef(await qemuBaseSha256(q, host)), qemuSettings(q));
+}
+
+/**
+ * The sha256 of the bytes the QEMU builder will boot from: the configured hash, the publisher's
+ * SHA256SUMS line read now (Packer's `file:` form), or the local file's own hash. The fingerprint
+ * covers it, and fetch-base.ts checks the base against it: a new image published under the same
+ * URL is a new fingerprint, so it rebuilds.
+ */
+export async function baseSha256(q: QemuConfig, read: BaseReader): Promise<string> {
+  const configured = q.sourceImageSha256;
+  if (configured !== undefined && SHA256.test(configured)) return configured.toLowerCase();
+  if (configured !== undefined) {
+    const sumsUrl = configured.slice("file:".length);
+    const sums = await read
+      .fetchText(sumsUrl)
+      .catch((e: Error) =>
+        fail("qemu.sourceImageSha256", `could not read ${sumsUrl}: ${e.message}`),
+      );
+    const name = fileName(q.sourceImageUrl);
+    return (
+      checksumFromSums(sums, name) ??
+      fail("qemu.sourceImageSha256", `${sumsUrl} lists no sha256 for ${name}`)
+    );
+  }
+  // parseQemuConfig requires a hash for downloads: only a local file comes here.
+  const file = q.sourceImageUrl.replace(/^file:\/\//, "");
+  return read
+    .sha256File(file, q.cacheDir ?? defaultCacheDir())
+    .catch((e: Error) =>
+      fail("qemu.sourceImageUrl", `could not read the base image ${file}: ${e.message}`),
+    );
 }
