@@ -13,6 +13,20 @@ import type * as pulumi from "@pulumi/pulumi";
  * does, once.
  */
 export function thinProvider(kind: string): pulumi.dynamic.ResourceProvider {
+  // One object per kind: the SDK caches a provider's serialized text by object
+  // (sdk/nodejs/dynamic/index.ts `serializeProvider`, `providerCache`), and serializing a closure
+  // parses its source with TypeScript, about 20 ms per resource otherwise.
+  let provider = made.get(kind);
+  if (provider === undefined) {
+    provider = makeThinProvider(kind);
+    made.set(kind, provider);
+  }
+  return provider;
+}
+
+const made = new Map<string, pulumi.dynamic.ResourceProvider>();
+
+function makeThinProvider(kind: string): pulumi.dynamic.ResourceProvider {
   const impl = (): pulumi.dynamic.ResourceProvider => {
     const loaded = globalThis as {
       dseImageProviders?: Record<string, pulumi.dynamic.ResourceProvider>;
