@@ -4,9 +4,9 @@
  * Each behaviour that matters names its rule from ../shared/reference/pulumi-engine-semantics.md.
  * Test utility, never shipped.
  */
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { DynamicPlugin, dynamicProvider } from "./dynamic";
+import { spawner } from "./spawner";
 import type { StateEntry } from "./engine";
 import { fakeKeyPair } from "./world/guest";
 import type { World } from "./world/world";
@@ -224,35 +224,23 @@ export class Providers {
     const fault = this.world?.faults.take(`host:${name}`, platform);
     if (fault) throw new Error(`exit status 1: ${name}: injected failure (${fault})`);
     const t0 = Date.now();
-    const result = await new Promise<{ code: number; stdout: string; stderr: string }>(
-      (resolve) => {
-        // Its own process group, so a kill fault can SIGKILL the step and all it started.
-        const child = spawn("sh", ["-c", command], {
-          cwd: this.cwd,
-          env: {
-            ...process.env,
-            ...(this.world ? { TMPDIR: this.world.tmpDir } : {}),
-            ...env,
-            DSE_ENGINE_KILLABLE: "1",
-          },
-          stdio: ["pipe", "pipe", "pipe"],
-          detached: true,
-        });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-        child.stdin.on("error", () => undefined);
-        child.stdin.end(stdin ?? "");
-        child.on("close", (code, signal) =>
-          resolve({
-            code: code ?? 1,
-            stdout,
-            stderr: signal ? `${stderr}killed by ${signal}\n` : stderr,
-          }),
-        );
+    // Its own process group, so a kill fault can SIGKILL the step and all it started.
+    const ran = await spawner.run({
+      command,
+      cwd: this.cwd,
+      env: {
+        ...process.env,
+        ...(this.world ? { TMPDIR: this.world.tmpDir } : {}),
+        ...env,
+        DSE_ENGINE_KILLABLE: "1",
       },
-    );
+      stdin: stdin ?? "",
+    });
+    const result = {
+      code: ran.code ?? 1,
+      stdout: ran.stdout,
+      stderr: ran.signal ? `${ran.stderr}killed by ${ran.signal}\n` : ran.stderr,
+    };
     this.commandRuns.push({
       urn,
       script: name,
