@@ -1,7 +1,8 @@
 /**
- * The AWS platform's one-shot host commands: `node --require tsx/cjs components/aws/cli.ts
- * <command>`, everything else from the environment as command.local passes it (the stored delete
- * teardown.sh runs `teardown`; the SSH wait and the boot test run `console` for their errors).
+ * The AWS platform's one-shot host commands:
+ * `node --require ./components/ts-hook.cjs components/aws/cli.ts <command>`, everything else
+ * from the environment as command.local passes it (the stored delete teardown.sh runs
+ * `teardown`; the SSH wait and the boot test run `console` for their errors).
  * Exit status 1 with one line "==> aws: ..." on stderr when it fails.
  *   REGION                 the home region
  *   AWS_PROFILE AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE   as the `aws` provider is given

@@ -1,6 +1,7 @@
 /**
- * The boot test step: `node --require tsx/cjs components/lifecycle/boot-test-cli.ts <platform>` (aws,
- * openstack or qemu), everything else from the environment boot-test.ts declares. Prints the
+ * The boot test step:
+ * `node --require ./components/ts-hook.cjs components/lifecycle/boot-test-cli.ts <platform>`
+ * (aws, openstack or qemu), everything else from the environment boot-test.ts declares. Prints the
  * result line; on failure the report (`boot test of <name> FAILED in check "<check>": ...`) on
  * stderr and exit status 1.
  *   IMAGE_ID NAME TEST_NAME SSH_USER SSH_PRIVATE_KEY AUTHORIZED_KEY HOST_PUBLIC_KEY USER_DATA

@@ -7,7 +7,9 @@ the call, with its environment, to the TypeScript image store (components/store/
 import os
 import sys
 
-CLI = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "store", "cli.ts")
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLI = os.path.join(HERE, "..", "store", "cli.ts")
+TS_HOOK = os.path.join(HERE, "..", "ts-hook.cjs")
 
 if __name__ == "__main__":
-    os.execvp("node", ["node", "--require", "tsx/cjs", CLI, *sys.argv[1:]])
+    os.execvp("node", ["node", "--require", TS_HOOK, CLI, *sys.argv[1:]])

@@ -4,7 +4,7 @@
  * C9: 40 refused dials give up after about 3 minutes), so the wait lives here. On timeout it
  * fails with what it waited for, for how long, and the last lines of the machine's console.
  *
- * As a step: `node --require tsx/cjs components/lifecycle/wait-ssh.ts`, with
+ * As a step: `node --require ./components/ts-hook.cjs components/lifecycle/wait-ssh.ts`, with
  *   HOST, PORT         the SSH address
  *   TIMEOUT_SECONDS    how long to wait (default 600; dse-image:sshTimeoutMinutes)
  *   CONSOLE_COMMAND    optional: prints the console's tail (the platform's consoleCommand)

@@ -1,7 +1,8 @@
 /**
- * The SBOM step: `node --require tsx/cjs components/lifecycle/write-sbom.ts`. Writes the image's
- * CycloneDX SBOM (the program made it from the builder's inventory; it arrives on stdin) to
- * SBOM_PATH atomically, and prints its sha256, which the snapshot stores on the image.
+ * The SBOM step: `node --require ./components/ts-hook.cjs components/lifecycle/write-sbom.ts`.
+ * Writes the image's CycloneDX SBOM (the program made it from the builder's inventory; it
+ * arrives on stdin) to SBOM_PATH atomically, and prints its sha256, which the snapshot stores on
+ * the image.
  *
  * Env: SBOM_PATH  where the document goes (<sbomDir>/<image name>.cdx.json, relative to the
  *                 project folder or absolute)

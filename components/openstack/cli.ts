@@ -1,5 +1,5 @@
 /**
- * The OpenStack platform's one-shot host commands: `node --require tsx/cjs
+ * The OpenStack platform's one-shot host commands: `node --require ./components/ts-hook.cjs
  * components/openstack/cli.ts <command>`, everything else from the environment as command.local
  * passes it (the stored delete teardown.sh runs `teardown`; the SSH wait and the boot test run
  * `console` for their errors),

@@ -9,4 +9,5 @@
 # Env: PREFIX, OS_FLAGS (extra flags for every openstack call), RETRY_SECONDS (default 5).
 # Exits 1 naming what is left and how to remove it when something could not be deleted.
 set -euo pipefail
-exec node --require tsx/cjs "$(dirname "${BASH_SOURCE[0]}")/cli.ts" teardown
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+exec node --require "$here/../ts-hook.cjs" "$here/cli.ts" teardown

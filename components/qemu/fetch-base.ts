@@ -1,7 +1,7 @@
 /**
  * Fetches the QEMU builder's base image into the cache and verifies it; prints its cached path
- * (launch.sh runs `node --require tsx/cjs components/qemu/fetch-base.ts`). A cached copy whose
- * sha256 matches is reused; a local file (file:// URL or path) is used in place, never copied.
+ * (launch.sh runs it with ../ts-hook.cjs). A cached copy whose sha256 matches is reused; a local
+ * file (file:// URL or path) is used in place, never copied.
  *
  * Env:
  *   SOURCE_URL     http(s) URL, file:// URL or path of the base cloud image (qcow2 or raw)

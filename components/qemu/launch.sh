@@ -22,7 +22,7 @@ CACHE_DIR=$(dse_cache_dir)
 WORK_DIR=$(dse_builder_dir)
 SEED_PATH="$WORK_DIR/seed.iso"
 export CACHE_DIR WORK_DIR SEED_PATH
-BASE_IMAGE=$(node --require tsx/cjs "$here/fetch-base.ts")
+BASE_IMAGE=$(node --require "$here/../ts-hook.cjs" "$here/fetch-base.ts")
 export BASE_IMAGE
 mkdir -p "$WORK_DIR"
 bash "$here/make-seed.sh"

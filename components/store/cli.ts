@@ -1,6 +1,7 @@
 /**
  * The image store for the host scripts that remain (the boot test) and for the steps of stacks
- * made by earlier versions: `node --require tsx/cjs components/store/cli.ts <command>`, everything
+ * made by earlier versions:
+ * `node --require ./components/ts-hook.cjs components/store/cli.ts <command>`, everything
  * else from the environment as command.local passes it. Exit status 1 with one line
  * "imagestore: ..." on stderr when something fails.
  *   STORE, STORE_CONFIG   which store (JSON settings)

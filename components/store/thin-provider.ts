@@ -9,8 +9,10 @@ import type * as pulumi from "@pulumi/pulumi";
  * delete, through `requireFromString`, which gives it no module folder. The dynamic provider
  * plugin runs in the project folder (sdk/go/common/resource/plugin/plugin.go `cmd.Dir = pwd`), so
  * the package resolves from the package.json there: this project itself (package.json
- * `exports`), or a project that installed it. Nothing registers TypeScript in that process: tsx
- * does, once.
+ * `exports`), or a project that installed it. Nothing registers TypeScript in that process:
+ * `dse-image/ts-hook` does, once (components/ts-hook.cjs). A state written before it holds a text
+ * that registers `tsx/cjs/api` itself; its read and delete still run, and the hook then stands
+ * aside.
  */
 export function thinProvider(kind: string): pulumi.dynamic.ResourceProvider {
   // One object per kind: the SDK caches a provider's serialized text by object
@@ -37,7 +39,7 @@ function makeThinProvider(kind: string): pulumi.dynamic.ResourceProvider {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const path = require("node:path") as typeof import("node:path");
       const projectRequire = createRequire(path.join(process.cwd(), "package.json"));
-      (projectRequire("tsx/cjs/api") as { register(): void }).register();
+      projectRequire("dse-image/ts-hook");
       loaded.dseImageProviders = (
         projectRequire("dse-image/providers") as {
           providers: Record<string, pulumi.dynamic.ResourceProvider>;

@@ -67,7 +67,7 @@ describe("the SDK's EC2 in the engine model", () => {
   it("reaches a child node process the way the dynamic provider plugin runs the store", async () => {
     const ami = world.aws.addAmi({ name: "dse_base-1", region: REGION, tags: {} });
     const script = `
-      require("tsx/cjs/api").register();
+      require("dse-image/ts-hook");
       const { AwsImageStore } = require("./components/store/aws.ts");
       new AwsImageStore({ region: "${REGION}" }).get("${ami.id}")
         .then((i) => console.log(JSON.stringify(i.name)), (e) => { console.error(e); process.exit(1); });`;

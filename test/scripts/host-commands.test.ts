@@ -1,8 +1,9 @@
 /**
- * The TypeScript host commands (`node --require tsx/cjs <file>`, one process per step) load only
- * what their work needs. Each step is a process start on the operator's machine, often several per
- * `pulumi up`: fetch-base.ts once took 730 ms, 640 of them loading the Pulumi SDK (and with it
- * TypeScript and gRPC) through a config error class it never threw.
+ * The TypeScript host commands (`node --require ./components/ts-hook.cjs <file>`, one process per
+ * step) load only what their work needs. Each step is a process start on the operator's machine,
+ * often several per `pulumi up`: fetch-base.ts once took 730 ms, 640 of them loading the Pulumi
+ * SDK (and with it TypeScript and gRPC) through a config error class it never threw. (Which loader
+ * a dependency reaches: ts-hook.test.ts.)
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -15,12 +16,12 @@ const PROBE = path.join(REPO, "test", "support", "loaded-packages.cjs");
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dse-host-commands-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** The npm packages a host command loaded, run without its inputs (it fails after its imports). */
+/** The npm packages a host command loaded, run as a step runs it (it fails after its imports). */
 function packagesLoadedBy(file: string, ...args: string[]): string[] {
   const out = path.join(dir, path.basename(file, ".ts"));
   const r = spawnSync(
     process.execPath,
-    ["--require", "tsx/cjs", "--require", PROBE, path.join(REPO, file), ...args],
+    ["--require", "./components/ts-hook.cjs", "--require", PROBE, file, ...args],
     {
       cwd: REPO,
       env: { PATH: process.env.PATH, HOME: dir, DSE_LOADED_PACKAGES: out },
@@ -44,8 +45,8 @@ describe("host commands load no program-side packages", () => {
     ["components/openstack/cli.ts", "teardown"],
     ["components/store/cli.ts", "discard"],
   ])("%s", (file, ...args) => {
-    const loaded = packagesLoadedBy(file, ...args);
-    expect(loaded).toContain("tsx");
-    expect(loaded.filter((p) => /^@pulumi\/|^typescript$|^@grpc\//.test(p))).toEqual([]);
+    const packages = packagesLoadedBy(file, ...args);
+    expect(packages).toContain("tsx");
+    expect(packages.filter((p) => /^@pulumi\/|^typescript$|^@grpc\//.test(p))).toEqual([]);
   });
 });

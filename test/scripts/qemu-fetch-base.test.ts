@@ -8,8 +8,12 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { fetchBase } from "../../components/qemu/fetch-base";
 
 const REPO = path.resolve(__dirname, "..", "..");
-/** As launch.sh runs it, from the project folder (tsx is the project's). */
-const COMMAND = ["--require", "tsx/cjs", path.join(REPO, "components", "qemu", "fetch-base.ts")];
+/** As launch.sh runs it, from the project folder (ts-hook.cjs registers the project's tsx). */
+const COMMAND = [
+  "--require",
+  path.join(REPO, "components", "ts-hook.cjs"),
+  path.join(REPO, "components", "qemu", "fetch-base.ts"),
+];
 
 let dir: string;
 let image: string;

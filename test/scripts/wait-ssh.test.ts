@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 const SCRIPT = path.resolve(__dirname, "..", "..", "components", "lifecycle", "wait-ssh.ts");
+const HOOK = path.resolve(__dirname, "..", "..", "components", "ts-hook.cjs");
 let dir: string;
 
 /** A fake ssh-keyscan that answers from the Nth call on (0: never). */
@@ -22,7 +23,7 @@ function fakeKeyscan(answerFrom: number) {
 }
 
 function run(env: Record<string, string>) {
-  return spawnSync("node", ["--require", "tsx/cjs", SCRIPT], {
+  return spawnSync("node", ["--require", HOOK, SCRIPT], {
     env: {
       ...process.env,
       PATH: `${dir}:${process.env.PATH}`,

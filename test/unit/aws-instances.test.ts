@@ -147,7 +147,7 @@ describe("aws boot test instance", () => {
       host: launched.publicIp,
       port: 22,
       describe: `instance ${launched.id}`,
-      consoleCommand: `REGION=${REGION} INSTANCE_ID=${launched.id} node --require tsx/cjs components/aws/cli.ts console`,
+      consoleCommand: `REGION=${REGION} INSTANCE_ID=${launched.id} node --require ./components/ts-hook.cjs components/aws/cli.ts console`,
     });
     const own = { CostCenter: "42", Name: TEST_NAME, "dse-image:stack": TAG };
     expect(ec2.groups).toEqual([

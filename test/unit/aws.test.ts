@@ -173,7 +173,7 @@ describe("AwsImage with every aws key set", () => {
     }
     // The console's tail in the SSH wait's errors, over the SDK with the same settings.
     expect(env(r, "aws-wait-ssh").CONSOLE_COMMAND).toBe(
-      "node --require tsx/cjs components/aws/cli.ts console",
+      "node --require ./components/ts-hook.cjs components/aws/cli.ts console",
     );
     expect(snapshotOf(r).snapshot).toBe("aws");
     const { store, config } = r.probed[0];

@@ -90,7 +90,8 @@ describe("OpenStackImage on the dev stack (the old Packer template)", () => {
       HOST: "192.168.0.2",
       PORT: "22",
       TIMEOUT_SECONDS: "600",
-      CONSOLE_COMMAND: "node --require tsx/cjs components/openstack/cli.ts console",
+      CONSOLE_COMMAND:
+        "node --require ./components/ts-hook.cjs components/openstack/cli.ts console",
     });
   });
 

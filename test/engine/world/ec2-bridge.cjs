@@ -6,8 +6,8 @@
  * errors name EC2's code, which becomes the error's `name`, as the SDK's service errors have it.
  *
  * Loaded with NODE_OPTIONS=--require in every node process of the model (the dynamic provider
- * plugin, `node --require tsx/cjs components/store/cli.ts` from a script): it patches the client that
- * the project folder's `@aws-sdk/client-ec2` resolves to. The engine's own process calls
+ * plugin, a host step's `node --require ./components/ts-hook.cjs <file>.ts`): it patches the
+ * client that the project folder's `@aws-sdk/client-ec2` resolves to. The engine's own process calls
  * `install` with the class its program imports. Test utility, never shipped.
  */
 "use strict";
