@@ -6,6 +6,7 @@
  */
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import * as sdkStateModule from "@pulumi/pulumi/runtime/state";
 import type { ProgramConfig } from "../support/front-door";
 
 /** The slice of the SDK's RegisterResourceRequest the model reads. */
@@ -85,11 +86,25 @@ async function freshProgramModules(): Promise<void> {
   vi.resetModules();
 }
 
-export async function runProgramOnce(o: ProgramRunOptions): Promise<ProgramRunResult> {
+/** The SDK's per-run state store (internal; what the Automation API's inline programs use). */
+const sdkState = sdkStateModule as unknown as { withLocalStorage<T>(run: () => T): T };
+
+/**
+ * One run in a state store of its own, as the Automation API runs each inline program
+ * (sdk/nodejs/automation/server.js `run`: "Setup a new async state store for this run"): the
+ * program's mock monitor, config and stack live in it, and whatever this program does after the
+ * run has ended reaches its own monitor, never the next run's.
+ */
+export function runProgramOnce(o: ProgramRunOptions): Promise<ProgramRunResult> {
+  return sdkState.withLocalStorage(() => runInOwnStore(o));
+}
+
+async function runInOwnStore(o: ProgramRunOptions): Promise<ProgramRunResult> {
   const seen = new Set<string>();
   let failure: unknown;
   let inFlight = 0;
-  let lastActivity = Date.now();
+  let over = false;
+  let settle = () => undefined as void;
   const idle: (() => void)[] = [];
   const halted = () => failure !== undefined || o.stopped();
 
@@ -116,8 +131,9 @@ export async function runProgramOnce(o: ProgramRunOptions): Promise<ProgramRunRe
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, callback) => {
     monitor.mocks.newResource = async (args) => {
+      // The run has ended, and with the real engine the language host with it: no answer.
+      if (over) return new Promise<never>(() => undefined);
       inFlight++;
-      lastActivity = Date.now();
       const urn = monitor.newUrn(req.getParent(), req.getType(), req.getName());
       try {
         // Rule E5: after a failure (or a kill) no new step starts.
@@ -130,8 +146,10 @@ export async function runProgramOnce(o: ProgramRunOptions): Promise<ProgramRunRe
         if (failure === undefined && !o.stopped()) failure = e;
         throw e;
       } finally {
-        lastActivity = Date.now();
-        if (--inFlight === 0) idle.splice(0).forEach((f) => f());
+        if (--inFlight === 0) {
+          idle.splice(0).forEach((f) => f());
+          if (halted()) settle();
+        }
       }
     };
     return register(req, callback);
@@ -163,19 +181,13 @@ export async function runProgramOnce(o: ProgramRunOptions): Promise<ProgramRunRe
     const all = pulumi.output(declared) as unknown as {
       promise(): Promise<Record<string, unknown>>;
     };
-    // After a failed step the real engine ends the program (rule E5); here the Outputs that
-    // waited for the failed resource never settle, so a quiet program counts as ended.
+    // After a failed step the real engine ends the deployment and the program with it (rule
+    // E5); here the Outputs that waited for the failed resource never settle, so the run ends
+    // once no step is in flight after the failure. What the program would register later goes
+    // to this run's monitor (its own store), which no longer answers.
     const ended = new Promise<undefined>((resolve) => {
-      const poll = setInterval(() => {
-        if (halted() && inFlight === 0 && Date.now() - lastActivity > 300) {
-          clearInterval(poll);
-          resolve(undefined);
-        }
-      }, 50);
-      void all
-        .promise()
-        .finally(() => clearInterval(poll))
-        .catch(() => undefined);
+      settle = () => resolve(undefined);
+      if (halted() && inFlight === 0) resolve(undefined);
     });
     outputs = await Promise.race([all.promise(), ended]);
   } catch (e) {
@@ -192,6 +204,7 @@ export async function runProgramOnce(o: ProgramRunOptions): Promise<ProgramRunRe
   while (inFlight > 0) await new Promise<void>((r) => idle.push(r));
   trace("steps done");
   await new Promise((r) => setTimeout(r, 0));
+  over = true;
   process.removeListener("unhandledRejection", collect);
   Error.stackTraceLimit = frames;
   process.chdir(cwd);
