@@ -20,13 +20,11 @@ const EXTENSIONS = [".js", ".cjs"];
 function registerProjectTypeScript() {
   // Already registered in this process (an older provider text registers tsx itself).
   if (Module._extensions[".ts"] !== undefined) return;
-  // Node has no loader of its own for `.cjs`: its `.js` one loads those.
-  const nodeJs = Module._extensions[".js"];
-  const nodeLoaders = new Map(EXTENSIONS.map((ext) => [ext, Module._extensions[ext] ?? nodeJs]));
+  // Node's own loader for both: it has no `.cjs` entry, its `.js` one loads those.
+  const nodeLoader = Module._extensions[".js"];
   require("tsx/cjs");
   for (const ext of EXTENSIONS) {
     const tsxLoader = Module._extensions[ext];
-    const nodeLoader = nodeLoaders.get(ext);
     // tsx registers `.js` (which Node also runs for `.cjs`) and may register `.cjs` itself.
     if (tsxLoader === undefined || tsxLoader === nodeLoader) continue;
     Module._extensions[ext] = function loadModule(module, filename) {

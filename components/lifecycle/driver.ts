@@ -17,7 +17,7 @@ export function script(file: string): string {
 }
 
 /** Registers the project's TypeScript in a step's process (ts-hook.cjs says why not tsx/cjs). */
-export const TS_HOOK = path.join(__dirname, "..", "ts-hook.cjs");
+const TS_HOOK = path.join(__dirname, "..", "ts-hook.cjs");
 
 /**
  * Shell command running a TypeScript host command of this project (rule P3, as `script`), with
