@@ -138,6 +138,24 @@ export class FakeLocal {
       this.faults,
     );
 
+    // QEMU binds its host forwarding before it daemonizes: a port something else took meanwhile
+    // (start.sh picks a free one, then starts qemu) ends it there, with no process left, and
+    // start.sh tries another port. (A kernel that panics never answers on it: no listener.)
+    let ssh: net.Server | undefined;
+    if (disk.broken !== "boot") {
+      ssh = net.createServer((s) => s.end("SSH-2.0-OpenSSH_9.2 fake\r\n"));
+      try {
+        await new Promise<void>((resolve, reject) =>
+          ssh!.once("error", reject).listen(port, "127.0.0.1", resolve),
+        );
+      } catch (e) {
+        return fail(
+          `qemu-system-x86_64: -netdev ${netdev}: Could not set up host forwarding rule ` +
+            `'tcp:127.0.0.1:${port}-:22' (${(e as Error).message})\n`,
+        );
+      }
+    }
+
     // A process that only waits, with qemu's arguments on its command line as a real qemu's
     // are: the scripts tell their builder's qemu from a process that reused its PID by them.
     const child = spawn("perl", ["-e", "sleep", "--", ...args], {
@@ -151,7 +169,7 @@ export class FakeLocal {
         path.resolve(cwd, serial),
         disk.broken === "boot" ? "" : "[    0.000000] Linux version 6.1.0 (fake)\n",
       );
-    const vm: LocalVm = { guest, port, overlay, process: child, listeners: [] };
+    const vm: LocalVm = { guest, port, overlay, process: child, listeners: ssh ? [ssh] : [] };
     this.vms.set(port, vm);
 
     // Node reports this process's exit later than qemu's own exit happens: by then start.sh may
@@ -183,11 +201,6 @@ export class FakeLocal {
       setTimeout(() => child.kill("SIGTERM"), 100);
       return ok();
     }
-    const ssh = net.createServer((s) => s.end("SSH-2.0-OpenSSH_9.2 fake\r\n"));
-    await new Promise<void>((resolve, reject) =>
-      ssh.once("error", reject).listen(port, "127.0.0.1", resolve),
-    );
-    vm.listeners.push(ssh);
     if (monitor) {
       const mon = net.createServer((s) =>
         s.on("data", (d) => {
