@@ -7,6 +7,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import * as v8 from "node:v8";
+import * as vm from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Registration, runProgramOnce } from "./program-run";
 
@@ -83,5 +85,33 @@ describe("a program run after a failed step", () => {
     expect(second).toEqual([]);
     // The late registration came during the second run and went to the first run's monitor.
     expect(first).toEqual(["urn:pulumi:s::p::test:index:Thing::fails"]);
+  });
+});
+
+describe("a program run's objects", () => {
+  it("are released when the run ends: the SDK's inspector session keeps no function it serialized", async () => {
+    // The SDK inspects a dynamic provider's functions through its inspector session to serialize
+    // them; each run keeps a weak reference to its provider's create.
+    const dynamic = project(
+      "dynamic",
+      [
+        'import * as pulumi from "@pulumi/pulumi";',
+        "export = async () => {",
+        '  const provider = { create: async () => ({ id: "made", outs: {} }) };',
+        "  const probes = ((globalThis as Record<string, unknown>).__dseProbes ??= []) as unknown[];",
+        "  probes.push(new WeakRef(provider.create));",
+        '  new pulumi.dynamic.Resource(provider, "thing", {}, {});',
+        "  return {};",
+        "};",
+        "",
+      ].join("\n"),
+    );
+    const probes = ((globalThis as Record<string, unknown>).__dseProbes = []) as WeakRef<object>[];
+    for (let i = 0; i < 3; i++) expect((await run(dynamic, [])).failure).toBeUndefined();
+    v8.setFlagsFromString("--expose-gc");
+    const gc = vm.runInNewContext("gc") as () => void;
+    gc();
+    // The last run's module stays loaded until the next run starts afresh; the others are gone.
+    expect(probes.map((p) => p.deref() === undefined)).toEqual([true, true, false]);
   });
 });

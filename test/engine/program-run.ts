@@ -8,6 +8,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as sdkStateModule from "@pulumi/pulumi/runtime/state";
 import type { ProgramConfig } from "../support/front-door";
+import { withRunObjectGroup } from "./sdk-inspector";
 
 /** The slice of the SDK's RegisterResourceRequest the model reads. */
 export interface RegisterRequest {
@@ -93,10 +94,12 @@ const sdkState = sdkStateModule as unknown as { withLocalStorage<T>(run: () => T
  * One run in a state store of its own, as the Automation API runs each inline program
  * (sdk/nodejs/automation/server.js `run`: "Setup a new async state store for this run"): the
  * program's mock monitor, config and stack live in it, and whatever this program does after the
- * run has ended reaches its own monitor, never the next run's.
+ * run has ended reaches its own monitor, never the next run's. What the SDK's inspector session
+ * bound for the run is released when the run ends, as the language host's exit releases it
+ * (sdk-inspector.ts).
  */
 export function runProgramOnce(o: ProgramRunOptions): Promise<ProgramRunResult> {
-  return sdkState.withLocalStorage(() => runInOwnStore(o));
+  return withRunObjectGroup(() => sdkState.withLocalStorage(() => runInOwnStore(o)));
 }
 
 async function runInOwnStore(o: ProgramRunOptions): Promise<ProgramRunResult> {
