@@ -29,7 +29,12 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       sourceType: "commonjs",
-      globals: { require: "readonly", process: "readonly", console: "readonly" },
+      globals: {
+        require: "readonly",
+        process: "readonly",
+        console: "readonly",
+        __dirname: "readonly",
+      },
     },
     rules: {
       ...tseslint.configs.disableTypeChecked.rules,

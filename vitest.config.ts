@@ -1,4 +1,7 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
+
+const COMPILE_CACHE = fileURLToPath(new URL("./test/support/compile-cache.cjs", import.meta.url));
 
 export default defineConfig({
   test: {
@@ -8,6 +11,9 @@ export default defineConfig({
     // engine files two at a time, the two VM lanes side by side (each mostly one core: a TCG
     // guest), with e2e-scripts in the threads pool beside them.
     maxWorkers: 2,
+    // V8's code cache for the dependencies each test file's worker loads afresh (@pulumi/pulumi,
+    // typescript, the AWS SDK): test/support/compile-cache.cjs.
+    poolOptions: { forks: { execArgv: ["--require", COMPILE_CACHE] } },
     projects: [
       {
         test: {
