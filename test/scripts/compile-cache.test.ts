@@ -27,6 +27,11 @@ function writeDependency(name: string, body: string): string {
   return file;
 }
 
+/** The program each run starts. */
+function writeMain(code: string): void {
+  fs.writeFileSync(path.join(dir, "main.js"), code);
+}
+
 /** Runs `main.js` in a process with the hook, as the vitest workers and model processes do. */
 function run(env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, ["--require", HOOK, "main.js"], {
@@ -64,10 +69,7 @@ beforeEach(() => {
     ].join("\n"),
   );
   fs.writeFileSync(path.join(dir, "node_modules", "dep", "sibling.js"), 'exports.name = "s";\n');
-  fs.writeFileSync(
-    path.join(dir, "main.js"),
-    ['console.log(JSON.stringify(require("dep")));', ""].join("\n"),
-  );
+  writeMain('console.log(JSON.stringify(require("dep")));\n');
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -92,10 +94,7 @@ describe("compile-cache.cjs", () => {
   });
 
   it("writes the cache of a process that is killed rather than ended (vitest's workers)", async () => {
-    fs.writeFileSync(
-      path.join(dir, "main.js"),
-      'require("dep");\nsetInterval(() => undefined, 1000);\n',
-    );
+    writeMain('require("dep");\nsetInterval(() => undefined, 1000);\n');
     const child = spawn(process.execPath, ["--require", HOOK, "main.js"], {
       cwd: dir,
       env: { ...process.env, NODE_OPTIONS: "", DSE_COMPILE_CACHE_DIR: cache },
@@ -130,10 +129,7 @@ describe("compile-cache.cjs", () => {
       ].join("\n"),
     );
     fs.writeFileSync(path.join(dir, "node_modules", "dyn", "part.mjs"), "export const part = 7;\n");
-    fs.writeFileSync(
-      path.join(dir, "main.js"),
-      'require("dyn").load().then((loaded) => console.log(JSON.stringify({ loaded })));\n',
-    );
+    writeMain('require("dyn").load().then((loaded) => console.log(JSON.stringify({ loaded })));\n');
     expect(run()).toEqual({ loaded: ["function", 7] });
     expect(cached()).toEqual([]);
     expect(run()).toEqual({ loaded: ["function", 7] });
@@ -141,10 +137,7 @@ describe("compile-cache.cjs", () => {
 
   it("leaves ESM syntax in a .js dependency to Node (require of an ES module)", () => {
     writeDependency("esm", "export const answer = 42;\n");
-    fs.writeFileSync(
-      path.join(dir, "main.js"),
-      'console.log(JSON.stringify({ answer: require("esm").answer }));\n',
-    );
+    writeMain('console.log(JSON.stringify({ answer: require("esm").answer }));\n');
     expect(run()).toEqual({ answer: 42 });
     expect(cached()).toEqual([]);
   });
