@@ -12,7 +12,7 @@ export default defineConfig({
     // guest), with e2e-scripts in the threads pool beside them.
     maxWorkers: 2,
     // V8's code cache for the dependencies each test file's worker loads afresh (@pulumi/pulumi,
-    // typescript, the AWS SDK): test/support/compile-cache.cjs.
+    // @pulumi/aws, the EC2 SDK): test/support/compile-cache.cjs.
     poolOptions: { forks: { execArgv: ["--require", COMPILE_CACHE] } },
     projects: [
       {

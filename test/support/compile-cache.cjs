@@ -1,7 +1,7 @@
 /**
  * V8's code cache for the dependencies of the test suite's Node processes: the vitest workers
  * (vitest.config.ts) and every node process of the engine model (world.ts NODE_OPTIONS), which
- * all start cold. Parsing @pulumi/pulumi, typescript and @aws-sdk/client-ec2 (one 2 MB file) is
+ * all start cold. Parsing @pulumi/pulumi, @pulumi/aws and @aws-sdk/client-ec2 (one 2 MB file) is
  * most of what such a process spends loading them (EC2: 87 of 150 ms); with the cache V8 skips
  * it. Semantics are unchanged: only dependency files under node_modules are cached, each under
  * the SHA-1 of its path and exact text (V8's own check of cached data compares the source's
