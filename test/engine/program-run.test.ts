@@ -1,8 +1,9 @@
 /**
- * How a program run ends after a failed step (program-run.ts): once no step is in flight, with
- * no fixed quiet wait, and whatever that program registers later never reaches the next run,
- * as the real engine ends the language host with the deployment (rule E5). Two tiny projects:
- * one fails a resource and registers another later, one keeps the next run open past that.
+ * How a program run ends (program-run.ts), with tiny projects. After a failed step: once no step
+ * is in flight, with no fixed quiet wait, and whatever that program registers later never
+ * reaches the next run, as the real engine ends the language host with the deployment (rule E5).
+ * And once ended, the run keeps nothing alive through the SDK's inspector session
+ * (sdk-inspector.ts), as the language host's exit keeps nothing.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";

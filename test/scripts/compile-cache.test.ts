@@ -32,11 +32,20 @@ function writeMain(code: string): void {
   fs.writeFileSync(path.join(dir, "main.js"), code);
 }
 
-/** Runs `main.js` in a process with the hook, as the vitest workers and model processes do. */
+/** How each run starts: `main.js` with the hook, as the vitest workers and model processes do. */
+const NODE_ARGS = ["--require", HOOK, "main.js"];
+const runEnv = (env: Record<string, string> = {}) => ({
+  ...process.env,
+  NODE_OPTIONS: "",
+  DSE_COMPILE_CACHE_DIR: cache,
+  ...env,
+});
+
+/** Runs `main.js` to its end and returns what it printed. */
 function run(env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, ["--require", HOOK, "main.js"], {
+  const r = spawnSync(process.execPath, NODE_ARGS, {
     cwd: dir,
-    env: { ...process.env, NODE_OPTIONS: "", DSE_COMPILE_CACHE_DIR: cache, ...env },
+    env: runEnv(env),
     encoding: "utf8",
   });
   expect(r.stderr).toBe("");
@@ -95,11 +104,7 @@ describe("compile-cache.cjs", () => {
 
   it("writes the cache of a process that is killed rather than ended (vitest's workers)", async () => {
     writeMain('require("dep");\nsetInterval(() => undefined, 1000);\n');
-    const child = spawn(process.execPath, ["--require", HOOK, "main.js"], {
-      cwd: dir,
-      env: { ...process.env, NODE_OPTIONS: "", DSE_COMPILE_CACHE_DIR: cache },
-      stdio: "ignore",
-    });
+    const child = spawn(process.execPath, NODE_ARGS, { cwd: dir, env: runEnv(), stdio: "ignore" });
     try {
       for (let waited = 0; cached().length === 0; waited += 100) {
         expect(waited, "no cache written while the process runs").toBeLessThan(15_000);
