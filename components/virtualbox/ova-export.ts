@@ -8,12 +8,16 @@
  *                       manifest, disk.
  *   builder vboxmanage: VirtualBox registers a VM on the disk (converted to VDI) and exports it
  *                       with its own OVF 1.0 exporter; the VM is unregistered and deleted after.
+ * The work folder and the VM are named after this process (export-owner.ts): an export first
+ * removes what an export that died on this host left (a killed `pulumi up` runs no cleanup, and
+ * its converted disk is gigabytes), and leaves alone what a running one is using.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileSha256 } from "../file-sha256";
 import { runProgram } from "../run-program";
 import type { VirtualBoxBuilder } from "./config";
+import { OWNER_TAG, isDeadOwner, ownerTag } from "./export-owner";
 import { ovaManifest, ovfDescriptor } from "./ova";
 
 export interface OvaExportRequest {
@@ -37,6 +41,38 @@ async function run(log: (line: string) => void, cmd: string, args: string[]): Pr
   for (const line of r.stderr.trim().split("\n").filter(Boolean)) log(`${cmd}: ${line}`);
   if (r.code !== 0) throw new Error(`${cmd} ${args[0]} exited ${r.code}: ${r.stderr.trim()}`);
   return r.stdout;
+}
+
+/** A work folder in `.pending`: `.ova-<name>.<host>.<pid>.` and mkdtemp's six characters. */
+const WORK_DIR = new RegExp(`^\\.ova-.+\\.${OWNER_TAG}\\.[A-Za-z0-9]{6}$`);
+/** A VM the vboxmanage builder registered: `dse-build-<host>.<pid>-<name>`. */
+const BUILD_VM = new RegExp(`^dse-build-${OWNER_TAG}-`);
+
+/** Removes the work folders of exports that died on this host. */
+function removeDeadWork(pendingDir: string, log: (line: string) => void): void {
+  for (const entry of fs.readdirSync(pendingDir)) {
+    const m = WORK_DIR.exec(entry);
+    if (!m || !isDeadOwner(m[1], Number(m[2]))) continue;
+    fs.rmSync(path.join(pendingDir, entry), { recursive: true, force: true });
+    log(`removed ${path.join(pendingDir, entry)}, left by an export that did not finish`);
+  }
+}
+
+/** Unregisters (and deletes) the VMs of exports that died on this host. */
+async function removeDeadVms(log: (line: string) => void): Promise<void> {
+  const listed = await run(log, "VBoxManage", ["list", "vms"]);
+  for (const line of listed.split("\n")) {
+    const vm = /^"(.*)" \{([0-9a-f-]+)\}$/.exec(line.trim());
+    const owner = vm && BUILD_VM.exec(vm[1]);
+    if (!vm || !owner || !isDeadOwner(owner[1], Number(owner[2]))) continue;
+    await run(log, "VBoxManage", ["unregistervm", vm[2], "--delete"]).then(
+      () => log(`removed VM ${vm[1]}, left by an export that did not finish`),
+      (e: Error) =>
+        log(
+          `could not remove VM ${vm[1]} (${e.message}); remove it with: VBoxManage unregistervm ${vm[2]} --delete`,
+        ),
+    );
+  }
 }
 
 async function packWithQemuImg(req: OvaExportRequest, tmp: string, out: string): Promise<void> {
@@ -79,7 +115,7 @@ async function packWithQemuImg(req: OvaExportRequest, tmp: string, out: string):
 }
 
 async function packWithVBoxManage(req: OvaExportRequest, tmp: string, out: string): Promise<void> {
-  const vm = `dse-build-${req.name}`;
+  const vm = `dse-build-${ownerTag()}-${req.name}`;
   const vbox = (...args: string[]) => run(req.log, "VBoxManage", args);
   req.log(`converting ${req.sourceQcow2} to VDI for VirtualBox`);
   const vdi = path.join(tmp, "disk.vdi");
@@ -113,12 +149,11 @@ async function packWithVBoxManage(req: OvaExportRequest, tmp: string, out: strin
       "--medium",
       vdi,
     );
-    const exported = path.join(tmp, "export.ova");
     await vbox(
       "export",
       vm,
       "--output",
-      exported,
+      out,
       "--ovf10",
       "--manifest",
       "--vsys",
@@ -126,7 +161,6 @@ async function packWithVBoxManage(req: OvaExportRequest, tmp: string, out: strin
       "--vmname",
       req.vmName,
     );
-    fs.renameSync(exported, out);
   } finally {
     // The VM is only the exporter's input: nothing of it stays registered.
     await vbox("unregistervm", vm, "--delete").catch(() => undefined);
@@ -140,15 +174,19 @@ export async function exportOva(req: OvaExportRequest): Promise<string> {
   }
   const pendingDir = path.join(req.outputDir, ".pending");
   fs.mkdirSync(pendingDir, { recursive: true });
+  // The VMs first: a dead export's VM has its disk in that export's work folder.
+  if (req.builder === "vboxmanage") await removeDeadVms(req.log);
+  removeDeadWork(pendingDir, req.log);
   const out = path.join(pendingDir, `${req.name}.ova`);
-  const tmp = fs.mkdtempSync(path.join(pendingDir, `.ova-${req.name}.`));
+  const tmp = fs.mkdtempSync(path.join(pendingDir, `.ova-${req.name}.${ownerTag()}.`));
   try {
     const pack = req.builder === "vboxmanage" ? packWithVBoxManage : packWithQemuImg;
-    await pack(req, tmp, `${out}.tmp`);
-    fs.renameSync(`${out}.tmp`, out);
+    // Packed inside the work folder: whatever a killed export leaves is in that one folder.
+    const packed = path.join(tmp, "packed.ova");
+    await pack(req, tmp, packed);
+    fs.renameSync(packed, out);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
-    fs.rmSync(`${out}.tmp`, { force: true });
   }
   req.log(`pending image ${out} (${(fs.statSync(out).size / 2 ** 20).toFixed(0)} MiB)`);
   return out;

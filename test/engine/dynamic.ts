@@ -41,9 +41,16 @@ export class DynamicPlugin {
   close(): void {
     this.child?.stdin?.end();
     this.child = undefined;
+    this.died = undefined;
   }
 
+  /** Why this deployment's plugin is gone, once it died. */
+  private died?: string;
+
   call(cwd: string, urn: string, method: string, req: Props): Promise<Props> {
+    // The engine starts a deployment's plugin once: one that died fails every later call of that
+    // deployment (the gRPC connection is gone), and is not started again before the next.
+    if (this.died !== undefined) return Promise.reject(new Error(this.died));
     if (this.child === undefined || this.cwd !== cwd) this.start(cwd);
     this.calls.push({ method, urn });
     const seq = ++this.seq;
@@ -57,9 +64,13 @@ export class DynamicPlugin {
     this.close();
     const pending = new Map<number, Pending>();
     this.pending = pending;
+    // Its own process group, as a host step's: a kill fault (`kill:<tool> <word>...`) of a tool
+    // that a provider runs SIGKILLs the plugin with it, as a killed `pulumi up` ends its plugins.
     const child = spawn(process.execPath, [path.join(__dirname, "dynamic-host.cjs")], {
       cwd,
+      env: { ...process.env, DSE_ENGINE_KILLABLE: "1" },
       stdio: ["pipe", "pipe", "pipe"],
+      detached: true,
     });
     child.stderr.on("data", (d: Buffer) => {
       if (process.env.DSE_ENGINE_VERBOSE) process.stderr.write(`[dynamic] ${d.toString()}`);
@@ -71,9 +82,10 @@ export class DynamicPlugin {
       if (msg.error !== undefined) waiting?.reject(new Error(msg.error));
       else waiting?.resolve(msg.result ?? {});
     });
-    child.on("exit", (code) => {
-      for (const waiting of pending.values())
-        waiting.reject(new Error(`the dynamic provider plugin exited (${code})`));
+    child.on("exit", (code, signal) => {
+      const why = `the dynamic provider plugin exited (${code ?? signal})`;
+      if (this.child === child) this.died = why;
+      for (const waiting of pending.values()) waiting.reject(new Error(why));
       pending.clear();
     });
     this.child = child;

@@ -191,6 +191,21 @@ function leftoversOf(world: World, tag: string, localCache?: string): string[] {
   return left;
 }
 
+/**
+ * OVA export work folders (`.pending/.ova-*`, the converted disk): runs here are one at a time, so
+ * after a successful run none is in use, and one left is an export's that died and that no export
+ * since removed.
+ */
+function exportWork(localDirs: string[]): string[] {
+  return localDirs.flatMap((dir) => {
+    const pending = path.join(dir, ".pending");
+    const entries = fs.existsSync(pending) ? fs.readdirSync(pending) : [];
+    return entries
+      .filter((f) => f.startsWith(".ova-"))
+      .map((f) => `OVA export work ${path.join(pending, f)}`);
+  });
+}
+
 export interface InvariantOptions {
   /** Stacks whose outputs must name existing, complete images. */
   stacks: Engine[];
@@ -272,7 +287,7 @@ export function checkInvariants(world: World, o: InvariantOptions): void {
   }
   if (o.succeeded) {
     expect(
-      leftovers(world, o.succeeded, o.localCache),
+      [...leftovers(world, o.succeeded, o.localCache), ...exportWork(o.localDirs ?? [])],
       `left behind by ${o.succeeded.stack}`,
     ).toEqual([]);
     checkClaims(published, o.succeeded);

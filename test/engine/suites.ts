@@ -8,6 +8,7 @@
  * utility, never shipped.
  */
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AWS_REGION, Family, Scenario, created, roles } from "./scenario";
 import { publishedImages } from "./invariants";
@@ -383,6 +384,26 @@ export function recoveryPaths(family: Family): void {
       expect(images().map((i) => i.id)).toContain(exported(next).id);
       expect(bootTestTemp()).toEqual([]);
     });
+
+    it.runIf(family === "local")(
+      "a run killed while the OVA is exported: the next run exports it again and removes what the killed export left",
+      async () => {
+        const dev = s.stack("dev", s.config(family));
+        // The kill takes the dynamic provider plugin that runs the export, with its qemu-img.
+        s.world.faults.fail("kill:qemu-img convert vmdk");
+        const failed = await s.up(dev, { expectOk: false });
+        expect(failed.error).toMatch(/the dynamic provider plugin exited \(SIGKILL\)/);
+        const pending = path.join(s.localDirs[0], ".pending");
+        const work = () => fs.readdirSync(pending).filter((f) => f.startsWith(".ova-"));
+        expect(work()).toHaveLength(1);
+        expect(images().filter((i) => i.platform === "virtualbox")).toEqual([]);
+        const next = await s.up(dev);
+        expect(roles(created(next))).not.toContain(BUILDER);
+        expect(work()).toEqual([]);
+        const ova = (next.outputs!.images as Record<string, { id: string }>).virtualbox.id;
+        expect(images().map((i) => i.id)).toContain(path.resolve(ova));
+      },
+    );
 
     it.runIf(family === "openstack")(
       "an image Glance kills before its boot test is discarded; the next run builds anew",

@@ -7,8 +7,9 @@
  * failed step starts before the builder's 30-second power-off fires), `glance:killed` (an OpenStack image turns
  * `killed` at its next status poll), `glance:killed-upload` (a snapshot's upload fails), `ec2:ami-failed` (a
  * new AMI ends `failed`), and `kill:<tool> <word>...` (the first call
- * of that CLI whose arguments hold the words SIGKILLs its whole host step, as a killed
- * `pulumi up` does: no EXIT trap runs). Test utility, never shipped.
+ * of that CLI whose arguments hold the words SIGKILLs its whole host step, or the dynamic provider
+ * plugin whose provider ran it, as a killed `pulumi up` does: no EXIT trap or `finally` runs).
+ * Test utility, never shipped.
  */
 export interface Fault {
   name: string;
