@@ -48,8 +48,9 @@ export class DynamicPlugin {
   private died?: string;
 
   call(cwd: string, urn: string, method: string, req: Props): Promise<Props> {
-    // The engine starts a deployment's plugin once: one that died fails every later call of that
-    // deployment (the gRPC connection is gone), and is not started again before the next.
+    // The engine starts a deployment's plugin once: one that died fails the step in flight (the
+    // CLI prints "Detected that .../pulumi-resource-... exited prematurely", pulumi/pulumi#22662)
+    // and every later call of that deployment; it is not started again before the next.
     if (this.died !== undefined) return Promise.reject(new Error(this.died));
     if (this.child === undefined || this.cwd !== cwd) this.start(cwd);
     this.calls.push({ method, urn });
