@@ -116,7 +116,8 @@ describe("exportOva with qemu-img", () => {
 
 /**
  * VBoxManage as these tests need it: each call appended to $VBOX_LOG, the registered VMs in
- * $VBOX_VMS as `list vms` prints them; `export` fails when $VBOX_FAIL_EXPORT is set.
+ * $VBOX_VMS as `list vms` prints them; `export` fails when $VBOX_FAIL_EXPORT is set, and
+ * `unregistervm` of the VM $VBOX_FAIL_UNREGISTER names.
  */
 const FAKE_VBOXMANAGE = `#!/usr/bin/env bash
 set -euo pipefail
@@ -131,6 +132,7 @@ case "$1" in
     for arg in "$@"; do if [ "$prev" = --output ]; then out=$arg; fi; prev=$arg; done
     printf 'OVA' >"$out" ;;
   unregistervm)
+    if [ "$2" = "\${VBOX_FAIL_UNREGISTER:-}" ]; then echo "VBOX_E_INVALID_OBJECT_STATE: locked" >&2; exit 1; fi
     if ! grep -qF -- "$2" "$VBOX_VMS"; then echo "Could not find a registered machine" >&2; exit 1; fi
     grep -vF -- "$2" "$VBOX_VMS" >"$VBOX_VMS.new" || true
     mv "$VBOX_VMS.new" "$VBOX_VMS" ;;
@@ -151,7 +153,8 @@ describe("exportOva with VBoxManage", () => {
     process.env.VBOX_VMS = vms;
   });
   afterEach(() => {
-    for (const name of ["VBOX_LOG", "VBOX_VMS", "VBOX_FAIL_EXPORT"]) delete process.env[name];
+    for (const name of ["VBOX_LOG", "VBOX_VMS", "VBOX_FAIL_EXPORT", "VBOX_FAIL_UNREGISTER"])
+      delete process.env[name];
   });
 
   const calls = () => fs.readFileSync(vboxLog, "utf8").trim().split("\n");
@@ -222,6 +225,18 @@ describe("exportOva with VBoxManage", () => {
     );
     expect(logged).toContain(
       `removed ${path.join(pendingDir(), killed)}, left by an export that did not finish`,
+    );
+  });
+
+  it("exports all the same when VirtualBox will not remove a dead export's VM, and says how to", async () => {
+    const uuid = "00000000-0000-0000-0000-000000000001";
+    process.env.VBOX_FAIL_UNREGISTER = uuid;
+    const dead = `dse-build-${ownerTag(os.hostname(), spawnSync("true").pid)}-dse_base-old`;
+    fs.writeFileSync(vms, `"${dead}" {${uuid}}\n`);
+    const ova = await exportOva(request({ builder: "vboxmanage" }));
+    expect(fs.readFileSync(ova, "utf8")).toBe("OVA");
+    expect(logged).toContain(
+      `could not remove VM ${dead} (VBoxManage unregistervm exited 1: VBOX_E_INVALID_OBJECT_STATE: locked); remove it with: VBoxManage unregistervm ${uuid} --delete`,
     );
   });
 });
