@@ -53,8 +53,9 @@ function removeDeadWork(pendingDir: string, log: (line: string) => void): void {
   for (const entry of fs.readdirSync(pendingDir)) {
     const m = WORK_DIR.exec(entry);
     if (!m || !isDeadOwner(m[1], Number(m[2]))) continue;
-    fs.rmSync(path.join(pendingDir, entry), { recursive: true, force: true });
-    log(`removed ${path.join(pendingDir, entry)}, left by an export that did not finish`);
+    const work = path.join(pendingDir, entry);
+    fs.rmSync(work, { recursive: true, force: true });
+    log(`removed ${work}, left by an export that did not finish`);
   }
 }
 
