@@ -26,17 +26,13 @@ const pkg = read<PackageJson>("package.json");
 const lock = read<PackageLock>("package-lock.json");
 
 /** The packages of the lockfile whose `engines.node` excludes `node`. */
-export function refusingNode(l: PackageLock, node: string): string[] {
-  return Object.entries(l.packages)
-    .filter(([where, p]) => {
-      const wanted = (p.engines as { node?: unknown } | undefined)?.node;
-      if (where === "" || typeof wanted !== "string") return false;
-      return !semver.satisfies(node, wanted, { includePrerelease: true });
-    })
-    .map(
-      ([where, p]) =>
-        `${where}@${p.version}: engines.node ${String((p.engines as { node: string }).node)}`,
-    );
+function refusingNode(l: PackageLock, node: string): string[] {
+  return Object.entries(l.packages).flatMap(([where, p]) => {
+    const wanted = (p.engines as { node?: unknown } | undefined)?.node;
+    if (where === "" || typeof wanted !== "string") return [];
+    if (semver.satisfies(node, wanted, { includePrerelease: true })) return [];
+    return [`${where}@${p.version}: engines.node ${wanted}`];
+  });
 }
 
 describe("dependencies", () => {

@@ -45,6 +45,14 @@ const request = (extra: Partial<OvaExportRequest> = {}): OvaExportRequest => ({
   ...extra,
 });
 
+/** Puts a fake `tool` first on PATH (afterEach restores PATH). */
+function fakeOnPath(tool: string, script: string): void {
+  const bin = path.join(dir, "bin");
+  fs.mkdirSync(bin, { recursive: true });
+  fs.writeFileSync(path.join(bin, tool), script, { mode: 0o755 });
+  process.env.PATH = `${bin}:${savedPath}`;
+}
+
 const pendingDir = () => path.join(dir, "images", ".pending");
 const sha256 = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 
@@ -97,16 +105,7 @@ describe("exportOva with qemu-img", () => {
   });
 
   it("fails naming the tool and its error, and leaves no partial OVA or work folder", async () => {
-    const bin = path.join(dir, "bin");
-    fs.mkdirSync(bin);
-    fs.writeFileSync(
-      path.join(bin, "qemu-img"),
-      "#!/bin/sh\necho 'No space left on device' >&2\nexit 1\n",
-      {
-        mode: 0o755,
-      },
-    );
-    process.env.PATH = `${bin}:${savedPath}`;
+    fakeOnPath("qemu-img", "#!/bin/sh\necho 'No space left on device' >&2\nexit 1\n");
     await expect(exportOva(request())).rejects.toThrow(
       "qemu-img convert exited 1: No space left on device",
     );
@@ -143,10 +142,7 @@ describe("exportOva with VBoxManage", () => {
   let vboxLog: string;
   let vms: string;
   beforeEach(() => {
-    const bin = path.join(dir, "bin");
-    fs.mkdirSync(bin);
-    fs.writeFileSync(path.join(bin, "VBoxManage"), FAKE_VBOXMANAGE, { mode: 0o755 });
-    process.env.PATH = `${bin}:${savedPath}`;
+    fakeOnPath("VBoxManage", FAKE_VBOXMANAGE);
     vboxLog = path.join(dir, "vbox.log");
     vms = path.join(dir, "vms");
     process.env.VBOX_LOG = vboxLog;
