@@ -1,7 +1,7 @@
 // The real-cloud adapter's reading of the openstack client: a wrong reading turns a 404 the
 // provider ignores (tf-provider-openstack CheckDeleted) into a failed destroy on the lane.
 import { describe, expect, it } from "vitest";
-import { firstIpv4, isNotFound } from "./real-openstack";
+import { firstIpv4, isNotFound, stateChangeWaits } from "./real-openstack";
 
 describe("isNotFound", () => {
   it.each([
@@ -26,5 +26,22 @@ describe("firstIpv4", () => {
   it("reads python-openstackclient 6's map and older clients' text", () => {
     expect(firstIpv4({ private: ["fd00::5", "10.0.0.5"] })).toBe("10.0.0.5");
     expect(firstIpv4("private=fd00::5, 10.0.0.7")).toBe("10.0.0.7");
+  });
+});
+
+describe("stateChangeWaits", () => {
+  const first = (n: number, waits: Generator<number, never>) =>
+    Array.from({ length: n }, () => waits.next().value);
+
+  it("waits as the provider does for an instance: the delay, then 3, 6 and 10 s on", () => {
+    expect(first(7, stateChangeWaits(10_000, 3_000))).toEqual([
+      10_000, 3_000, 6_000, 10_000, 10_000, 10_000, 10_000,
+    ]);
+  });
+
+  it("doubles from the bounded wait when MinTimeout is lower, and never waits over 10 s", () => {
+    expect(first(9, stateChangeWaits(0, 500))).toEqual([
+      0, 500, 1_000, 2_000, 4_000, 8_000, 10_000, 10_000, 10_000,
+    ]);
   });
 });
