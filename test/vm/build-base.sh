@@ -27,8 +27,12 @@ fi
 parent=$(dirname "$OUT_DIR")
 mkdir -p "$parent"
 work=$(mktemp -d "$parent/.build-XXXXXX")
-trap 'rm -rf "$work"' EXIT
-root="$work/rootfs"
+# The root file system (with /proc mounted in it while debootstrap runs) grows outside the repo:
+# `prettier --check .` walks every folder before it applies .prettierignore, and fails on it when
+# npm test runs beside a base build (.ci/run builds the base beside npm test).
+scratch=$(mktemp -d "${TMPDIR:-/var/tmp}/build-base-XXXXXX")
+trap 'rm -rf "$work" "$scratch"' EXIT
+root="$scratch/rootfs"
 
 echo "build-base: debootstrap $SUITE from $MIRROR" >&2
 debootstrap --variant=minbase --include="$PACKAGES" --components=main "$SUITE" "$root" "$MIRROR" >&2
@@ -104,11 +108,10 @@ echo "build-base: rootfs tarball" >&2
 tar --numeric-owner --xattrs --acls -C "$root" -cf "$work/rootfs.tar" .
 
 echo "build-base: ext4 disk ($DISK_SIZE)" >&2
-truncate -s "$DISK_SIZE" "$work/disk.raw"
-mkfs.ext4 -q -F -L rootfs -d "$root" "$work/disk.raw"
-qemu-img convert -O qcow2 "$work/disk.raw" "$work/disk.qcow2"
-rm -f "$work/disk.raw"
-rm -rf "$root"
+truncate -s "$DISK_SIZE" "$scratch/disk.raw"
+mkfs.ext4 -q -F -L rootfs -d "$root" "$scratch/disk.raw"
+qemu-img convert -O qcow2 "$scratch/disk.raw" "$work/disk.qcow2"
+rm -rf "$scratch"
 
 echo "root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.show_status=0" >"$work/append"
 chmod 0755 "$work"
