@@ -86,7 +86,7 @@ describe("install.sh with every tool group in a Debian 12 chroot", () => {
     sh("cp", ["-r", path.join(REPO_ROOT, "provision"), path.join(root, REMOTE_DIR)]);
   });
 
-  afterAll(() => {
+  afterAll(async () => {
     // Unmount before deleting: rm -rf through a bind mount of /dev would empty the host's.
     let allUnmounted = true;
     for (const target of mounted.reverse()) {
@@ -100,7 +100,14 @@ describe("install.sh with every tool group in a Debian 12 chroot", () => {
       .split("\n")
       .some((line) => root !== "" && line.split(" ")[1]?.startsWith(root));
     if (root && allUnmounted && !stillMounted) {
-      fs.rmSync(root, { recursive: true, force: true });
+      // Async: every tool group is gigabytes in a hundred thousand files, and a synchronous
+      // delete held this worker past vitest's 60 s RPC timeout beside the VM lanes, which ended
+      // the whole run ("Timeout calling onTaskUpdate"). --one-file-system: never into a mount.
+      await new Promise<void>((resolve, reject) => {
+        const rm = spawn("rm", ["-rf", "--one-file-system", root]);
+        rm.on("error", reject);
+        rm.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`rm exited ${code}`))));
+      });
     } else if (root) {
       throw new Error(`${root} still has mounts; not deleting it`);
     }
