@@ -212,6 +212,16 @@ describe("README's first two commands", () => {
   });
 });
 
+describe(".ci/run's background work", () => {
+  it("starts the cloud and the VM base from files that exist", () => {
+    const files = [...ciRun.matchAll(/^\s*node --import tsx (\S+)/gm)].map((m) => m[1]);
+    const scripts = [...ciRun.matchAll(/^\s*(test\/\S+\.sh) /gm)].map((m) => m[1]);
+    expect(files).toEqual(["test/vm/prepare-base.ts"]);
+    expect(scripts).toContain("test/openstack/cloud.sh");
+    for (const f of [...files, ...scripts]) expect(fs.existsSync(path.join(ROOT, f)), f).toBe(true);
+  });
+});
+
 describe("the pulumi CLI devDependency", () => {
   const pin = devDeps.pulumi ?? "";
 
