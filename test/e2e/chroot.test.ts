@@ -16,6 +16,7 @@ import {
   type ProvisionStep,
 } from "../../components/provision-commands";
 import { REPO_ROOT, ensureDebianBase } from "../vm";
+import { mustRun } from "./helpers/processes";
 import { buildSbom, parseInventory, validateSbom } from "../../components/lifecycle/sbom";
 import { envWords } from "../../components/shell";
 
@@ -66,11 +67,7 @@ describe("install.sh with every tool group in a Debian 12 chroot", () => {
     const base = await ensureDebianBase({ log });
     root = fs.mkdtempSync(path.join(os.tmpdir(), "dse-chroot-"));
     // Async: a long synchronous extraction would starve vitest's worker RPC.
-    await new Promise<void>((resolve, reject) => {
-      const tar = spawn("tar", ["--numeric-owner", "-xpf", base.rootfsTar, "-C", root]);
-      tar.on("error", reject);
-      tar.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`tar exited ${code}`))));
-    });
+    await mustRun("tar", ["--numeric-owner", "-xpf", base.rootfsTar, "-C", root]);
     mount(["-t", "proc", "proc"], path.join(root, "proc"));
     mount(["-t", "sysfs", "sysfs"], path.join(root, "sys"));
     mount(["--bind", "/dev"], path.join(root, "dev"));
@@ -103,11 +100,7 @@ describe("install.sh with every tool group in a Debian 12 chroot", () => {
       // Async: every tool group is gigabytes in a hundred thousand files, and a synchronous
       // delete held this worker past vitest's 60 s RPC timeout beside the VM lanes, which ended
       // the whole run ("Timeout calling onTaskUpdate"). --one-file-system: never into a mount.
-      await new Promise<void>((resolve, reject) => {
-        const rm = spawn("rm", ["-rf", "--one-file-system", root]);
-        rm.on("error", reject);
-        rm.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`rm exited ${code}`))));
-      });
+      await mustRun("rm", ["-rf", "--one-file-system", root]);
     } else if (root) {
       throw new Error(`${root} still has mounts; not deleting it`);
     }
