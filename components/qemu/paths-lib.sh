@@ -17,3 +17,9 @@ dse_builder_dir() {
   printf '%s/builds/%s/%s\n' "$(dse_cache_dir)" "${STACK_TAG:?STACK_TAG is required}" \
     "${GEN:?GEN is required}"
 }
+
+# The file in builder folder $1 that names its disk conversion in progress (the partial image in
+# the pending folder), so that whatever removes the folder removes that image with it.
+dse_conversion_record() {
+  printf '%s/converting\n' "${1:?}"
+}

@@ -47,8 +47,12 @@ convert_overlay() {
   log "converting $WORK_DIR/overlay.qcow2 to $out (compressed)"
   # -W: out-of-order writes let the compression run on every core (about twice as fast on two,
   # same size and content; `qemu-img compare` finds the images identical).
+  # A killed conversion leaves its partial image; a retry converts over it, and when none comes
+  # (a fingerprint change, a destroy) teardown.sh removes it with this folder.
+  realpath -m "$out.tmp" >"$(dse_conversion_record "$WORK_DIR")"
   qemu-img convert -c -W -O qcow2 "$WORK_DIR/overlay.qcow2" "$out.tmp"
   mv "$out.tmp" "$out"
+  rm -f "$(dse_conversion_record "$WORK_DIR")"
   log "pending image $out ($(du -h "$out" | cut -f1))"
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Removes builders of the local platforms (the lifecycle's teardown): kills their qemu and deletes
-# their work folders. With WORK_DIR, or GEN (the delete of a start step), that one builder;
+# their work folders, with the partial image of a conversion one did not finish. With WORK_DIR, or GEN (the delete of a start step), that one builder;
 # otherwise every builder and boot-test folder of this stack, <cache>/builds/<STACK_TAG>/*,
 # whatever build or generation made it: so it also cleans up after failed or abandoned builds.
 #
@@ -18,9 +18,19 @@ set -euo pipefail
 
 log() { printf '==> qemu: %s\n' "$*" >&2; }
 
+# The partial image of a conversion the builder's snapshot step did not finish (snapshot.sh).
+remove_partial_conversion() {
+  local partial
+  partial=$(cat "$(dse_conversion_record "$1")" 2>/dev/null) || return 0
+  case "$partial" in
+    *.qcow2.tmp) rm -f -- "$partial" ;;
+  esac
+}
+
 remove_builder() {
   local work=$1 pid
   [ -d "$work" ] || return 0
+  remove_partial_conversion "$work"
   pid=$(cat "$work/qemu.pid" 2>/dev/null || true)
   if builder_alive "$pid" "$work"; then
     log "stopping builder $work (pid $pid)"

@@ -192,17 +192,22 @@ function leftoversOf(world: World, tag: string, localCache?: string): string[] {
 }
 
 /**
- * OVA export work folders (`.pending/.ova-*`, the converted disk): runs here are one at a time, so
- * after a successful run none is in use, and one left is an export's that died and that no export
- * since removed.
+ * Work in the pending folder: OVA export folders (`.pending/.ova-*`, the converted disk) and
+ * partial conversions (`.pending/*.tmp`, a qcow2 being written). Runs here are one at a time, so
+ * after a successful run none is in use, and one left is a conversion's that died and that
+ * nothing since removed.
  */
-function exportWork(localDirs: string[]): string[] {
+function pendingWork(localDirs: string[]): string[] {
   return localDirs.flatMap((dir) => {
     const pending = path.join(dir, ".pending");
     const entries = fs.existsSync(pending) ? fs.readdirSync(pending) : [];
-    return entries
-      .filter((f) => f.startsWith(".ova-"))
-      .map((f) => `OVA export work ${path.join(pending, f)}`);
+    return entries.flatMap((f) =>
+      f.startsWith(".ova-")
+        ? [`OVA export work ${path.join(pending, f)}`]
+        : f.endsWith(".tmp")
+          ? [`partial conversion ${path.join(pending, f)}`]
+          : [],
+    );
   });
 }
 
@@ -287,7 +292,7 @@ export function checkInvariants(world: World, o: InvariantOptions): void {
   }
   if (o.succeeded) {
     expect(
-      [...leftovers(world, o.succeeded, o.localCache), ...exportWork(o.localDirs ?? [])],
+      [...leftovers(world, o.succeeded, o.localCache), ...pendingWork(o.localDirs ?? [])],
       `left behind by ${o.succeeded.stack}`,
     ).toEqual([]);
     checkClaims(published, o.succeeded);

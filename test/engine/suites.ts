@@ -405,6 +405,26 @@ export function recoveryPaths(family: Family): void {
       },
     );
 
+    it.runIf(family === "local").each(["a fingerprint change", "destroy"])(
+      "a run killed while the builder's disk is converted, then %s: nothing of the conversion stays",
+      async (then) => {
+        const dev = s.stack("dev", s.config(family));
+        s.world.faults.fail("kill:qemu-img convert overlay.qcow2");
+        await s.up(dev, { expectOk: false });
+        const pending = path.join(s.localDirs[0], ".pending");
+        const partial = () => fs.readdirSync(pending).filter((f) => f.endsWith(".qcow2.tmp"));
+        expect(partial()).toHaveLength(1);
+        if (then === "destroy") {
+          await s.destroy(dev);
+        } else {
+          dev.config = s.config(family, { tools: ["python", "tools"] });
+          await s.up(dev);
+        }
+        // The invariants check the pending folder too; say what this scenario is about.
+        expect(partial()).toEqual([]);
+      },
+    );
+
     it.runIf(family === "openstack")(
       "an image Glance kills before its boot test is discarded; the next run builds anew",
       async () => {

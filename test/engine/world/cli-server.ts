@@ -53,7 +53,7 @@ export class CliServer {
   /** Every call, for assertions: tool and argv. */
   readonly calls: { tool: string; args: string[] }[] = [];
   /** Consulted before each call's handler: `true` kills the calling step (a kill fault). */
-  killsCall?: (tool: string, args: string[]) => boolean;
+  killsCall?: (tool: string, args: string[], cwd: string) => boolean;
 
   on(tool: string, handler: CliHandler): void {
     this.handlers.set(tool, handler);
@@ -101,7 +101,7 @@ export class CliServer {
   }
 
   private async answer(tool: string, args: string[], cwd: string): Promise<CliResult> {
-    if (this.killsCall?.(tool, args)) return KILLED;
+    if (this.killsCall?.(tool, args, cwd)) return KILLED;
     const handler = this.handlers.get(tool);
     if (!handler) return fail(`fake ${tool}: no handler`, 127);
     try {

@@ -90,6 +90,13 @@ export class FakeLocal {
     }
   }
 
+  /** A `qemu-img convert` killed mid-write: qemu-img creates its output first, so it stays. */
+  qemuImgKilled(args: string[], cwd: string): void {
+    const a = parseArgs(args, ["-q", "-c", "-W", "-p"]);
+    const [command, , output] = a.positional;
+    if (command === "convert" && output) fs.writeFileSync(path.resolve(cwd, output), "QFI\xfb");
+  }
+
   genisoimage(args: string[], cwd: string): CliResult {
     // genisoimage's single-dash options: -output and -volid take a value.
     let out = "";

@@ -74,10 +74,10 @@ export class World {
     w.cli.on("scp", (args, cwd) => w.scp(args, cwd));
     w.cli.on("ssh-keyscan", (args) => w.keyscan(args));
     // `kill:<tool> <word>...`: the first call of <tool> whose argv holds every word (a word or
-    // its basename) kills its step.
-    w.cli.killsCall = (tool, args) => {
+    // its basename) kills its step. A tool killed while it writes leaves what it wrote.
+    w.cli.killsCall = (tool, args, cwd) => {
       const words = new Set([...args, ...args.map((a) => path.basename(a))]);
-      return w.faults.takeWhere(
+      const killed = w.faults.takeWhere(
         (name) =>
           name.startsWith(`kill:${tool} `) &&
           name
@@ -85,6 +85,8 @@ export class World {
             .split(" ")
             .every((x) => words.has(x)),
       );
+      if (killed && tool === "qemu-img") w.local.qemuImgKilled(args, cwd);
+      return killed;
     };
     await w.cli.start(w.bin);
     // The system python: a version manager's shim (pyenv) costs a second per start.
