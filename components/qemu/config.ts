@@ -2,6 +2,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fail, show } from "../config/errors";
 import { RawObject, integerOr, object, oneOf, optionalString, stringOr } from "../config/validate";
+import { SHA256 } from "./base-digest";
 
 const KEYS = [
   "sourceImageUrl",
@@ -69,7 +70,6 @@ export function defaultCacheDir(): string {
   return path.join(xdg && xdg !== "" ? xdg : path.join(os.homedir(), ".cache"), "dse-image");
 }
 
-const SHA256 = /^[0-9a-f]{64}$/i;
 /** Packer's `file:` form: the checksum comes from the publisher's SHA256SUMS at that URL. */
 const CHECKSUM_FILE = /^file:(https?:\/\/|file:\/\/|\/)\S+$/;
 
