@@ -13,7 +13,7 @@
  *                  whose name starts with PREFIX (instances, key pairs, security groups)
  *   console        INSTANCE_ID [LINES]: prints the last lines of an instance's console
  */
-import { envSeconds, requiredEnv as need } from "../host-env";
+import { envSeconds, requiredEnv as need, runHostCommand } from "../host-env";
 import type { AssumeRole } from "../store/aws-credentials";
 import { awsCredentials } from "../store/aws-credentials";
 import { ec2Sdk } from "../store/aws";
@@ -62,12 +62,4 @@ export async function main(command: string | undefined, env = process.env): Prom
   }
 }
 
-if (require.main === module) {
-  main(process.argv[2]).then(
-    (out) => process.stdout.write(out),
-    (e: Error) => {
-      process.stderr.write(`==> aws: ${e.message}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runHostCommand("==> aws: ", () => main(process.argv[2]));

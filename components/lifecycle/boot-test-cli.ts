@@ -10,7 +10,7 @@
  *   and the platform's own (components/{aws/test-instance,openstack/test-server,qemu/test-machine}.ts)
  */
 import { awsTestInstance } from "../aws/test-instance";
-import { envSeconds, requiredEnv as need } from "../host-env";
+import { envSeconds, requiredEnv as need, runHostCommand } from "../host-env";
 import { openStackTestServer } from "../openstack/test-server";
 import { qemuTestMachine } from "../qemu/test-machine";
 import { openStore } from "../store/open";
@@ -61,10 +61,4 @@ async function main(platform: string | undefined, env = process.env): Promise<st
   });
 }
 
-main(process.argv[2]).then(
-  (line) => process.stdout.write(`${line}\n`),
-  (e: Error) => {
-    process.stderr.write(`${e.message}\n`);
-    process.exitCode = 1;
-  },
-);
+runHostCommand("", async () => `${await main(process.argv[2])}\n`);

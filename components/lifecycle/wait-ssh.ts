@@ -16,7 +16,7 @@
 import { runProgram } from "../run-program";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { envSeconds, requiredEnv } from "../host-env";
+import { envSeconds, requiredEnv, runHostCommand } from "../host-env";
 
 export interface WaitSshOptions {
   host: string;
@@ -108,13 +108,7 @@ export function waitSshOptions(env: NodeJS.ProcessEnv): WaitSshOptions {
   };
 }
 
-if (require.main === module) {
-  Promise.resolve()
-    .then(() =>
-      waitForSsh(waitSshOptions(process.env), (m) => process.stderr.write(`==> wait-ssh: ${m}\n`)),
-    )
-    .catch((e: Error) => {
-      process.stderr.write(`wait-ssh: ${e.message}${e.message.endsWith("\n") ? "" : "\n"}`);
-      process.exitCode = 1;
-    });
-}
+if (require.main === module)
+  runHostCommand("wait-ssh: ", () =>
+    waitForSsh(waitSshOptions(process.env), (m) => process.stderr.write(`==> wait-ssh: ${m}\n`)),
+  );

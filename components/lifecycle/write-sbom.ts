@@ -10,7 +10,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { requiredEnv } from "../host-env";
+import { requiredEnv, runHostCommand } from "../host-env";
 
 /** Writes `document` to `file` through a temporary file; returns its sha256. */
 export function writeSbom(file: string, document: string): string {
@@ -21,14 +21,10 @@ export function writeSbom(file: string, document: string): string {
   return createHash("sha256").update(document).digest("hex");
 }
 
-if (require.main === module) {
-  try {
+if (require.main === module)
+  runHostCommand("write-sbom: ", () => {
     const file = requiredEnv(process.env, "SBOM_PATH");
     const sha = writeSbom(file, fs.readFileSync(0, "utf8"));
     process.stderr.write(`==> sbom: ${file}\n`);
-    process.stdout.write(`${sha}\n`);
-  } catch (e) {
-    process.stderr.write(`write-sbom: ${(e as Error).message}\n`);
-    process.exitCode = 1;
-  }
-}
+    return `${sha}\n`;
+  });

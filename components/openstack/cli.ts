@@ -10,7 +10,12 @@
  *                  with PREFIX (servers, floating IPs by description, key pairs, security groups)
  *   console        SERVER_ID [LINES]: prints the last lines of a server's console log
  */
-import { envList as list, envSeconds as seconds, requiredEnv as need } from "../host-env";
+import {
+  envList as list,
+  envSeconds as seconds,
+  requiredEnv as need,
+  runHostCommand,
+} from "../host-env";
 import { storeLog } from "../store/provider-util";
 import { OpenStackImageStore } from "../store/openstack";
 import { type OpenStackContext, consoleTail, sweepBuilderObjects } from "./servers";
@@ -39,12 +44,4 @@ export async function main(command: string | undefined, env = process.env): Prom
   }
 }
 
-if (require.main === module) {
-  main(process.argv[2]).then(
-    (out) => process.stdout.write(out),
-    (e: Error) => {
-      process.stderr.write(`==> openstack: ${e.message}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (require.main === module) runHostCommand("==> openstack: ", () => main(process.argv[2]));

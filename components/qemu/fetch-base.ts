@@ -19,7 +19,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { envSeconds, requiredEnv } from "../host-env";
+import { envSeconds, requiredEnv, runHostCommand } from "../host-env";
 import { fileSha256 } from "../file-sha256";
 import { SHA256, fileName, recordSha256, recordedSha256 } from "./base-digest";
 
@@ -161,7 +161,7 @@ export async function fetchBase(req: FetchBaseRequest): Promise<string> {
     : useLocalFile(req, expected);
 }
 
-async function main(env: NodeJS.ProcessEnv): Promise<void> {
+async function main(env: NodeJS.ProcessEnv): Promise<string> {
   const file = await fetchBase({
     sourceUrl: requiredEnv(env, "SOURCE_URL"),
     sourceSha256: env.SOURCE_SHA256 ?? "",
@@ -169,12 +169,7 @@ async function main(env: NodeJS.ProcessEnv): Promise<void> {
     retrySeconds: envSeconds(env.RETRY_SECONDS, 5),
     log: (line) => process.stderr.write(`==> qemu: ${line}\n`),
   });
-  process.stdout.write(`${file}\n`);
+  return `${file}\n`;
 }
 
-if (require.main === module) {
-  main(process.env).catch((e: Error) => {
-    process.stderr.write(`qemu-fetch-base: ${e.message}\n`);
-    process.exitCode = 1;
-  });
-}
+if (require.main === module) runHostCommand("qemu-fetch-base: ", () => main(process.env));

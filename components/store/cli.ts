@@ -14,7 +14,7 @@
  *   discard  NAME GEN STACK_TAG IMAGE_NAME: a snapshot step's delete, the build's image deleted
  *            unless it was published
  */
-import { requiredEnv } from "../host-env";
+import { requiredEnv, runHostCommand } from "../host-env";
 import { type ClaimRequest, releaseImage } from "./claims";
 import type { ImageStore, StoreLog } from "./image-store";
 import { openStore } from "./open";
@@ -90,7 +90,4 @@ async function main(command: string | undefined): Promise<void> {
   }
 }
 
-main(process.argv[2]).catch((e: Error) => {
-  process.stderr.write(`imagestore: ${e.message}\n`);
-  process.exitCode = 1;
-});
+runHostCommand("imagestore: ", () => main(process.argv[2]));
