@@ -112,7 +112,8 @@ describe("a program run's objects", () => {
     v8.setFlagsFromString("--expose-gc");
     const gc = vm.runInNewContext("gc") as () => void;
     gc();
-    // The last run's module stays loaded until the next run starts afresh; the others are gone.
-    expect(probes.map((p) => p.deref() === undefined)).toEqual([true, true, false]);
+    // The runs that ended before the last are gone. The last run's module stays loaded until the
+    // next run starts afresh on Node 20; Node 22 lets it go already.
+    expect(probes.slice(0, 2).map((p) => p.deref() === undefined)).toEqual([true, true]);
   });
 });
