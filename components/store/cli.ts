@@ -60,7 +60,7 @@ async function releaseLegacy(store: ImageStore, log: StoreLog): Promise<void> {
 
 async function main(command: string | undefined): Promise<void> {
   const ref = {
-    store: process.env.STORE as StoreRef["store"],
+    store: need("STORE") as StoreRef["store"],
     config: JSON.parse(process.env.STORE_CONFIG || "{}") as Record<string, unknown>,
   };
   const store = openStore(ref);
