@@ -5,6 +5,7 @@ import { fileSha256 } from "../file-sha256";
 import type { ProbeBuilder } from "../lifecycle/plan";
 import type { ClaimKind, ImageMeta, StoredImage } from "./image";
 import { type ImageStore, StoreError } from "./image-store";
+import { withRecordLock } from "./record-lock";
 
 /**
  * The image store of the local platforms (qemu: .qcow2, virtualbox: .ova). An image is a file in
@@ -155,11 +156,18 @@ export class LocalImageStore implements ImageStore {
     };
   }
 
-  private update(id: string, change: (rec: RecordFile) => void): void {
-    const rec = readJson<RecordFile>(`${id}.json`);
-    if (rec === undefined) throw new StoreError(`no record ${id}.json`);
-    change(rec);
-    writeJson(`${id}.json`, rec);
+  /**
+   * Reads, changes and writes one record under its lock (record-lock.ts: another stack's run may
+   * change it at once); `create`: a record that does not exist yet starts empty.
+   */
+  private update(id: string, change: (rec: RecordFile) => void, create = false): void {
+    const file = `${id}.json`;
+    withRecordLock(file, () => {
+      const rec = create && !fs.existsSync(file) ? {} : readJson<RecordFile>(file);
+      if (rec === undefined) throw new StoreError(`no record ${file}`);
+      change(rec);
+      writeJson(file, rec);
+    });
   }
 
   get(id: string): Promise<StoredImage | undefined> {
@@ -210,17 +218,20 @@ export class LocalImageStore implements ImageStore {
   }
 
   setMeta(id: string, meta: ImageMeta, manifest?: Record<string, unknown>): Promise<void> {
-    if (!fs.existsSync(`${id}.json`)) writeJson(`${id}.json`, {});
-    this.update(id, (rec) => {
-      for (const [k, v] of Object.entries(meta)) {
-        if (v === undefined) continue;
-        rec[k] = k === "bootTest" ? (JSON.parse(v as string) as unknown) : v;
-      }
-      if (manifest !== undefined) rec.manifest = manifest;
-      rec.createdAt ??= new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
-      rec.name ??= path.basename(id).slice(0, -`.${this.ext}`.length);
-      rec.id = id;
-    });
+    this.update(
+      id,
+      (rec) => {
+        for (const [k, v] of Object.entries(meta)) {
+          if (v === undefined) continue;
+          rec[k] = k === "bootTest" ? (JSON.parse(v as string) as unknown) : v;
+        }
+        if (manifest !== undefined) rec.manifest = manifest;
+        rec.createdAt ??= new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+        rec.name ??= path.basename(id).slice(0, -`.${this.ext}`.length);
+        rec.id = id;
+      },
+      true,
+    );
     return Promise.resolve();
   }
 

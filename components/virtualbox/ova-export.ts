@@ -8,7 +8,7 @@
  *                       manifest, disk.
  *   builder vboxmanage: VirtualBox registers a VM on the disk (converted to VDI) and exports it
  *                       with its own OVF 1.0 exporter; the VM is unregistered and deleted after.
- * The work folder and the VM are named after this process (export-owner.ts): an export first
+ * The work folder and the VM are named after this process (../owner-tag.ts): an export first
  * removes what an export that died on this host left (a killed `pulumi up` runs no cleanup, and
  * its converted disk is gigabytes), and leaves alone what a running one is using.
  */
@@ -17,7 +17,7 @@ import * as path from "node:path";
 import { fileSha256 } from "../file-sha256";
 import { runProgram } from "../run-program";
 import type { VirtualBoxBuilder } from "./config";
-import { OWNER_TAG, isDeadOwner, ownerTag } from "./export-owner";
+import { OWNER_TAG, isDeadOwner, ownerTag } from "../owner-tag";
 import { ovaManifest, ovfDescriptor } from "./ova";
 
 export interface OvaExportRequest {

@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ownerTag } from "../../components/virtualbox/export-owner";
+import { ownerTag } from "../../components/owner-tag";
 import { type OvaExportRequest, exportOva } from "../../components/virtualbox/ova-export";
 
 const NAME = "dse_base-0123456789ab-20261206";

@@ -1,10 +1,10 @@
 /**
- * Who does an OVA export's work. The work (a temp folder in `<outputDir>/.pending` holding the
- * converted disk, gigabytes; for the vboxmanage builder also a VM registered in VirtualBox) is
- * named after the host and PID of the process doing it, so a later export can tell the work of an
- * attempt that died (a `pulumi up` killed mid-export never reaches its cleanup) from the work of
- * one still running (another stack exporting into the same folder) and remove only the former.
- * Work named after another host (an output folder on a shared file system) is never touched.
+ * Who holds something on this machine: the host and PID of a process, as a tag. What a process
+ * leaves named after itself (an OVA export's work folder, virtualbox/ova-export.ts; a local image
+ * record's lock, store/record-lock.ts) tells a later process whether its owner died (a `pulumi up`
+ * killed mid-way never reaches its cleanup) or still runs (another stack working in the same
+ * folder), so that only a dead owner's is removed. A tag of another host (a folder on a shared
+ * file system) is never taken for dead.
  */
 import * as os from "node:os";
 
