@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Removes builders of the local platforms (the lifecycle's teardown): kills their qemu and deletes
-# their work folders, with the partial image of a conversion one did not finish. With WORK_DIR, or GEN (the delete of a start step), that one builder;
-# otherwise every builder and boot-test folder of this stack, <cache>/builds/<STACK_TAG>/*,
-# whatever build or generation made it: so it also cleans up after failed or abandoned builds.
+# their work folders, with the partial image of a conversion one did not finish. With WORK_DIR, or
+# GEN (the delete of a start step), that one builder; otherwise every builder and boot-test folder
+# of this stack, <cache>/builds/<STACK_TAG>/*, whatever build or generation made it: so it also
+# cleans up after failed or abandoned builds.
 #
 # Env:
 #   WORK_DIR             one builder folder; or
