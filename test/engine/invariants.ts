@@ -192,22 +192,29 @@ function leftoversOf(world: World, tag: string, localCache?: string): string[] {
 }
 
 /**
- * Work in the pending folder: OVA export folders (`.pending/.ova-*`, the converted disk) and
- * partial conversions (`.pending/*.tmp`, a qcow2 being written). Runs here are one at a time, so
- * after a successful run none is in use, and one left is a conversion's that died and that
- * nothing since removed.
+ * Work in the output folders: OVA export folders (`.pending/.ova-*`, the converted disk), partial
+ * conversions (`.pending/*.tmp`, a qcow2 being written) and record locks (`*.json.lock`,
+ * components/store/record-lock.ts). Runs here are one at a time, so after a successful run none
+ * is in use, and one left is work that died and that nothing since removed.
  */
 function pendingWork(localDirs: string[]): string[] {
+  const list = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir) : []);
   return localDirs.flatMap((dir) => {
     const pending = path.join(dir, ".pending");
-    const entries = fs.existsSync(pending) ? fs.readdirSync(pending) : [];
-    return entries.flatMap((f) =>
-      f.startsWith(".ova-")
-        ? [`OVA export work ${path.join(pending, f)}`]
-        : f.endsWith(".tmp")
-          ? [`partial conversion ${path.join(pending, f)}`]
-          : [],
-    );
+    return [
+      ...list(pending).flatMap((f) =>
+        f.startsWith(".ova-")
+          ? [`OVA export work ${path.join(pending, f)}`]
+          : f.endsWith(".tmp")
+            ? [`partial conversion ${path.join(pending, f)}`]
+            : [],
+      ),
+      ...[dir, pending].flatMap((d) =>
+        list(d)
+          .filter((f) => f.endsWith(".json.lock"))
+          .map((f) => `record lock ${path.join(d, f)}`),
+      ),
+    ];
   });
 }
 
