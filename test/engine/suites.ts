@@ -414,6 +414,9 @@ export function recoveryPaths(family: Family): void {
         const pending = path.join(s.localDirs[0], ".pending");
         const partial = () => fs.readdirSync(pending).filter((f) => f.endsWith(".qcow2.tmp"));
         expect(partial()).toHaveLength(1);
+        // Then teardown.sh removes the killed build's builder folder, which names the partial
+        // image: the next build's sweep of this stack's builders, or the stored delete of the
+        // start step (rule C3) when the killed build's steps leave the state (rule E1, destroy).
         if (then === "destroy") {
           await s.destroy(dev);
         } else {
