@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The QEMU platform's snapshot (the lifecycle's snapshot step): powers the provisioned builder off
-# (stop.sh), converts its overlay into a standalone compressed qcow2 in the pending folder
-# <OUTPUT_DIR>/.pending/<NAME>.qcow2, which the PendingImage resource that runs this script
-# records as this stack's pending image (components/store/pending-provider.ts). Publishing (after
-# the boot test) moves it to <OUTPUT_DIR>/<NAME>.qcow2.
+# (stop.sh), converts its overlay into a standalone compressed qcow2 in this stack's pending
+# folder <OUTPUT_DIR>/.pending/<STACK_TAG>/<NAME>.qcow2, which the PendingImage resource that runs
+# this script records as this stack's pending image (components/store/pending-provider.ts).
+# Publishing (after the boot test) moves it to <OUTPUT_DIR>/<NAME>.qcow2.
 # `snapshot.sh release` then removes WORK_DIR, once the image is recorded. If the conversion fails
 # (or the run dies before the record) the stopped builder stays "sealed" (overlay +
 # export.claim), so the next `pulumi up` converts it again instead of building anew.
@@ -59,8 +59,10 @@ convert_overlay() {
 make_pending_image() {
   stop_builder
   local pending_dir out
-  # As configured: the pending image's ID (its path) lands in the state (rule P3).
-  pending_dir="$OUTPUT_DIR/.pending"
+  # As configured: the pending image's ID (its path) lands in the state (rule P3). One folder per
+  # stack: two stacks building the same image at once each convert into their own file
+  # (components/store/local.ts `pendingFolder`; publishing settles which one is kept).
+  pending_dir="$OUTPUT_DIR/.pending/$STACK_TAG"
   mkdir -p "$pending_dir"
   out="$pending_dir/$NAME.qcow2"
   convert_overlay "$out"

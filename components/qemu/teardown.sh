@@ -19,13 +19,19 @@ set -euo pipefail
 
 log() { printf '==> qemu: %s\n' "$*" >&2; }
 
-# The partial image of a conversion the builder's snapshot step did not finish (snapshot.sh).
+# The partial image of a conversion the builder's snapshot step did not finish (snapshot.sh),
+# and its stack's pending folder (.pending/<STACK_TAG>) when nothing else is in it.
 remove_partial_conversion() {
-  local partial
+  local partial folder
   partial=$(cat "$(dse_conversion_record "$1")" 2>/dev/null) || return 0
   case "$partial" in
     *.qcow2.tmp) rm -f -- "$partial" ;;
+    *) return 0 ;;
   esac
+  folder=$(dirname "$partial")
+  if [ "$(basename "$(dirname "$folder")")" = .pending ]; then
+    rmdir -- "$folder" 2>/dev/null || true
+  fi
 }
 
 remove_builder() {

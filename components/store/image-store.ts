@@ -32,7 +32,10 @@ export interface ImageStore {
   /** Marks (or unmarks) the stack's claim in `users` as held by an ImageClaim resource. */
   setHeld(image: StoredImage, tag: string, held: boolean): Promise<void>;
   supersede(image: StoredImage, byName: string): Promise<void>;
-  /** Makes the pending image complete under `name`; returns its final ID. */
+  /**
+   * Makes the pending image complete under `name`; returns its final ID: where names are unique
+   * (a local file), that of the image of the same build another stack published first.
+   */
   publish(image: StoredImage, name: string): Promise<string>;
   delete(image: StoredImage): Promise<void>;
   /** Platform extras of a claimed image's record (AWS: the copies per region). */

@@ -10,10 +10,10 @@ import { withRecordLock } from "./record-lock";
 /**
  * The image store of the local platforms (qemu: .qcow2, virtualbox: .ova). An image is a file in
  * `outputDir` with two files beside it: `<file>.sha256` and `<file>.json`, the record (state,
- * fingerprint, claims, manifest). A pending image lives in `outputDir/.pending/` until it is
- * published: publishing renames the file into place, writes the .sha256, then the record last, so
- * a record that says `complete` always has its whole file beside it. Builders are work folders
- * under `<cacheDir>/builds/<stack tag>/`.
+ * fingerprint, claims, manifest). A pending image lives in its stack's pending folder
+ * (`pendingFolder`) until it is published: publishing renames the file into place, writes the
+ * .sha256, then the record last, so a record that says `complete` always has its whole file
+ * beside it. Builders are work folders under `<cacheDir>/builds/<stack tag>/`.
  *
  * Paths are as configured, relative to the project folder where Pulumi runs the program and its
  * providers (rule P3): image IDs name no folder of this machine.
@@ -78,6 +78,32 @@ function readText(file: string): string {
   }
 }
 
+/**
+ * Where a stack's pending images are made: `<outputDir>/.pending/<stack tag>`. Two stacks that
+ * find no image and build the same one at once (same name) each write their own file, never one
+ * file together; publishing keeps the first one published (`publish`). Images made by a version
+ * before this layout sit in `.pending` itself, and are still found there.
+ */
+export function pendingFolder(outputDir: string, stackTag: string): string {
+  return path.join(outputDir, ".pending", stackTag);
+}
+
+/** The folders a family's images may be in: the output folder, `.pending` and its stacks'. */
+function imageFolders(out: string): string[] {
+  const pending = path.join(out, ".pending");
+  let stacks: string[] = [];
+  try {
+    stacks = fs
+      .readdirSync(pending, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && !e.name.startsWith("."))
+      .map((e) => path.join(pending, e.name))
+      .sort();
+  } catch {
+    // No pending folder yet.
+  }
+  return [out, pending, ...stacks];
+}
+
 export function defaultCacheDir(): string {
   return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "dse-image");
 }
@@ -106,6 +132,16 @@ export function builderAlive(work: string): boolean {
       .some((arg) => arg.startsWith(overlay));
   } catch {
     return false;
+  }
+}
+
+/** A stack's pending folder goes with its last image; `.pending` and the output folder stay. */
+function removeIfEmpty(dir: string): void {
+  if (path.basename(path.dirname(dir)) !== ".pending") return;
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // Not empty (another image of the stack, a lock), or gone already.
   }
 }
 
@@ -176,7 +212,7 @@ export class LocalImageStore implements ImageStore {
 
   listFamily(imageName: string): Promise<StoredImage[]> {
     const found: StoredImage[] = [];
-    for (const dir of [this.out, path.join(this.out, ".pending")]) {
+    for (const dir of imageFolders(this.out)) {
       let names: string[];
       try {
         names = fs.readdirSync(dir).sort();
@@ -265,28 +301,51 @@ export class LocalImageStore implements ImageStore {
     return Promise.resolve();
   }
 
+  /**
+   * Moves the pending image into place under `name`, unless an image of the same build is already
+   * complete there: two stacks that built the same image at once (see `pendingFolder`) both
+   * publish, and the second keeps the first's image, with every claim already on it, and deletes
+   * its own copy. Under the final record's lock, so a claim on the published image is never
+   * written over. A complete image of another fingerprint under the name is never replaced.
+   */
   async publish(image: StoredImage, name: string): Promise<string> {
     const final = path.join(this.out, `${name}.${this.ext}`);
     const rec = readJson<RecordFile>(`${image.id}.json`) ?? {};
-    fs.renameSync(image.id, final);
-    const digest = await fileSha256(final);
-    fs.writeFileSync(`${final}.sha256.tmp`, `${digest}  ${path.basename(final)}\n`);
-    fs.renameSync(`${final}.sha256.tmp`, `${final}.sha256`);
-    writeJson(`${final}.json`, {
-      ...rec,
-      id: final,
-      name,
-      state: "complete",
-      sha256: digest,
-      size: fs.statSync(final).size,
+    // Hashed before the lock: gigabytes take seconds; the lock is held for milliseconds.
+    const digest = await fileSha256(image.id);
+    const there = withRecordLock(`${final}.json`, () => {
+      const published = this.image(final);
+      if (published?.meta.state === "complete") return published;
+      fs.renameSync(image.id, final);
+      fs.writeFileSync(`${final}.sha256.tmp`, `${digest}  ${path.basename(final)}\n`);
+      fs.renameSync(`${final}.sha256.tmp`, `${final}.sha256`);
+      writeJson(`${final}.json`, {
+        ...rec,
+        id: final,
+        name,
+        state: "complete",
+        sha256: digest,
+        size: fs.statSync(final).size,
+      });
+      return undefined;
     });
-    fs.rmSync(`${image.id}.json`, { force: true });
+    if (there !== undefined && there.meta.fingerprint !== image.meta.fingerprint) {
+      throw new StoreError(
+        `${final} is already an image of another build (fingerprint ${there.meta.fingerprint ?? "unknown"}, ` +
+          `this one ${image.meta.fingerprint ?? "unknown"}); it is kept, and ${image.id} stays pending: ` +
+          `move one of them out of ${this.out}, then run pulumi up again`,
+      );
+    }
+    if (there === undefined) fs.rmSync(`${image.id}.json`, { force: true });
+    else await this.delete(image);
+    removeIfEmpty(path.dirname(image.id));
     return final;
   }
 
   delete(image: StoredImage): Promise<void> {
     for (const file of [image.id, `${image.id}.sha256`, `${image.id}.json`])
       fs.rmSync(file, { force: true });
+    removeIfEmpty(path.dirname(image.id));
     return Promise.resolve();
   }
 

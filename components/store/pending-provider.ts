@@ -51,6 +51,7 @@ const MAKERS = {
       sourceQcow2: env.SOURCE_QCOW2,
       outputDir: env.OUTPUT_DIR,
       name: inputs.name,
+      stackTag: inputs.stackTag,
       vmName: env.VM_NAME || inputs.name,
       memoryMb: Number(env.MEMORY_MB || 2048),
       cpus: Number(env.CPUS || 2),

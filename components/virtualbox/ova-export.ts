@@ -1,7 +1,7 @@
 /**
  * The VirtualBox platform's export: makes the OVA of the provisioned (and boot-tested) qcow2 as a
- * pending image, `<outputDir>/.pending/<name>.ova`, which the PendingImage resource that runs it
- * records (components/store/pending-provider.ts); the publish step then moves it to
+ * pending image, `<outputDir>/.pending/<stack tag>/<name>.ova`, which the PendingImage resource
+ * that runs it records (components/store/pending-provider.ts); the publish step then moves it to
  * `<outputDir>/<name>.ova`.
  *   builder qemu:       qemu-img writes a stream-optimized VMDK; the descriptor and the manifest
  *                       are ova.ts's; GNU tar packs them as ustar in OVA order: descriptor,
@@ -16,6 +16,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileSha256 } from "../file-sha256";
 import { runProgram } from "../run-program";
+import { pendingFolder } from "../store/local";
 import type { VirtualBoxBuilder } from "./config";
 import { OWNER_TAG, isDeadOwner, ownerTag } from "../owner-tag";
 import { ovaManifest, ovfDescriptor } from "./ova";
@@ -27,6 +28,8 @@ export interface OvaExportRequest {
   outputDir: string;
   /** Final image name, `<imageName>-<fp12>-<date>`. */
   name: string;
+  /** The stack's tag: its own pending folder (../store/local.ts `pendingFolder`). */
+  stackTag: string;
   vmName: string;
   memoryMb: number;
   cpus: number;
@@ -178,13 +181,14 @@ export async function exportOva(req: OvaExportRequest): Promise<string> {
   // The VMs first: a dead export's VM has its disk in that export's work folder.
   if (req.builder === "vboxmanage") await removeDeadVms(req.log);
   removeDeadWork(pendingDir, req.log);
-  const out = path.join(pendingDir, `${req.name}.ova`);
+  const out = path.join(pendingFolder(req.outputDir, req.stackTag), `${req.name}.ova`);
   const tmp = fs.mkdtempSync(path.join(pendingDir, `.ova-${req.name}.${ownerTag()}.`));
   try {
     const pack = req.builder === "vboxmanage" ? packWithVBoxManage : packWithQemuImg;
     // Packed inside the work folder: whatever a killed export leaves is in that one folder.
     const packed = path.join(tmp, "packed.ova");
     await pack(req, tmp, packed);
+    fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.renameSync(packed, out);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });

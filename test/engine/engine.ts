@@ -47,6 +47,13 @@ export interface UpOptions {
   killDuring?: string;
   /** `pulumi up --skip-preview`: the program runs once. Default: preview, then update. */
   skipPreview?: boolean;
+  /**
+   * What another stack's `pulumi up` did meanwhile: `run` goes just before the create of the
+   * first step whose URN contains `before`. Two stacks' runs at the same time, which the model
+   * cannot run side by side (the SDK runs one program at a time in a process): the scenario
+   * makes the other run's store calls itself, with the real store code.
+   */
+  meanwhile?: { before: string; run: () => Promise<void> };
 }
 
 export interface RefreshOptions {
@@ -200,7 +207,17 @@ export class Engine {
 
   // --- pulumi up --------------------------------------------------------------------------
   up(opts: UpOptions = {}): Promise<RunResult> {
-    return this.deployment(() => this.upRun(opts));
+    const { meanwhile } = opts;
+    let done = false;
+    const once = meanwhile && {
+      before: meanwhile.before,
+      run: async () => {
+        if (done) return;
+        done = true;
+        await meanwhile.run();
+      },
+    };
+    return this.deployment(() => this.upRun({ ...opts, meanwhile: once }));
   }
 
   private async upRun(opts: UpOptions): Promise<RunResult> {
@@ -389,6 +406,7 @@ export class Engine {
       stop();
       throw new Error(`the operator's machine died during ${urn}`);
     }
+    if (opts.meanwhile && !old && urn.includes(opts.meanwhile.before)) await opts.meanwhile.run();
     const answer = await (async () => {
       if (!old) {
         const created = await provider.create(inputs, { urn, name });

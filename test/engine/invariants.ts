@@ -193,26 +193,31 @@ function leftoversOf(world: World, tag: string, localCache?: string): string[] {
 
 /**
  * Work in the output folders: OVA export folders (`.pending/.ova-*`, the converted disk), partial
- * conversions (`.pending/*.tmp`, a qcow2 being written) and record locks (`*.json.lock`,
- * components/store/record-lock.ts). Runs here are one at a time, so after a successful run none
- * is in use, and one left is work that died and that nothing since removed.
+ * conversions (`*.tmp` in `.pending` or a stack's pending folder, a qcow2 being written), record
+ * locks (`*.json.lock`, components/store/record-lock.ts) and empty stack pending folders
+ * (`.pending/<stack tag>`, removed with their last image). Runs here are one at a time, so after a
+ * successful run none is in use, and one left is work that died and that nothing since removed.
  */
 function pendingWork(localDirs: string[]): string[] {
   const list = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir) : []);
   return localDirs.flatMap((dir) => {
     const pending = path.join(dir, ".pending");
+    const stacks = list(pending)
+      .filter((f) => !f.startsWith(".") && fs.statSync(path.join(pending, f)).isDirectory())
+      .map((f) => path.join(pending, f));
     return [
-      ...list(pending).flatMap((f) =>
-        f.startsWith(".ova-")
-          ? [`OVA export work ${path.join(pending, f)}`]
-          : f.endsWith(".tmp")
-            ? [`partial conversion ${path.join(pending, f)}`]
-            : [],
-      ),
-      ...[dir, pending].flatMap((d) =>
-        list(d)
-          .filter((f) => f.endsWith(".json.lock"))
-          .map((f) => `record lock ${path.join(d, f)}`),
+      ...list(pending)
+        .filter((f) => f.startsWith(".ova-"))
+        .map((f) => `OVA export work ${path.join(pending, f)}`),
+      ...stacks.filter((d) => list(d).length === 0).map((d) => `empty pending folder ${d}`),
+      ...[dir, pending, ...stacks].flatMap((d) =>
+        list(d).flatMap((f) =>
+          f.endsWith(".json.lock")
+            ? [`record lock ${path.join(d, f)}`]
+            : d !== dir && f.endsWith(".tmp")
+              ? [`partial conversion ${path.join(d, f)}`]
+              : [],
+        ),
       ),
     ];
   });

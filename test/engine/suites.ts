@@ -10,6 +10,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { stackTagOf } from "../../components/lifecycle/names";
+import { LocalImageStore, pendingFolder } from "../../components/store/local";
+import { markPending, publishPending } from "../../components/store/pending";
 import { AWS_REGION, Family, Scenario, created, roles } from "./scenario";
 import { publishedImages } from "./invariants";
 
@@ -412,8 +415,16 @@ export function recoveryPaths(family: Family): void {
         s.world.faults.fail("kill:qemu-img convert overlay.qcow2");
         await s.up(dev, { expectOk: false });
         const pending = path.join(s.localDirs[0], ".pending");
-        const partial = () => fs.readdirSync(pending).filter((f) => f.endsWith(".qcow2.tmp"));
-        expect(partial()).toHaveLength(1);
+        const partial = () =>
+          fs
+            .readdirSync(pending, { recursive: true })
+            .map(String)
+            .filter((f) => f.endsWith(".qcow2.tmp"));
+        // In the stack's own pending folder: another stack's build of the same image never
+        // converts into the same file.
+        expect(partial()).toEqual([
+          expect.stringMatching(new RegExp(`^${stackTagOf(dev.stackId)}/[^/]+\\.qcow2\\.tmp$`)),
+        ]);
         // Then teardown.sh removes the killed build's builder folder, which names the partial
         // image: the next build's sweep of this stack's builders, or the stored delete of the
         // start step (rule C3) when the killed build's steps leave the state (rule E1, destroy).
@@ -554,6 +565,54 @@ export function sharedImages(family: Family): void {
       expect(exported(promoted).id).toBe(exported(second).id);
       expect(mainImages().map((i) => i.id)).toEqual([exported(second).id]);
     });
+
+    it.runIf(family === "local")(
+      "two stacks build the same image at once: the second to publish keeps the first's image and its claim",
+      async () => {
+        const dev = s.stack("dev", s.config(family));
+        const prod = s.stack("prod", s.config(family));
+        // prod's run, between dev's snapshot and dev's publish: it found no image either, built
+        // the same one into its own pending folder, published it and claimed it (its providers'
+        // store calls, made here: the model runs one program at a time).
+        const prodBuildsTheSameImage = async () => {
+          const store = new LocalImageStore("qemu", { outputDir: s.localDirs[0] });
+          const [devs] = (await store.listFamily("dse_base")).filter(
+            (i) => i.meta.state === "pending",
+          );
+          const tag = stackTagOf(prod.stackId);
+          const copy = path.join(pendingFolder(s.localDirs[0], tag), path.basename(devs.id));
+          fs.mkdirSync(path.dirname(copy), { recursive: true });
+          fs.copyFileSync(devs.id, copy);
+          const name = devs.meta.finalName!;
+          await markPending(store, copy, {
+            name,
+            gen: "g-prod",
+            stackTag: tag,
+            imageName: "dse_base",
+            fingerprint: devs.meta.fingerprint!,
+            manifest: devs.manifest,
+          });
+          const id = await publishPending(store, copy, name, "", () => undefined);
+          await store.setClaim((await store.get(id))!, "users", tag, prod.stackId);
+        };
+        const built = await s.up(dev, {
+          meanwhile: { before: "-publish", run: prodBuildsTheSameImage },
+        });
+        expect(roles(created(built))).toContain("publish");
+        const [image] = mainImages();
+        expect(mainImages()).toHaveLength(1);
+        expect(exported(built).id).toBe(image.id);
+        // Both claims: prod's, set on its publish, was not written over by dev's.
+        expect(image.users.sort()).toEqual([dev.stackId, prod.stackId].sort());
+
+        await s.destroy(dev);
+        expect(mainImages().map((i) => i.id)).toEqual([image.id]);
+        const adopted = await s.up(prod);
+        expect(roles(created(adopted))).not.toContain("start");
+        await s.destroy(prod);
+        expect(images()).toEqual([]);
+      },
+    );
 
     it("retention.keep raised in the same up as a rebuild keeps the old image (rule C3)", async () => {
       const dev = s.stack("dev", s.config(family, { tools: TOOLSETS[0] }));

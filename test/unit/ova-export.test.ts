@@ -15,6 +15,7 @@ import { ownerTag } from "../../components/owner-tag";
 import { type OvaExportRequest, exportOva } from "../../components/virtualbox/ova-export";
 
 const NAME = "dse_base-0123456789ab-20261206";
+const STACK = "0123abcd";
 const MIB = 2 ** 20;
 
 let dir: string;
@@ -37,6 +38,7 @@ const request = (extra: Partial<OvaExportRequest> = {}): OvaExportRequest => ({
   sourceQcow2: source,
   outputDir: path.join(dir, "images"),
   name: NAME,
+  stackTag: STACK,
   vmName: 'Data & "Science"',
   memoryMb: 4096,
   cpus: 4,
@@ -54,13 +56,16 @@ function fakeOnPath(tool: string, script: string): void {
 }
 
 const pendingDir = () => path.join(dir, "images", ".pending");
+/** The stack's own pending folder: two stacks exporting the same image never share a file. */
+const stackPending = () => path.join(pendingDir(), STACK);
 const sha256 = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 
 describe("exportOva with qemu-img", () => {
   it("packs descriptor, manifest and stream-optimized disk, in OVA order, as ustar", async () => {
     const ova = await exportOva(request());
-    expect(ova).toBe(path.join(pendingDir(), `${NAME}.ova`));
-    expect(fs.readdirSync(pendingDir())).toEqual([`${NAME}.ova`]);
+    expect(ova).toBe(path.join(stackPending(), `${NAME}.ova`));
+    expect(fs.readdirSync(pendingDir())).toEqual([STACK]);
+    expect(fs.readdirSync(stackPending())).toEqual([`${NAME}.ova`]);
     const files = [`${NAME}.ovf`, `${NAME}.mf`, `${NAME}-disk1.vmdk`];
     expect(execFileSync("tar", ["-tf", ova], { encoding: "utf8" }).trim().split("\n")).toEqual(
       files,
@@ -159,9 +164,9 @@ describe("exportOva with VBoxManage", () => {
 
   it("exports a VM on a VDI of the disk as OVF 1.0 with a manifest, then unregisters it", async () => {
     const ova = await exportOva(request({ builder: "vboxmanage" }));
-    expect(ova).toBe(path.join(pendingDir(), `${NAME}.ova`));
+    expect(ova).toBe(path.join(stackPending(), `${NAME}.ova`));
     expect(fs.readFileSync(ova, "utf8")).toBe("OVA");
-    expect(fs.readdirSync(pendingDir())).toEqual([`${NAME}.ova`]);
+    expect(fs.readdirSync(pendingDir())).toEqual([STACK]);
     const work = new RegExp(`^${pendingDir()}/\\.ova-${NAME}\\.${ownerTag()}\\.[A-Za-z0-9]{6}$`);
     const [, create, ...rest] = calls();
     const tmp = create.split(" ")[6];
@@ -209,7 +214,7 @@ describe("exportOva with VBoxManage", () => {
 
     await exportOva(request({ builder: "vboxmanage" }));
     expect(fs.readdirSync(pendingDir()).sort()).toEqual(
-      [running, elsewhere, "other.ova", `${NAME}.ova`].sort(),
+      [running, elsewhere, "other.ova", STACK].sort(),
     );
     expect(registered()).toEqual([liveVm, usersVm]);
     expect(calls().slice(0, 2)).toEqual([

@@ -1,13 +1,16 @@
 /**
  * The pending image's rules (components/store/pending.ts) over the local store on a temporary
- * folder: recorded, published under its final name, discarded unless published.
+ * folder: recorded, published under its final name, discarded unless published; two stacks'
+ * copies of one build end as one image.
  */
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ownerTag } from "../../components/owner-tag";
 import { StoreError } from "../../components/store/image-store";
-import { LocalImageStore } from "../../components/store/local";
+import { LocalImageStore, pendingFolder } from "../../components/store/local";
 import {
   discardBuild,
   discardImage,
@@ -34,14 +37,24 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** A fresh snapshot file of `build`, recorded as pending. */
-async function snapshot(b = build): Promise<string> {
-  const file = path.join(dir, ".pending", `${b.name}.qcow2`);
+/**
+ * A fresh snapshot file of `build` in its stack's pending folder (as snapshot.sh and
+ * ova-export.ts make it; `folder` for another layout), recorded as pending.
+ */
+async function snapshot(
+  b = build,
+  {
+    fingerprint = "f".repeat(64),
+    folder = pendingFolder(dir, b.stackTag),
+    bytes = "qcow2-bytes",
+  } = {},
+): Promise<string> {
+  const file = path.join(folder, `${b.name}.qcow2`);
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, "qcow2-bytes");
+  fs.writeFileSync(file, bytes);
   await markPending(store, file, {
     ...b,
-    fingerprint: "f".repeat(64),
+    fingerprint,
     sbomSha256: "5".repeat(64),
     sourceImage: "sha256:abc",
     manifest: { python: "3.11" },
@@ -71,7 +84,18 @@ describe("markPending and publishPending", () => {
     expect(JSON.parse(image.meta.bootTest!)).toEqual({ passed: true, seconds: 3, checks: ["ssh"] });
     expect(image.extra.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(fs.existsSync(pending)).toBe(false);
+    // The stack's pending folder goes with its last image.
+    expect(fs.readdirSync(path.join(dir, ".pending"))).toEqual([]);
     expect(logs).toEqual([`published ${build.name} (${id})`]);
+  });
+
+  it("an image pending in `.pending` itself (made before the per-stack folders) is found and published", async () => {
+    const pending = await snapshot(build, { folder: path.join(dir, ".pending") });
+    expect((await store.listFamily("dse_base")).map((i) => i.id)).toEqual([pending]);
+    const id = await publishPending(store, pending, build.name, "", log);
+    expect(id).toBe(path.join(dir, `${build.name}.qcow2`));
+    expect((await store.get(id))?.meta.state).toBe("complete");
+    expect(fs.readdirSync(path.join(dir, ".pending"))).toEqual([]);
   });
 
   it("refuses a pending image that is gone, and one that failed its boot test", async () => {
@@ -84,6 +108,68 @@ describe("markPending and publishPending", () => {
     await expect(publishPending(store, pending, build.name, "", log)).rejects.toThrow(
       `image ${pending} failed its boot test; it is never published`,
     );
+  });
+});
+
+describe("two stacks that built the same image at once", () => {
+  const other = { ...build, gen: "g2", stackTag: "aaaaaaaa" };
+
+  it("each made its own file; the first published is kept with its claims, the second's copy goes", async () => {
+    const first = await snapshot(build, { bytes: "first-copy" });
+    const second = await snapshot(other, { bytes: "second-copy" });
+    expect(first).not.toBe(second);
+    expect((await store.listFamily("dse_base")).map((i) => i.id).sort()).toEqual(
+      [first, second].sort(),
+    );
+    const id = await publishPending(store, first, build.name, "", log);
+    await store.setClaim((await store.get(id))!, "users", build.stackTag, "org/p/dev");
+
+    expect(await publishPending(store, second, other.name, "", log)).toBe(id);
+    const image = (await store.get(id))!;
+    expect(fs.readFileSync(id, "utf8")).toBe("first-copy");
+    expect(image.users).toEqual({ [build.stackTag]: "org/p/dev" });
+    expect(image.meta).toMatchObject({ state: "complete", gen: "g1", buildStack: build.stackTag });
+    expect(fs.readdirSync(dir).sort()).toEqual(
+      [
+        ".pending",
+        `${build.name}.qcow2`,
+        `${build.name}.qcow2.json`,
+        `${build.name}.qcow2.sha256`,
+      ].sort(),
+    );
+    expect(fs.readdirSync(path.join(dir, ".pending"))).toEqual([]);
+  });
+
+  it("a complete image of another fingerprint under the name is never replaced: the copy stays pending", async () => {
+    const id = await publishPending(store, await snapshot(), build.name, "", log);
+    const second = await snapshot(other, { fingerprint: "e".repeat(64), bytes: "other-build" });
+    await expect(publishPending(store, second, other.name, "", log)).rejects.toThrow(
+      new StoreError(
+        `${id} is already an image of another build (fingerprint ${"f".repeat(64)}, this one ` +
+          `${"e".repeat(64)}); it is kept, and ${second} stays pending: move one of them out of ` +
+          `${dir}, then run pulumi up again`,
+      ),
+    );
+    expect(fs.readFileSync(id, "utf8")).toBe("qcow2-bytes");
+    expect((await store.get(second))?.meta.state).toBe("pending");
+  });
+
+  it("publishing waits for the final record's lock (another stack's run claiming or publishing)", async () => {
+    const pending = await snapshot();
+    const final = path.join(dir, `${build.name}.qcow2`);
+    const lock = `${final}.json.lock`;
+    const seen = path.join(dir, "seen");
+    // The lock's owner: a live process that notes whether the image was moved into place while
+    // it held the lock, then lets go. publish blocks this process while it waits.
+    const holder = spawn("sh", [
+      "-c",
+      `sleep 0.5; if [ -e '${final}' ]; then echo moved; else echo waited; fi >'${seen}'; rm -f '${lock}'`,
+    ]);
+    fs.writeFileSync(lock, ownerTag(os.hostname(), holder.pid));
+    const exited = new Promise((resolve) => holder.on("exit", resolve));
+    expect(await publishPending(store, pending, build.name, "", log)).toBe(final);
+    await exited;
+    expect(fs.readFileSync(seen, "utf8")).toBe("waited\n");
   });
 });
 
