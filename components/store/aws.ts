@@ -341,11 +341,12 @@ export class AwsImageStore implements ImageStore {
     return image.id;
   }
 
-  async delete(image: StoredImage): Promise<void> {
+  async delete(image: StoredImage): Promise<boolean> {
     for (const [region, id] of this.everywhere(image).reverse()) {
       const found = id === image.id ? image : await this.get(id, region);
       await this.deregister(id, region, (found?.extra.snapshots ?? []) as string[]);
     }
+    return true;
   }
 
   /** Deregisters one AMI (already gone is done) and deletes its snapshots. */

@@ -1,5 +1,5 @@
 import type { ImageRecordOutput } from "../lifecycle/image-record";
-import { type StoredImage, claimCount, claimants, recordOf } from "./image";
+import { type StoredImage, claimCount, claimants, keptMeanwhile, recordOf } from "./image";
 import { type ImageStore, StoreError, type StoreLog } from "./image-store";
 
 /**
@@ -145,7 +145,7 @@ export async function deleteIfUnclaimed(
     return;
   }
   log(`deleting ${image.name} (${image.id})`);
-  await store.delete(image);
+  if (!(await store.delete(image))) log(keptMeanwhile(image));
 }
 
 /**

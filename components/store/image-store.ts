@@ -37,7 +37,12 @@ export interface ImageStore {
    * (a local file), that of the image of the same build another stack published first.
    */
   publish(image: StoredImage, name: string): Promise<string>;
-  delete(image: StoredImage): Promise<void>;
+  /**
+   * Deletes the image; false when a stack claimed it since `image` was read, and it stays. Only
+   * the local store can tell (it checks under the record's lock: a claim is written under it
+   * too); a cloud's tags or properties cannot be checked and the image deleted in one call.
+   */
+  delete(image: StoredImage): Promise<boolean>;
   /** Platform extras of a claimed image's record (AWS: the copies per region). */
   ensureReplicas(image: StoredImage): Promise<Record<string, unknown>>;
   /** A cloud's base image by content (ID and digest of its bytes); local bases are files. */

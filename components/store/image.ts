@@ -55,6 +55,10 @@ export interface StoredImage {
 export const claimCount = (image: StoredImage): number =>
   Object.keys(image.users).length + Object.keys(image.kept).length;
 
+/** The log line of an image a stack claimed between its read and its delete: it stays. */
+export const keptMeanwhile = (image: StoredImage): string =>
+  `kept ${image.name} (${image.id}): another stack claimed it meanwhile`;
+
 /** Who holds a claim on the image, for the log. */
 export function claimants(image: StoredImage): string {
   return [...new Set([...Object.values(image.users), ...Object.values(image.kept)])]

@@ -194,13 +194,29 @@ export class LocalImageStore implements ImageStore {
 
   /**
    * Reads, changes and writes one record under its lock (record-lock.ts: another stack's run may
-   * change it at once); `create`: a record that does not exist yet starts empty.
+   * change it at once). `missing` says what a record that is not there means: `create`, a new
+   * image's record starts empty; `skip`, nothing to change (a claim dropped from an image that is
+   * gone already, removed by hand); `fail`, the image is gone and cannot be claimed (another
+   * stack's run deleted it, unclaimed, since this one read it).
    */
-  private update(id: string, change: (rec: RecordFile) => void, create = false): void {
+  private update(
+    id: string,
+    change: (rec: RecordFile) => void,
+    missing: "create" | "skip" | "fail",
+  ): void {
     const file = `${id}.json`;
+    const gone = () => {
+      if (missing === "skip") return;
+      throw new StoreError(
+        `image ${id} is gone: another stack's run released it since this run read it (or it ` +
+          "was removed by hand); run `pulumi up` again to rebuild it",
+      );
+    };
+    // The lock is made beside the record: a stack's pending folder goes with its last image.
+    if (missing !== "create" && !fs.existsSync(path.dirname(file))) return gone();
     withRecordLock(file, () => {
-      const rec = create && !fs.existsSync(file) ? {} : readJson<RecordFile>(file);
-      if (rec === undefined) throw new StoreError(`no record ${file}`);
+      const rec = missing === "create" && !fs.existsSync(file) ? {} : readJson<RecordFile>(file);
+      if (rec === undefined) return gone();
       change(rec);
       writeJson(file, rec);
     });
@@ -266,38 +282,50 @@ export class LocalImageStore implements ImageStore {
         rec.name ??= path.basename(id).slice(0, -`.${this.ext}`.length);
         rec.id = id;
       },
-      true,
+      "create",
     );
     return Promise.resolve();
   }
 
   setClaim(image: StoredImage, kind: ClaimKind, tag: string, stackId: string): Promise<void> {
-    this.update(image.id, (rec) => (rec[kind] = { ...(rec[kind] ?? {}), [tag]: stackId }));
+    this.update(image.id, (rec) => (rec[kind] = { ...(rec[kind] ?? {}), [tag]: stackId }), "fail");
     return Promise.resolve();
   }
 
   dropClaim(image: StoredImage, kind: ClaimKind, tag: string): Promise<void> {
-    this.update(image.id, (rec) => {
-      const claims = { ...(rec[kind] ?? {}) };
-      delete claims[tag];
-      rec[kind] = claims;
-    });
+    this.update(
+      image.id,
+      (rec) => {
+        const claims = { ...(rec[kind] ?? {}) };
+        delete claims[tag];
+        rec[kind] = claims;
+      },
+      "skip",
+    );
     return Promise.resolve();
   }
 
   setHeld(image: StoredImage, tag: string, held: boolean): Promise<void> {
-    this.update(image.id, (rec) => {
-      const others = (rec.held ?? []).filter((t) => t !== tag);
-      rec.held = held ? [...others, tag].sort() : others;
-    });
+    this.update(
+      image.id,
+      (rec) => {
+        const others = (rec.held ?? []).filter((t) => t !== tag);
+        rec.held = held ? [...others, tag].sort() : others;
+      },
+      held ? "fail" : "skip",
+    );
     return Promise.resolve();
   }
 
   supersede(image: StoredImage, byName: string): Promise<void> {
-    this.update(image.id, (rec) => {
-      rec.supersededBy = byName;
-      rec.supersededAt = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
-    });
+    this.update(
+      image.id,
+      (rec) => {
+        rec.supersededBy = byName;
+        rec.supersededAt = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+      },
+      "skip",
+    );
     return Promise.resolve();
   }
 
@@ -342,11 +370,22 @@ export class LocalImageStore implements ImageStore {
     return final;
   }
 
-  delete(image: StoredImage): Promise<void> {
-    for (const file of [image.id, `${image.id}.sha256`, `${image.id}.json`])
-      fs.rmSync(file, { force: true });
+  /**
+   * Deletes the image unless its record holds a claim by now: another stack's run may have
+   * claimed it since the caller read it (claims are written under the same lock).
+   */
+  delete(image: StoredImage): Promise<boolean> {
+    if (!fs.existsSync(path.dirname(image.id))) return Promise.resolve(true);
+    const deleted = withRecordLock(`${image.id}.json`, () => {
+      const rec = readJson<RecordFile>(`${image.id}.json`);
+      const claims = { ...(rec?.users ?? {}), ...(rec?.kept ?? {}) };
+      if (Object.keys(claims).length > 0) return false;
+      for (const file of [image.id, `${image.id}.sha256`, `${image.id}.json`])
+        fs.rmSync(file, { force: true });
+      return true;
+    });
     removeIfEmpty(path.dirname(image.id));
-    return Promise.resolve();
+    return Promise.resolve(deleted);
   }
 
   ensureReplicas(): Promise<Record<string, unknown>> {

@@ -284,10 +284,11 @@ export class OpenStackImageStore implements ImageStore {
     return image.id;
   }
 
-  async delete(image: StoredImage): Promise<void> {
+  async delete(image: StoredImage): Promise<boolean> {
     const r = await this.cli([...(this.config.osFlags ?? []), "image", "delete", image.id]);
     if (r.code !== 0 && !NOT_FOUND.test(r.stderr))
       throw new StoreError(`openstack image delete ${image.id}: ${r.stderr.trim()}`);
+    return true;
   }
 
   ensureReplicas(): Promise<Record<string, unknown>> {

@@ -1,4 +1,4 @@
-import { type ImageMeta, type StoredImage, claimCount, claimants } from "./image";
+import { type ImageMeta, type StoredImage, claimCount, claimants, keptMeanwhile } from "./image";
 import { type ImageStore, StoreError, type StoreLog } from "./image-store";
 
 /**
@@ -60,7 +60,7 @@ export async function discardUnpublished(
     return;
   }
   log(`deleting unpublished image ${image.name} (${image.id})`);
-  await store.delete(image);
+  if (!(await store.delete(image))) log(keptMeanwhile(image));
 }
 
 const ofBuild = (image: StoredImage, b: PendingBuild) =>

@@ -12,6 +12,7 @@ import {
   readClaim,
   releaseImage,
 } from "../../components/store/claims";
+import type { ClaimKind, StoredImage } from "../../components/store/image";
 import { StoreError } from "../../components/store/image-store";
 import { LocalImageStore } from "../../components/store/local";
 
@@ -94,6 +95,26 @@ describe("claimImage", () => {
     expect(recordFile(file).held).toEqual([dev.stackTag]);
   });
 
+  it("refuses an image another stack's run deleted after this claim read it, naming it", async () => {
+    const file = complete("a");
+    const prods = new LocalImageStore("qemu", { outputDir: dir, ext: "qcow2", cacheDir: dir });
+    class DeletedMeanwhile extends LocalImageStore {
+      override async setClaim(image: StoredImage, ...rest: [ClaimKind, string, string]) {
+        await prods.delete(image);
+        return super.setClaim(image, ...rest);
+      }
+    }
+    const racing = new DeletedMeanwhile("qemu", { outputDir: dir, ext: "qcow2", cacheDir: dir });
+    const claim = claimImage(racing, request(file), log);
+    await expect(claim).rejects.toThrow(
+      new StoreError(
+        `image ${file} is gone: another stack's run released it since this run read it (or it ` +
+          "was removed by hand); run `pulumi up` again to rebuild it",
+      ),
+    );
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
   it.each([
     ["gone", undefined, "gone: it was deleted outside Pulumi"],
     ["broken", "broken", "broken: the cloud can no longer boot it"],
@@ -146,6 +167,40 @@ describe("releaseImage", () => {
     await releaseImage(store, request(file), log);
     expect(recordFile(file).users).toEqual({ [prod.stackTag]: prod.stackId });
     expect(logs).toEqual([`keeping a (${file}): still used by ${prod.stackId}`]);
+  });
+
+  it("keeps an image another stack claims between this release's read and its delete", async () => {
+    const file = complete("a", { users: { [dev.stackTag]: dev.stackId } });
+    // prod's run (its own store, another process) adopts the image in that instant.
+    const prods = new LocalImageStore("qemu", { outputDir: dir, ext: "qcow2", cacheDir: dir });
+    class ClaimedMeanwhile extends LocalImageStore {
+      override async delete(image: StoredImage): Promise<boolean> {
+        await prods.setClaim(image, "users", prod.stackTag, prod.stackId);
+        return super.delete(image);
+      }
+    }
+    const racing = new ClaimedMeanwhile("qemu", { outputDir: dir, ext: "qcow2", cacheDir: dir });
+    await releaseImage(racing, request(file), log);
+    expect(fs.readFileSync(file, "utf8")).toBe("qcow2");
+    expect(recordFile(file).users).toEqual({ [prod.stackTag]: prod.stackId });
+    expect(logs).toEqual([
+      `deleting a (${file})`,
+      `kept a (${file}): another stack claimed it meanwhile`,
+    ]);
+  });
+
+  it("an image removed by hand after this release read it is released without error", async () => {
+    // Another stack's run cannot delete it meanwhile: this stack's claim is in its record.
+    const file = complete("a", { users: { [dev.stackTag]: dev.stackId }, held: [dev.stackTag] });
+    class RemovedMeanwhile extends LocalImageStore {
+      override async dropClaim(image: StoredImage, kind: ClaimKind, tag: string): Promise<void> {
+        for (const f of [file, `${file}.sha256`, `${file}.json`]) fs.rmSync(f);
+        return super.dropClaim(image, kind, tag);
+      }
+    }
+    const racing = new RemovedMeanwhile("qemu", { outputDir: dir, ext: "qcow2", cacheDir: dir });
+    await releaseImage(racing, request(file), log);
+    expect(fs.readdirSync(dir)).toEqual([]);
   });
 
   it("with retainImages drops the claim and keeps the image", async () => {
