@@ -71,7 +71,9 @@ async function freeTheName(store: AwsImageStore, build: PendingMeta, log: StoreL
     const { state, buildStack } = image.meta;
     if (state === "complete" || buildStack !== build.stackTag) {
       throw new StoreError(
-        `AMI name ${build.name} is taken by ${image.id} (state ${state ?? "unknown"}, stack ${buildStack ?? "unknown"})`,
+        `AMI name ${build.name} is taken by ${image.id} (state ${state ?? "unknown"}, stack ${buildStack ?? "unknown"}): ` +
+          "another stack's run built the same image at the same time; run `pulumi up` again to " +
+          "use that AMI once it is complete, or to build under the next free name",
       );
     }
     log(`removing the unpublished AMI ${image.id} of an earlier attempt`);

@@ -49,11 +49,11 @@ export interface UpOptions {
   skipPreview?: boolean;
   /**
    * What another stack's `pulumi up` did meanwhile: `run` goes just before the create of the
-   * first step whose URN contains `before`. Two stacks' runs at the same time, which the model
-   * cannot run side by side (the SDK runs one program at a time in a process): the scenario
-   * makes the other run's store calls itself, with the real store code.
+   * first step whose URN contains `before`, with that step's inputs. Two stacks' runs at the same
+   * time, which the model cannot run side by side (the SDK runs one program at a time in a
+   * process): the scenario makes the other run's store calls itself, with the real store code.
    */
-  meanwhile?: { before: string; run: () => Promise<void> };
+  meanwhile?: { before: string; run: (inputs: Record<string, unknown>) => Promise<void> };
 }
 
 export interface RefreshOptions {
@@ -211,10 +211,10 @@ export class Engine {
     let done = false;
     const once = meanwhile && {
       before: meanwhile.before,
-      run: async () => {
+      run: async (inputs: Record<string, unknown>) => {
         if (done) return;
         done = true;
-        await meanwhile.run();
+        await meanwhile.run(inputs);
       },
     };
     return this.deployment(() => this.upRun({ ...opts, meanwhile: once }));
@@ -406,7 +406,8 @@ export class Engine {
       stop();
       throw new Error(`the operator's machine died during ${urn}`);
     }
-    if (opts.meanwhile && !old && urn.includes(opts.meanwhile.before)) await opts.meanwhile.run();
+    if (opts.meanwhile && !old && urn.includes(opts.meanwhile.before))
+      await opts.meanwhile.run(inputs);
     const answer = await (async () => {
       if (!old) {
         const created = await provider.create(inputs, { urn, name });

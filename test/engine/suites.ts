@@ -13,6 +13,10 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { stackTagOf } from "../../components/lifecycle/names";
 import { LocalImageStore, pendingFolder } from "../../components/store/local";
 import { markPending, publishPending } from "../../components/store/pending";
+import { snapshotInstance } from "../../components/aws/snapshot";
+import type { AwsImageStore } from "../../components/store/aws";
+import { openStore } from "../../components/store/open";
+import type { PendingImageInputs } from "../../components/store/pending-provider";
 import { AWS_REGION, Family, Scenario, created, roles } from "./scenario";
 import { publishedImages } from "./invariants";
 
@@ -611,6 +615,54 @@ export function sharedImages(family: Family): void {
         expect(roles(created(adopted))).not.toContain("start");
         await s.destroy(prod);
         expect(images()).toEqual([]);
+      },
+    );
+
+    it.runIf(family === "aws")(
+      "two stacks build the same image at once: the second's snapshot stops naming the AMI, its next up adopts it",
+      async () => {
+        const dev = s.stack("dev", s.config(family));
+        const prod = s.stack("prod", s.config(family));
+        // prod's run, just before dev's snapshot: it found no image either, built the same one,
+        // published and claimed it (its providers' calls, made here with the real store against
+        // the world's EC2; its builder is dev's, whose disk holds the same build).
+        let prodsAmi = "";
+        const prodBuildsTheSameImage = async (inputs: Record<string, unknown>) => {
+          const step = inputs as unknown as PendingImageInputs;
+          const store = openStore(step.store) as AwsImageStore;
+          const tag = stackTagOf(prod.stackId);
+          const pending = await snapshotInstance(
+            store,
+            step.environment.INSTANCE_ID,
+            {
+              ...step,
+              gen: "g-prod",
+              stackTag: tag,
+              manifest: JSON.parse(step.manifest) as Record<string, unknown>,
+            },
+            () => undefined,
+          );
+          prodsAmi = await publishPending(store, pending, step.name, "", () => undefined);
+          await store.setClaim((await store.get(prodsAmi))!, "users", tag, prod.stackId);
+        };
+        const failed = await s.up(dev, {
+          expectOk: false,
+          meanwhile: { before: "-snapshot", run: prodBuildsTheSameImage },
+        });
+        expect(failed.error).toMatch(
+          new RegExp(
+            `AMI name \\S+ is taken by ${prodsAmi} \\(state complete, stack [0-9a-f]{8}\\)`,
+          ),
+        );
+        expect(failed.error).toMatch(/run `pulumi up` again to use that AMI once it is complete/);
+
+        const next = await s.up(dev);
+        expect(roles(created(next))).not.toContain("snapshot");
+        expect(exported(next).id).toBe(prodsAmi);
+        expect(mainIds()).toEqual([prodsAmi]);
+        expect(mainImages()[0].users.sort()).toEqual([dev.stackId, prod.stackId].sort());
+        await s.destroy(dev);
+        expect(mainIds()).toEqual([prodsAmi]);
       },
     );
 

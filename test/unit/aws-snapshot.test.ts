@@ -7,6 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { snapshotInstance } from "../../components/aws/snapshot";
 import { AwsImageStore } from "../../components/store/aws";
+import { StoreError } from "../../components/store/image-store";
 import type { PendingMeta } from "../../components/store/pending";
 import { FakeEc2 } from "../support/fake-ec2-sdk";
 
@@ -88,7 +89,11 @@ describe("the AWS snapshot", () => {
       tags: { "dse-image:state": "pending", "dse-image:build-stack": "aaaaaaaa" },
     });
     await expect(snapshot()).rejects.toThrow(
-      `AMI name ${BUILD.name} is taken by ${other.id} (state pending, stack aaaaaaaa)`,
+      new StoreError(
+        `AMI name ${BUILD.name} is taken by ${other.id} (state pending, stack aaaaaaaa): ` +
+          "another stack's run built the same image at the same time; run `pulumi up` again to " +
+          "use that AMI once it is complete, or to build under the next free name",
+      ),
     );
     expect(ec2.amis.has(other.id)).toBe(true);
   });
