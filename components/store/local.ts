@@ -361,11 +361,14 @@ export class LocalImageStore implements ImageStore {
       throw new StoreError(
         `${final} is already an image of another build (fingerprint ${there.meta.fingerprint ?? "unknown"}, ` +
           `this one ${image.meta.fingerprint ?? "unknown"}); it is kept, and ${image.id} stays pending: ` +
-          `move one of them out of ${this.out}, then run pulumi up again`,
+          `move one of them out of ${this.out}, then run \`pulumi up\` again`,
       );
     }
-    if (there === undefined) fs.rmSync(`${image.id}.json`, { force: true });
-    else await this.delete(image);
+    if (there !== undefined) {
+      await this.delete(image);
+      return final;
+    }
+    fs.rmSync(`${image.id}.json`, { force: true });
     removeIfEmpty(path.dirname(image.id));
     return final;
   }

@@ -147,7 +147,7 @@ describe("two stacks that built the same image at once", () => {
       new StoreError(
         `${id} is already an image of another build (fingerprint ${"f".repeat(64)}, this one ` +
           `${"e".repeat(64)}); it is kept, and ${second} stays pending: move one of them out of ` +
-          `${dir}, then run pulumi up again`,
+          `${dir}, then run \`pulumi up\` again`,
       ),
     );
     expect(fs.readFileSync(id, "utf8")).toBe("qcow2-bytes");
