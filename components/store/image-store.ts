@@ -10,6 +10,17 @@ export class StoreError extends Error {
   }
 }
 
+/**
+ * An image a change cannot reach any more: another stack's run deleted it, unclaimed, since this
+ * run read it, or it was removed by hand.
+ */
+export function imageGone(id: string): StoreError {
+  return new StoreError(
+    `image ${id} is gone: another stack's run released it since this run read it (or it ` +
+      "was removed by hand); run `pulumi up` again to rebuild it",
+  );
+}
+
 /** An image the cloud failed (Glance `killed`, an AMI `failed`): nothing can boot from it. */
 export class UnusableImage extends StoreError {}
 

@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { fileSha256 } from "../file-sha256";
 import type { ProbeBuilder } from "../lifecycle/plan";
 import type { ClaimKind, ImageMeta, StoredImage } from "./image";
-import { type ImageStore, StoreError } from "./image-store";
+import { type ImageStore, StoreError, imageGone } from "./image-store";
 import { withRecordLock } from "./record-lock";
 
 /**
@@ -207,10 +207,7 @@ export class LocalImageStore implements ImageStore {
     const file = `${id}.json`;
     const gone = () => {
       if (missing === "skip") return;
-      throw new StoreError(
-        `image ${id} is gone: another stack's run released it since this run read it (or it ` +
-          "was removed by hand); run `pulumi up` again to rebuild it",
-      );
+      throw imageGone(id);
     };
     // The lock is made beside the record: a stack's pending folder goes with its last image.
     if (missing !== "create" && !fs.existsSync(path.dirname(file))) return gone();

@@ -1,9 +1,13 @@
 import { execFile } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
+import { envSeconds } from "../host-env";
 import type { ProbeBuilder } from "../lifecycle/plan";
 import type { SourceImage } from "../lifecycle/store";
 import type { ClaimKind, ImageMeta, StoredImage } from "./image";
 import { type KeySpelling, readRecord, recordEntries } from "./image-keys";
-import { type ImageStore, StoreError } from "./image-store";
+import { type GlanceRow, type ImageChange, changeCalls, undoneParts } from "./glance-change";
+import { type ImageStore, StoreError, type StoreLog, imageGone } from "./image-store";
+import { storeLog } from "./provider-util";
 
 /**
  * The image store of OpenStack: Glance image properties, through the `openstack` CLI with
@@ -12,12 +16,13 @@ import { type ImageStore, StoreError } from "./image-store";
  * what the OpenStack lane and the engine model's fake answer; the transport is one function
  * (`OpenStackCli`), so REST can replace it behind the same store.
  *
- * Properties (components/openstack/store.py writes the same): dse_<field> per ImageMeta field,
+ * Properties (as the earlier Python store wrote them): dse_<field> per ImageMeta field,
  * dse_manifest_<n> (the manifest JSON in 240-character pieces: Glance caps a value at 255),
  * dse_user_<stack tag> / dse_kept_<stack tag> (claims; the value is the stack ID) and
  * dse_held_<stack tag> (the claim is an ImageClaim's). Only images the current project owns count
  * (rule O4: a property filter alone also matches other projects' public images). Builders are
- * servers named dse-<stack tag>-openstack-*.
+ * servers named dse-<stack tag>-openstack-*. Every change to an image is read back and made again
+ * while another change at the same moment undid it (glance-change.ts).
  */
 export interface OpenStackStoreConfig {
   /** Flags on every call (`--insecure`, `--os-cacert FILE`). */
@@ -91,23 +96,41 @@ export function propertyArgs(meta: ImageMeta, manifest?: Record<string, unknown>
   return recordEntries(PROPERTIES, meta, manifest).flatMap(([k, v]) => ["--property", `${k}=${v}`]);
 }
 
-interface ImageRow {
-  id: string;
-  name?: string;
+interface ImageRow extends GlanceRow {
   status?: string;
   owner?: string;
   created_at?: string;
-  properties?: unknown;
+}
+
+/** How the store makes its changes hold (glance-change.ts). */
+export interface ChangeOptions {
+  /**
+   * Seconds between a change and its read-back: by then every change in flight with it has been
+   * saved. Default GLANCE_SETTLE_SECONDS, else 2.
+   */
+  settleSeconds?: number;
+  /** Times a change is made before the store gives up. Default 5. */
+  attempts?: number;
+  log?: StoreLog;
 }
 
 export class OpenStackImageStore implements ImageStore {
   readonly platform = "openstack";
   private project?: Promise<string>;
 
+  private readonly settleSeconds: number;
+  private readonly attempts: number;
+  private readonly log: StoreLog;
+
   constructor(
     private readonly config: OpenStackStoreConfig = {},
     private readonly cli: OpenStackCli = runOpenStack,
-  ) {}
+    options: ChangeOptions = {},
+  ) {
+    this.settleSeconds = options.settleSeconds ?? envSeconds(process.env.GLANCE_SETTLE_SECONDS, 2);
+    this.attempts = options.attempts ?? 5;
+    this.log = options.log ?? storeLog("openstack");
+  }
 
   /** Runs one `openstack` call with the configured flags; its stdout, or a StoreError. */
   async run(args: string[], what = args.slice(0, 3).join(" ")): Promise<string> {
@@ -139,16 +162,54 @@ export class OpenStackImageStore implements ImageStore {
   }
 
   async get(id: string): Promise<StoredImage | undefined> {
+    const row = await this.row(id);
+    return row === undefined ? undefined : this.imageOf(row);
+  }
+
+  /** The image as Glance shows it; undefined when it is gone. */
+  private async row(id: string): Promise<ImageRow | undefined> {
     const r = await this.cli([...(this.config.osFlags ?? []), "image", "show", "-f", "json", id]);
     if (r.code !== 0) {
       if (NOT_FOUND.test(r.stderr)) return undefined;
       throw new StoreError(`openstack image show ${id}: ${r.stderr.trim()}`);
     }
-    return this.imageOf(JSON.parse(r.stdout) as ImageRow);
+    const row = JSON.parse(r.stdout) as ImageRow;
+    return row.status === "deleted" || row.status === "pending_delete" ? undefined : row;
   }
 
-  private imageOf(row: ImageRow): StoredImage | undefined {
-    if (row.status === "deleted" || row.status === "pending_delete") return undefined;
+  /**
+   * Makes the change and reads it back once every change in flight with it has been saved; makes
+   * it again while another change undid it (glance-change.ts). `whenGone` says what an image
+   * that is not there means: `fail`, it cannot be changed (another stack's run released it since
+   * this run read it); `done`, nothing is left to change (a claim dropped from a deleted image).
+   */
+  private async change(id: string, change: ImageChange, whenGone: "fail" | "done"): Promise<void> {
+    const gone = () => {
+      if (whenGone === "fail") throw imageGone(id);
+    };
+    for (let attempt = 1; ; attempt++) {
+      for (const args of changeCalls(id, change)) {
+        const r = await this.cli([...(this.config.osFlags ?? []), ...args]);
+        if (r.code === 0) continue;
+        if (NOT_FOUND.test(r.stderr)) return gone();
+        const tail = r.stderr.trim().split("\n").slice(-3).join(" | ");
+        throw new StoreError(
+          `openstack ${args.slice(0, 2).join(" ")} ${id} exited ${r.code}: ${tail}`,
+        );
+      }
+      await sleep(this.settleSeconds * 1000);
+      const row = await this.row(id);
+      if (row === undefined) return gone();
+      const undone = undoneParts(change, row);
+      if (undone.length === 0) return;
+      const what = `another change to image ${id} at the same moment undid this one (${undone.join(", ")}): Glance keeps the whole record each change read`;
+      if (attempt >= this.attempts)
+        throw new StoreError(`${what}, ${attempt} times; run \`pulumi up\` again`);
+      this.log(`${what}; making it again`);
+    }
+  }
+
+  private imageOf(row: ImageRow): StoredImage {
     const record = readRecord(PROPERTIES, propertiesOf(row.properties));
     // `killed`: the upload failed and nothing can boot it, but it stays until deleted. A
     // complete image Glance no longer serves is as broken: never resumed, adopted or exported.
@@ -225,62 +286,39 @@ export class OpenStackImageStore implements ImageStore {
     return builders;
   }
 
-  async setMeta(id: string, meta: ImageMeta, manifest?: Record<string, unknown>): Promise<void> {
-    const args = propertyArgs(meta, manifest);
-    if (args.length > 0) await this.run(["image", "set", ...args, id]);
+  setMeta(id: string, meta: ImageMeta, manifest?: Record<string, unknown>): Promise<void> {
+    const set = Object.fromEntries(recordEntries(PROPERTIES, meta, manifest));
+    return Object.keys(set).length > 0 ? this.change(id, { set }, "fail") : Promise.resolve();
   }
 
-  async setClaim(image: StoredImage, kind: ClaimKind, tag: string, stackId: string): Promise<void> {
-    await this.run([
-      "image",
-      "set",
-      "--property",
-      `${PROPERTIES.claim[kind]}${tag}=${stackId}`,
-      image.id,
-    ]);
+  setClaim(image: StoredImage, kind: ClaimKind, tag: string, stackId: string): Promise<void> {
+    return this.change(image.id, { set: { [`${PROPERTIES.claim[kind]}${tag}`]: stackId } }, "fail");
   }
 
   async dropClaim(image: StoredImage, kind: ClaimKind, tag: string): Promise<void> {
     if (!(tag in image[kind])) return;
-    await this.run(["image", "unset", "--property", `${PROPERTIES.claim[kind]}${tag}`, image.id]);
+    await this.change(image.id, { unset: [`${PROPERTIES.claim[kind]}${tag}`] }, "done");
   }
 
   async setHeld(image: StoredImage, tag: string, held: boolean): Promise<void> {
     if (held === image.held.includes(tag)) return;
-    await this.run(
-      held
-        ? ["image", "set", "--property", `${PROPERTIES.held}${tag}=true`, image.id]
-        : ["image", "unset", "--property", `${PROPERTIES.held}${tag}`, image.id],
-    );
+    const key = `${PROPERTIES.held}${tag}`;
+    await (held
+      ? this.change(image.id, { set: { [key]: "true" } }, "fail")
+      : this.change(image.id, { unset: [key] }, "done"));
   }
 
-  async supersede(image: StoredImage, byName: string): Promise<void> {
+  supersede(image: StoredImage, byName: string): Promise<void> {
     // Glance hides os_hidden images from default listings; the ID still works.
-    await this.run([
-      "image",
-      "set",
-      "--hidden",
-      "--property",
-      `${META_PROPERTY.supersededBy}=${byName}`,
-      image.id,
-    ]);
+    const set = { [META_PROPERTY.supersededBy]: byName };
+    return this.change(image.id, { hidden: true, set }, "done");
   }
 
   async publish(image: StoredImage, name: string): Promise<string> {
-    const extra = Object.entries(this.config.properties ?? {})
-      .sort(([a], [b]) => (a < b ? -1 : 1))
-      .flatMap(([k, v]) => ["--property", `${k}=${v}`]);
-    await this.run([
-      "image",
-      "set",
-      "--name",
-      name,
-      `--${this.config.visibility ?? "private"}`,
-      ...extra,
-      "--property",
-      `${META_PROPERTY.state}=complete`,
-      image.id,
-    ]);
+    const extra = Object.entries(this.config.properties ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
+    const set = { ...Object.fromEntries(extra), [META_PROPERTY.state]: "complete" };
+    const visibility = this.config.visibility ?? "private";
+    await this.change(image.id, { name, visibility, set }, "fail");
     return image.id;
   }
 

@@ -666,6 +666,41 @@ export function sharedImages(family: Family): void {
       },
     );
 
+    it.runIf(family === "openstack")(
+      "two stacks claim the image at the same moment: the claim Glance lost is made again, and keeps the image",
+      async () => {
+        const dev = s.stack("dev", s.config(family));
+        const built = await s.up(dev);
+        const prod = s.stack("prod", s.config(family));
+        const ci = s.stack("ci", s.config(family));
+        // ci claims the image at the same moment as prod: its change read the image before prod's
+        // claim and is saved after it, whole (Glance), so prod's claim is gone once written.
+        const prodsClaim = `dse_user_${stackTagOf(prod.stackId)}=`;
+        s.world.openstack.concurrent.push({
+          when: (args) => args.some((a) => a.startsWith(prodsClaim)),
+          change: (image) => (image.properties[`dse_user_${stackTagOf(ci.stackId)}`] = ci.stackId),
+        });
+        const adopted = await s.up(prod);
+        expect(s.world.openstack.concurrent).toEqual([]);
+        expect(exported(adopted).id).toBe(exported(built).id);
+        const [image] = mainImages();
+        expect(image.users.sort()).toEqual([ci.stackId, dev.stackId, prod.stackId].sort());
+        // ci's run goes on: its claim is there.
+        const ciRun = await s.up(ci);
+        expect(roles(created(ciRun))).not.toContain("snapshot");
+
+        // dev and ci go: prod's claim keeps the image it exports.
+        await s.destroy(dev);
+        await s.destroy(ci);
+        expect(mainIds()).toEqual([image.id]);
+        const again = await s.up(prod);
+        expect(roles(created(again))).toEqual([]);
+        expect(exported(again).id).toBe(image.id);
+        await s.destroy(prod);
+        expect(images()).toEqual([]);
+      },
+    );
+
     it("retention.keep raised in the same up as a rebuild keeps the old image (rule C3)", async () => {
       const dev = s.stack("dev", s.config(family, { tools: TOOLSETS[0] }));
       const first = await s.up(dev);

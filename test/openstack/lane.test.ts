@@ -15,6 +15,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine, type RunResult } from "../engine/engine";
 import { RealOpenStackProviders } from "../engine/real-openstack";
+import { OpenStackImageStore, runOpenStack } from "../../components/store/openstack";
 import { ensureDebianBase } from "../vm";
 import {
   laneCloudDown,
@@ -166,6 +167,27 @@ describe.skipIf(unavailable)("OpenStack platform on a real single-node OpenStack
     expect(r.steps.filter((s) => s.urn.includes("openstack:compute/instance:Instance"))).toEqual(
       [],
     );
+  });
+
+  it("claims eight stacks write to the image at the same moment all hold, and all go", async () => {
+    // Glance saves an image's whole record on every change: claims made at once undo each other
+    // unless the store reads each back and makes it again (components/store/glance-change.ts).
+    const stacks = Array.from({ length: 8 }, (_, n) => ({
+      stackTag: `lane000${n}`,
+      stackId: `organization/dse-lane/race-${n}`,
+    }));
+    const again: string[] = [];
+    const store = new OpenStackImageStore({}, runOpenStack, { log: (m) => again.push(m) });
+    const image = (await store.get(built.id))!;
+    await Promise.all(stacks.map((s) => store.setClaim(image, "users", s.stackTag, s.stackId)));
+    const claimed = (await store.get(built.id))!;
+    for (const s of stacks) expect(claimed.users[s.stackTag]).toBe(s.stackId);
+    await Promise.all(stacks.map((s) => store.dropClaim(claimed, "users", s.stackTag)));
+    expect(Object.keys((await store.get(built.id))!.users).sort()).toEqual(
+      Object.keys(image.users).sort(),
+    );
+    log(`eight claims and their releases at once: ${again.length} made again`);
+    for (const line of again) log(line);
   });
 
   it("destroying the first stack keeps the image the second exports", async () => {

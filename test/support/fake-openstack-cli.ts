@@ -36,6 +36,12 @@ export class FakeOpenStack {
   readonly calls: string[][] = [];
   /** Answers a call that is not about images (Nova's servers), for a test that needs them. */
   other?: (args: string[]) => CliResult;
+  /**
+   * Another change to one image at the same moment as the next `image set` or `unset` of it:
+   * read before that call's change, saved after it, whole (Glance's ImageRepo.save,
+   * purge_props=True), so the call's change is undone. Fires once per entry.
+   */
+  readonly concurrent: { id: string; change: (image: GlanceImage) => void }[] = [];
 
   add(image: Partial<GlanceImage> & { id: string; properties: Record<string, string> }): void {
     this.images.set(image.id, {
@@ -79,13 +85,17 @@ export class FakeOpenStack {
     const image = this.images.get(last);
     if (image === undefined) return Promise.resolve(missing(last));
     if (verb === "show") {
-      const { os_hidden: _hidden, ...row } = image;
-      return Promise.resolve(ok(JSON.stringify(row)));
+      // python-openstackclient 6 prints os_hidden among the properties.
+      const { os_hidden: hidden, ...row } = image;
+      const properties = { ...row.properties, os_hidden: hidden };
+      return Promise.resolve(ok(JSON.stringify({ ...row, properties })));
     }
     if (verb === "delete") {
       this.images.delete(last);
       return Promise.resolve(ok(""));
     }
+    const race = this.concurrent.findIndex((c) => c.id === last);
+    const read = race < 0 ? undefined : { ...image, properties: { ...image.properties } };
     for (let i = 2; i < args.length - 1; i++) {
       const arg = args[i];
       if (arg === "--property" && verb === "set") {
@@ -96,6 +106,10 @@ export class FakeOpenStack {
       else if (arg === "--hidden") image.os_hidden = true;
       else if (/^--(private|public|shared|community)$/.test(arg)) image.visibility = arg.slice(2);
       else throw new Error(`unexpected argument ${arg} in ${argv.join(" ")}`);
+    }
+    if (read !== undefined) {
+      this.concurrent.splice(race, 1)[0].change(read);
+      this.images.set(last, read);
     }
     return Promise.resolve(ok(""));
   };

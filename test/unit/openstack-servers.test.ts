@@ -108,7 +108,7 @@ beforeEach(() => {
   cloud = new FakeCloud();
   logs = [];
   ctx = {
-    store: new OpenStackImageStore({ osFlags: ["--insecure"] }, cloud.cli),
+    store: new OpenStackImageStore({ osFlags: ["--insecure"] }, cloud.cli, { settleSeconds: 0 }),
     log: (m) => logs.push(m),
     retrySeconds: 0,
     pollSeconds: 0,

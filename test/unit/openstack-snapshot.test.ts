@@ -33,8 +33,11 @@ let createOutput: CliResult;
 
 beforeEach(() => {
   cloud = new FakeOpenStack();
-  store = new OpenStackImageStore({ osFlags: ["--insecure"] }, cloud.cli);
   logs = [];
+  store = new OpenStackImageStore({ osFlags: ["--insecure"] }, cloud.cli, {
+    settleSeconds: 0,
+    log: (m) => logs.push(m),
+  });
   statuses = ["ACTIVE", "SHUTOFF"];
   // With --wait the client prints its progress to stdout before the ID (test/openstack/README.md).
   createOutput = ok("\rProgress: 100\nd3c0ffee-0000-4000-8000-000000000001\n");

@@ -19,13 +19,15 @@ let cloud: FakeOpenStack;
 let store: OpenStackImageStore;
 let logs: string[];
 const log = (m: string) => logs.push(m);
+/** No wait before a change's read-back: this Glance saves each change before it answers. */
+const SETTLED = { settleSeconds: 0, log };
 const dev = { stackTag: "3476bb56", stackId: "organization/dse-image/dev" };
 const prod = { stackTag: "aaaaaaaa", stackId: "organization/dse-image/prod" };
 
 beforeEach(() => {
   cloud = new FakeOpenStack();
-  store = new OpenStackImageStore({ osFlags: ["--insecure"] }, cloud.cli);
   logs = [];
+  store = new OpenStackImageStore({ osFlags: ["--insecure"] }, cloud.cli, SETTLED);
 });
 
 /** A complete image of family dse_base with these extra properties. */
@@ -174,10 +176,13 @@ describe("OpenStackImageStore writes", () => {
     const published = new OpenStackImageStore(
       { visibility: "shared", properties: { os_distro: "ubuntu", hw_qemu_guest_agent: "yes" } },
       cloud.cli,
+      SETTLED,
     );
     cloud.add({ id: "img-1", name: "dse_base-x.pending", properties: { dse_state: "pending" } });
     expect(await published.publish((await published.get("img-1"))!, "dse_base-x")).toBe("img-1");
-    expect(cloud.calls.at(-1)).toEqual([
+    // The change, then its read-back.
+    expect(cloud.calls.at(-1)).toEqual(["image", "show", "-f", "json", "img-1"]);
+    expect(cloud.calls.at(-2)).toEqual([
       "image",
       "set",
       "--name",
@@ -204,6 +209,96 @@ describe("OpenStackImageStore writes", () => {
     );
     await expect(failing.delete({ id: "img-9" } as never)).rejects.toThrow(
       "openstack image delete img-9: HTTP 409 Conflict: image in use",
+    );
+  });
+});
+
+describe("OpenStackImageStore changes that another change at the same moment undoes", () => {
+  const ci = { stackTag: "cccccccc", stackId: "organization/dse-image/ci" };
+  const claimOf = (stack: { stackTag: string }) => `dse_user_${stack.stackTag}`;
+
+  it("a claim Glance lost to another stack's claim is made again; both hold", async () => {
+    complete("img-1", { [claimOf(dev)]: dev.stackId });
+    // ci claims the image at the same moment: its request read the image before prod's claim.
+    cloud.concurrent.push({ id: "img-1", change: (i) => (i.properties[claimOf(ci)] = ci.stackId) });
+    await store.setClaim((await store.get("img-1"))!, "users", prod.stackTag, prod.stackId);
+    const calls = cloud.calls.slice(-4);
+    expect((await store.get("img-1"))!.users).toEqual({
+      [dev.stackTag]: dev.stackId,
+      [prod.stackTag]: prod.stackId,
+      [ci.stackTag]: ci.stackId,
+    });
+    expect(logs).toEqual([
+      `another change to image img-1 at the same moment undid this one (${claimOf(prod)}): Glance keeps the whole record each change read; making it again`,
+    ]);
+    const set = ["--insecure", "image", "set", "--property", `${claimOf(prod)}=${prod.stackId}`];
+    const show = ["--insecure", "image", "show", "-f", "json", "img-1"];
+    expect(calls).toEqual([[...set, "img-1"], show, [...set, "img-1"], show]);
+  });
+
+  it("a claim dropped and brought back by another change is dropped again", async () => {
+    complete("img-1", { [claimOf(dev)]: dev.stackId, [claimOf(prod)]: prod.stackId });
+    cloud.concurrent.push({ id: "img-1", change: (i) => (i.properties.dse_boot_test = "{}") });
+    await store.dropClaim((await store.get("img-1"))!, "users", prod.stackTag);
+    expect((await store.get("img-1"))!.users).toEqual({ [dev.stackTag]: dev.stackId });
+    expect(cloud.images.get("img-1")!.properties.dse_boot_test).toBe("{}");
+    expect(logs).toHaveLength(1);
+  });
+
+  it("a superseded image shown again by another change is hidden again", async () => {
+    complete("img-1");
+    cloud.concurrent.push({ id: "img-1", change: (i) => (i.properties[claimOf(ci)] = ci.stackId) });
+    await store.supersede((await store.get("img-1"))!, "dse_base-img-2");
+    expect(cloud.images.get("img-1")).toMatchObject({ os_hidden: true });
+    expect(cloud.images.get("img-1")!.properties).toMatchObject({
+      dse_superseded_by: "dse_base-img-2",
+      [claimOf(ci)]: ci.stackId,
+    });
+    expect(logs[0]).toMatch(/undid this one \(os_hidden, dse_superseded_by\)/);
+  });
+
+  it("gives up, saying so, when its change is undone every time", async () => {
+    const twice = new OpenStackImageStore({}, cloud.cli, { ...SETTLED, attempts: 2 });
+    complete("img-1");
+    for (const n of [1, 2]) cloud.concurrent.push({ id: "img-1", change: () => n });
+    await expect(
+      twice.setClaim((await twice.get("img-1"))!, "users", prod.stackTag, prod.stackId),
+    ).rejects.toThrow(
+      new StoreError(
+        `another change to image img-1 at the same moment undid this one (${claimOf(prod)}): Glance keeps the whole record each change read, 2 times; run \`pulumi up\` again`,
+      ),
+    );
+    expect(logs).toHaveLength(1);
+  });
+
+  it("claiming an image deleted since it was read fails naming it; dropping a claim from it is done", async () => {
+    complete("img-1", { [claimOf(dev)]: dev.stackId });
+    const image = (await store.get("img-1"))!;
+    cloud.images.delete("img-1");
+    const gone =
+      "image img-1 is gone: another stack's run released it since this run read it (or it was removed by hand); run `pulumi up` again to rebuild it";
+    await expect(store.setClaim(image, "users", prod.stackTag, prod.stackId)).rejects.toThrow(
+      new StoreError(gone),
+    );
+    await expect(store.setHeld(image, prod.stackTag, true)).rejects.toThrow(new StoreError(gone));
+    await store.dropClaim(image, "users", dev.stackTag);
+  });
+
+  it("a claim whose image another stack deleted just after it was made fails naming the image", async () => {
+    complete("img-1");
+    const image = (await store.get("img-1"))!;
+    // The other stack's release had checked the image before the claim, and deletes it now.
+    const deleting = new OpenStackImageStore(
+      {},
+      async (args) => {
+        const r = await cloud.cli(args);
+        if (args[1] === "set") cloud.images.delete("img-1");
+        return r;
+      },
+      SETTLED,
+    );
+    await expect(deleting.setClaim(image, "users", prod.stackTag, prod.stackId)).rejects.toThrow(
+      /^image img-1 is gone: another stack's run released it since this run read it/,
     );
   });
 });

@@ -56,6 +56,14 @@ export class FakeOpenStack {
   readonly fips = new Map<string, OsFloatingIp>();
   /** Deleted image IDs, for the invariant "no image a stack exports was deleted". */
   readonly deletedImages: string[] = [];
+  /**
+   * Another change to an image at the same moment as the first `image set` or `unset` whose
+   * arguments `when` accepts: read before that call's change and saved after it, whole, as
+   * Glance saves every change (glance/db/__init__.py ImageRepo.save, purge_props=True), so the
+   * call's change is undone and both answer success. Fires once per entry.
+   */
+  readonly concurrent: { when: (args: string[]) => boolean; change: (image: OsImage) => void }[] =
+    [];
   private ipSerial = 10;
 
   constructor(private readonly faults: Faults) {}
@@ -177,7 +185,7 @@ export class FakeOpenStack {
       "--community",
       "--ingress",
     ]);
-    return this.commands[command](a, cwd);
+    return this.commands[command](a, cwd, words);
   }
 
   /**
@@ -208,6 +216,21 @@ export class FakeOpenStack {
     return this.images.get(id) ?? [...this.images.values()].find((i) => i.name === id);
   }
 
+  /**
+   * The change at the same moment as this call, if one waits for it: what it read now, and a
+   * function that saves it over the call's change.
+   */
+  private savedAfter(image: OsImage, argv: string[]): () => void {
+    const n = this.concurrent.findIndex((c) => c.when(argv));
+    if (n < 0) return () => undefined;
+    const [other] = this.concurrent.splice(n, 1);
+    const read = { ...image, properties: { ...image.properties } };
+    return () => {
+      other.change(read);
+      Object.assign(image, read);
+    };
+  }
+
   private imageView(i: OsImage) {
     return {
       id: i.id,
@@ -228,7 +251,7 @@ export class FakeOpenStack {
 
   private readonly commands: Record<
     string,
-    (a: ReturnType<typeof parseArgs>, cwd: string) => CliResult
+    (a: ReturnType<typeof parseArgs>, cwd: string, words: string[]) => CliResult
   > = {
     "token issue": (a) => ok(this.format(a, { project_id: PROJECT })),
     "image list": (a) => {
@@ -253,9 +276,10 @@ export class FakeOpenStack {
         i.status = "killed";
       return ok(this.format(a, this.imageView(i)));
     },
-    "image set": (a) => {
+    "image set": (a, _cwd, argv) => {
       const i = this.image(a.positional[0]);
       if (!i) return fail(`No Image found for ${a.positional[0]}`);
+      const saved = this.savedAfter(i, argv);
       if (a.one("--name")) i.name = a.one("--name")!;
       for (const v of ["private", "public", "shared", "community"])
         if (a.has(`--${v}`)) i.visibility = v;
@@ -266,12 +290,15 @@ export class FakeOpenStack {
         if (v.length > 255) return fail(`property ${k} is longer than 255 characters (HTTP 400)`);
         i.properties[k] = v;
       }
+      saved();
       return ok();
     },
-    "image unset": (a) => {
+    "image unset": (a, _cwd, argv) => {
       const i = this.image(a.positional[0]);
       if (!i) return fail(`No Image found for ${a.positional[0]}`);
+      const saved = this.savedAfter(i, argv);
       for (const k of a.all("--property")) delete i.properties[k];
+      saved();
       return ok();
     },
     "image delete": (a) => {

@@ -15,7 +15,7 @@ import { Guest } from "./guest";
 import { FakeLocal, writeBaseImage } from "./local";
 import { FakeOpenStack } from "./openstack";
 
-const TIMING = ["POLL_SECONDS", "RETRY_SECONDS", "MONITOR_DELAY"];
+const TIMING = ["POLL_SECONDS", "RETRY_SECONDS", "MONITOR_DELAY", "GLANCE_SETTLE_SECONDS"];
 
 /** Sends `@aws-sdk/client-ec2` calls to this world (ec2-bridge.cjs). */
 const EC2_BRIDGE = path.join(__dirname, "ec2-bridge.cjs");
