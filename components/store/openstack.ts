@@ -96,6 +96,12 @@ export function propertyArgs(meta: ImageMeta, manifest?: Record<string, unknown>
   return recordEntries(PROPERTIES, meta, manifest).flatMap(([k, v]) => ["--property", `${k}=${v}`]);
 }
 
+/** A failed `openstack` call, with the last lines of what it printed. */
+function failed(what: string, r: CliResult): StoreError {
+  const tail = r.stderr.trim().split("\n").slice(-3).join(" | ");
+  return new StoreError(`openstack ${what} exited ${r.code}: ${tail}`);
+}
+
 interface ImageRow extends GlanceRow {
   status?: string;
   owner?: string;
@@ -135,10 +141,7 @@ export class OpenStackImageStore implements ImageStore {
   /** Runs one `openstack` call with the configured flags; its stdout, or a StoreError. */
   async run(args: string[], what = args.slice(0, 3).join(" ")): Promise<string> {
     const r = await this.cli([...(this.config.osFlags ?? []), ...args]);
-    if (r.code !== 0) {
-      const tail = r.stderr.trim().split("\n").slice(-3).join(" | ");
-      throw new StoreError(`openstack ${what} exited ${r.code}: ${tail}`);
-    }
+    if (r.code !== 0) throw failed(what, r);
     return r.stdout;
   }
 
@@ -192,10 +195,7 @@ export class OpenStackImageStore implements ImageStore {
         const r = await this.cli([...(this.config.osFlags ?? []), ...args]);
         if (r.code === 0) continue;
         if (NOT_FOUND.test(r.stderr)) return gone();
-        const tail = r.stderr.trim().split("\n").slice(-3).join(" | ");
-        throw new StoreError(
-          `openstack ${args.slice(0, 2).join(" ")} ${id} exited ${r.code}: ${tail}`,
-        );
+        throw failed(`${args.slice(0, 2).join(" ")} ${id}`, r);
       }
       await sleep(this.settleSeconds * 1000);
       const row = await this.row(id);

@@ -284,6 +284,27 @@ describe("OpenStackImageStore changes that another change at the same moment und
     await store.dropClaim(image, "users", dev.stackTag);
   });
 
+  it("a change Glance refuses fails naming the call, the image and Glance's answer", async () => {
+    complete("img-1");
+    const refusing = new OpenStackImageStore(
+      { visibility: "public" },
+      (args) =>
+        args[1] === "set"
+          ? Promise.resolve({
+              code: 1,
+              stdout: "",
+              stderr: "ForbiddenException: 403: Forbidden to publicize image\n",
+            })
+          : cloud.cli(args),
+      SETTLED,
+    );
+    await expect(refusing.publish((await refusing.get("img-1"))!, "dse_base-x")).rejects.toThrow(
+      new StoreError(
+        "openstack image set img-1 exited 1: ForbiddenException: 403: Forbidden to publicize image",
+      ),
+    );
+  });
+
   it("a claim whose image another stack deleted just after it was made fails naming the image", async () => {
     complete("img-1");
     const image = (await store.get("img-1"))!;
