@@ -15,7 +15,17 @@ import { Guest } from "./guest";
 import { FakeLocal, writeBaseImage } from "./local";
 import { FakeOpenStack } from "./openstack";
 
-const TIMING = ["POLL_SECONDS", "RETRY_SECONDS", "MONITOR_DELAY", "GLANCE_SETTLE_SECONDS"];
+/**
+ * The scripts' documented pauses (polls, retries, the QEMU monitor's settle time), shortened: the
+ * fakes answer at once. No wait before a Glance change's read-back: the fake Glance has saved
+ * every change when it answers, one made at the same moment (`concurrent`) included.
+ */
+const TIMING: Record<string, string> = {
+  POLL_SECONDS: "0.05",
+  RETRY_SECONDS: "0.05",
+  MONITOR_DELAY: "0.05",
+  GLANCE_SETTLE_SECONDS: "0",
+};
 
 /** Sends `@aws-sdk/client-ec2` calls to this world (ec2-bridge.cjs). */
 const EC2_BRIDGE = path.join(__dirname, "ec2-bridge.cjs");
@@ -94,9 +104,7 @@ export class World {
       fs.symlinkSync("/usr/bin/python3", path.join(w.bin, "python3"));
     process.env.PATH = `${w.bin}:${w.savedPath}`;
     process.env.DSE_FAKE_WORLD_PORT = String(w.cli.port);
-    // The scripts' documented pauses (polls, retries, the QEMU monitor's settle time), shortened:
-    // the fakes answer at once.
-    for (const name of TIMING) process.env[name] = "0.05";
+    Object.assign(process.env, TIMING);
     // The SDK's EC2 in every node process of the model, and in this one (the program's); V8's
     // code cache for their dependencies (compile-cache.cjs: parsing them is most of a start).
     process.env.NODE_OPTIONS = [
@@ -118,7 +126,7 @@ export class World {
     if (this.savedNodeOptions === undefined) delete process.env.NODE_OPTIONS;
     else process.env.NODE_OPTIONS = this.savedNodeOptions;
     this.uninstallEc2?.();
-    for (const name of TIMING) delete process.env[name];
+    for (const name of Object.keys(TIMING)) delete process.env[name];
     // Watchdogs of killed fake qemus exit within a poll; their folders are in root.
     fs.rmSync(this.root, { recursive: true, force: true });
   }
