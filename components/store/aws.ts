@@ -10,10 +10,12 @@ import { type ImageStore, StoreError, type StoreLog, UnusableImage } from "./ima
  * The image store of AWS: this account's AMIs and their tags, through `@aws-sdk/client-ec2`
  * with the credentials the `aws` provider is given (aws-credentials.ts), so no `aws` CLI.
  *
- * Tags (components/aws/store.py writes the same, on the home-region AMI): dse-image:<field> per
+ * Tags (as the earlier Python store wrote them, on the home-region AMI): dse-image:<field> per
  * ImageMeta field (kebab-case), dse-image:manifest-<n> (the manifest JSON in 256-character
- * pieces: EC2 caps a tag value at 256), dse-image:copies ("region=ami-...,..."), the claims
- * dse-image:user:<stack tag> / dse-image:kept:<stack tag> (value: the stack ID) and
+ * pieces: EC2 caps a tag value at 256), dse-image:copy:<region> (the copy's AMI ID: one tag per
+ * region, as EC2 writes tags key by key, so two stacks copying to two regions at once both keep
+ * theirs; earlier versions listed them all in dse-image:copies, "region=ami-...,...", which is
+ * still read), the claims dse-image:user:<stack tag> / dse-image:kept:<stack tag> (value: the stack ID) and
  * dse-image:held:<stack tag> (the claim is an ImageClaim's). Copies in other regions carry the
  * same tags plus dse-image:source-ami and live and die with the home AMI. Only AMIs of this
  * account count (`Owners: ["self"]`). Builders are instances tagged dse-image:stack=<stack tag>,
@@ -86,7 +88,10 @@ const TAGS: KeySpelling = {
   manifestPiece: (n) => `${PREFIX}manifest-${n}`,
   pieceSize: MANIFEST_PIECE,
 };
-const COPIES_TAG = `${PREFIX}copies`;
+/** One per region: the copy's AMI ID. */
+const COPY_TAG = `${PREFIX}copy:`;
+/** Every copy in one tag, as versions before the per-region tags wrote it. */
+const LEGACY_COPIES_TAG = `${PREFIX}copies`;
 
 const errorName = (e: unknown) => (e as { name?: string }).name ?? "";
 const isGone = (e: unknown) => /^InvalidAMIID/.test(errorName(e));
@@ -112,11 +117,14 @@ export const parseCopies = (text: string): Record<string, string> =>
       .filter((p) => p.includes("="))
       .map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)]),
   );
-export const formatCopies = (copies: Record<string, string>): string =>
-  Object.keys(copies)
-    .sort()
-    .map((r) => `${r}=${copies[r]}`)
-    .join(",");
+
+/** The copies an AMI's tags record: the legacy list, then the per-region tags over it. */
+export function copiesOf(tags: Record<string, string>): Record<string, string> {
+  const copies = parseCopies(tags[LEGACY_COPIES_TAG] ?? "");
+  for (const [key, id] of Object.entries(tags))
+    if (key.startsWith(COPY_TAG)) copies[key.slice(COPY_TAG.length)] = id;
+  return copies;
+}
 
 /** The tags of an image's metadata and manifest, as a create or CreateTags call takes them. */
 export function metaTags(meta: ImageMeta, manifest?: Record<string, unknown>): Tag[] {
@@ -178,7 +186,7 @@ export class AwsImageStore implements ImageStore {
       (record.meta.state === "complete" && data.State !== "available")
     )
       record.meta.state = "broken";
-    const copies = parseCopies(tags[COPIES_TAG] ?? "");
+    const copies = copiesOf(tags);
     return {
       id: data.ImageId,
       name: data.Name ?? "",
@@ -465,7 +473,7 @@ export class AwsImageStore implements ImageStore {
         copies[region] = out.ImageId ?? "";
         this.log(`copying ${image.name} to ${region}: ${copies[region]}`);
         // Recorded at once: a copy that fails later is still found and deleted with it.
-        await this.tag(image.id, [{ Key: COPIES_TAG, Value: formatCopies(copies) }]);
+        await this.tag(image.id, [{ Key: `${COPY_TAG}${region}`, Value: copies[region] }]);
       } else if (copy.meta.state === "complete" && copy.extra.available === true) {
         continue;
       }

@@ -14,7 +14,7 @@ import { stackTagOf } from "../../components/lifecycle/names";
 import { LocalImageStore, pendingFolder } from "../../components/store/local";
 import { markPending, publishPending } from "../../components/store/pending";
 import { snapshotInstance } from "../../components/aws/snapshot";
-import type { AwsImageStore } from "../../components/store/aws";
+import { AwsImageStore } from "../../components/store/aws";
 import { openStore } from "../../components/store/open";
 import type { PendingImageInputs } from "../../components/store/pending-provider";
 import { AWS_REGION, Family, Scenario, created, roles } from "./scenario";
@@ -511,6 +511,8 @@ export function sharedImages(family: Family): void {
 
     const main = family === "local" ? "qemu" : family;
     const images = () => publishedImages(s.world, s.localDirs).filter((i) => !i.copy);
+    /** Every AMI of the world, copies included. */
+    const allAmis = () => publishedImages(s.world, s.localDirs).filter((i) => i.platform === "aws");
     const mainImages = () => images().filter((i) => i.platform === main);
     const mainIds = () =>
       mainImages()
@@ -698,6 +700,40 @@ export function sharedImages(family: Family): void {
         expect(exported(again).id).toBe(image.id);
         await s.destroy(prod);
         expect(images()).toEqual([]);
+      },
+    );
+
+    it.runIf(family === "aws")(
+      "two stacks copy the AMI to two regions at once: both copies stay recorded, and go with it",
+      async () => {
+        const copyingTo = (copyToRegions: string[]) => {
+          const c = s.config(family);
+          return { ...c, aws: { ...(c.aws as Record<string, unknown>), copyToRegions } };
+        };
+        const dev = s.stack("dev", copyingTo([]));
+        const built = await s.up(dev);
+        const prod = s.stack("prod", copyingTo(["eu-central-1"]));
+        const ci = s.stack("ci", copyingTo(["us-west-2"]));
+        // ci's claim at the same moment as prod's: it read the AMI before prod's copy was
+        // recorded, and records its own copy after it (the real store, against the world's EC2).
+        const ciStore = new AwsImageStore(
+          { region: AWS_REGION, copyToRegions: ["us-west-2"] },
+          () => undefined,
+        );
+        const ciRead = (await ciStore.get(exported(built).id))!;
+        await s.up(prod);
+        await ciStore.ensureReplicas(ciRead);
+        const copies = async () =>
+          Object.keys((await ciStore.get(exported(built).id))!.extra.copies as object).sort();
+        expect(await copies()).toEqual(["eu-central-1", "us-west-2"]);
+        const ciRun = await s.up(ci);
+        expect(roles(created(ciRun))).not.toContain("snapshot");
+        const regions = (ciRun.outputs!.imageIds as Record<string, Record<string, string>>).aws;
+        expect(Object.keys(regions).sort()).toEqual([AWS_REGION, ...(await copies())].sort());
+        expect(allAmis()).toHaveLength(3);
+
+        for (const stack of [dev, prod, ci]) await s.destroy(stack);
+        expect(allAmis()).toEqual([]);
       },
     );
 

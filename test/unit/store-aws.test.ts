@@ -165,8 +165,9 @@ describe("the image rules (claims.ts) on AWS", () => {
     expect(home.tags).toMatchObject({
       [`dse-image:user:${dev.stackTag}`]: dev.stackId,
       [`dse-image:held:${dev.stackTag}`]: "true",
-      "dse-image:copies": `${COPY}=${copy.id}`,
+      [`dse-image:copy:${COPY}`]: copy.id,
     });
+    expect(home.tags).not.toHaveProperty("dse-image:copies");
     expect(home.launchPermissions).toEqual(["111122223333"]);
     expect(copy.launchPermissions).toEqual(["111122223333"]);
   });
@@ -185,6 +186,39 @@ describe("the image rules (claims.ts) on AWS", () => {
     expect(
       ec2.calls.filter((c) => c.command === "DeregisterImageCommand").map((c) => c.region),
     ).toEqual([COPY, HOME]);
+  });
+
+  it("two stacks copying to two regions at once both keep their copy recorded, and both go", async () => {
+    const WEST = "us-west-2";
+    complete("ami-1");
+    const devStore = storeWith({ copyToRegions: [COPY] });
+    const prodStore = storeWith({ copyToRegions: [WEST] });
+    // prod's claim read the AMI before dev's copy was recorded, and records its own after it.
+    const readBefore = (await prodStore.get("ami-1"))!;
+    await claimImage(devStore, request("ami-1"), log);
+    const prodRecord = await prodStore.ensureReplicas(readBefore);
+    const devCopy = [...ec2.amis.values()].find((a) => a.region === COPY)!;
+    const prodCopy = [...ec2.amis.values()].find((a) => a.region === WEST)!;
+    expect(prodRecord).toEqual({ regions: { [HOME]: "ami-1", [WEST]: prodCopy.id } });
+    expect((await devStore.get("ami-1"))!.extra.copies).toEqual({
+      [COPY]: devCopy.id,
+      [WEST]: prodCopy.id,
+    });
+    await prodStore.setClaim((await prodStore.get("ami-1"))!, "users", prod.stackTag, prod.stackId);
+    await releaseImage(devStore, request("ami-1"), log);
+    await releaseImage(prodStore, { ...request("ami-1"), ...prod }, log);
+    expect([...ec2.amis.keys()]).toEqual([]);
+  });
+
+  it("reads the copies an earlier version listed in one tag, under the per-region tags", async () => {
+    complete("ami-1", {
+      "dse-image:copies": `${COPY}=ami-c1,us-west-2=ami-w1`,
+      "dse-image:copy:us-west-2": "ami-w2",
+    });
+    expect((await storeWith().get("ami-1"))!.extra.copies).toEqual({
+      [COPY]: "ami-c1",
+      "us-west-2": "ami-w2",
+    });
   });
 
   it("with retention.keep 1 a rebuild keeps the previous AMI, deprecated and superseded", async () => {
@@ -232,7 +266,7 @@ describe("the AMI wait", () => {
       /^AMI ami-\d+ in us-east-1 is failed: InsufficientCapacity$/,
     );
     // The copy was recorded before the wait: the next run finds it and deletes it with the AMI.
-    expect(ec2.amis.get("ami-1")!.tags["dse-image:copies"]).toMatch(/^us-east-1=ami-/);
+    expect(ec2.amis.get("ami-1")!.tags["dse-image:copy:us-east-1"]).toMatch(/^ami-/);
   });
 
   it("gives up after AMI_WAIT_MINUTES, saying so", async () => {
