@@ -15,11 +15,11 @@ import { type ImageStore, StoreError, type StoreLog, UnusableImage } from "./ima
  * pieces: EC2 caps a tag value at 256), dse-image:copy:<region> (the copy's AMI ID: one tag per
  * region, as EC2 writes tags key by key, so two stacks copying to two regions at once both keep
  * theirs; earlier versions listed them all in dse-image:copies, "region=ami-...,...", which is
- * still read), the claims dse-image:user:<stack tag> / dse-image:kept:<stack tag> (value: the stack ID) and
- * dse-image:held:<stack tag> (the claim is an ImageClaim's). Copies in other regions carry the
- * same tags plus dse-image:source-ami and live and die with the home AMI. Only AMIs of this
- * account count (`Owners: ["self"]`). Builders are instances tagged dse-image:stack=<stack tag>,
- * dse-image:role=builder.
+ * still read), the claims dse-image:user:<stack tag> / dse-image:kept:<stack tag> (value: the
+ * stack ID) and dse-image:held:<stack tag> (the claim is an ImageClaim's). Copies in other
+ * regions carry the same tags plus dse-image:source-ami and live and die with the home AMI. Only
+ * AMIs of this account count (`Owners: ["self"]`). Builders are instances tagged
+ * dse-image:stack=<stack tag>, dse-image:role=builder.
  */
 export interface AwsStoreConfig extends AwsCredentialSettings {
   /** The home region: where builds run and the AMI is made. */
