@@ -119,7 +119,7 @@ export const parseCopies = (text: string): Record<string, string> =>
   );
 
 /** The copies an AMI's tags record: the legacy list, then the per-region tags over it. */
-export function copiesOf(tags: Record<string, string>): Record<string, string> {
+function copiesOf(tags: Record<string, string>): Record<string, string> {
   const copies = parseCopies(tags[LEGACY_COPIES_TAG] ?? "");
   for (const [key, id] of Object.entries(tags))
     if (key.startsWith(COPY_TAG)) copies[key.slice(COPY_TAG.length)] = id;
