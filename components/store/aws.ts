@@ -1,5 +1,6 @@
+import { createHash } from "node:crypto";
 import type * as Ec2 from "@aws-sdk/client-ec2";
-import type { EC2Client, Image, Tag } from "@aws-sdk/client-ec2";
+import type { CopyImageCommandInput, EC2Client, Image, Tag } from "@aws-sdk/client-ec2";
 import type { ProbeBuilder } from "../lifecycle/plan";
 import { type AwsCredentialSettings, awsCredentials } from "./aws-credentials";
 import type { ClaimKind, ImageMeta, StoredImage } from "./image";
@@ -17,9 +18,10 @@ import { type ImageStore, StoreError, type StoreLog, UnusableImage } from "./ima
  * theirs; earlier versions listed them all in dse-image:copies, "region=ami-...,...", which is
  * still read), the claims dse-image:user:<stack tag> / dse-image:kept:<stack tag> (value: the
  * stack ID) and dse-image:held:<stack tag> (the claim is an ImageClaim's). Copies in other
- * regions carry the same tags plus dse-image:source-ami and live and die with the home AMI. Only
- * AMIs of this account count (`Owners: ["self"]`). Builders are instances tagged
- * dse-image:stack=<stack tag>, dse-image:role=builder.
+ * regions carry the same tags plus dse-image:source-ami (from their create call on, so every copy
+ * is found by it) and live and die with the home AMI. Only AMIs of this account count
+ * (`Owners: ["self"]`). Builders are instances tagged dse-image:stack=<stack tag>,
+ * dse-image:role=builder.
  */
 export interface AwsStoreConfig extends AwsCredentialSettings {
   /** The home region: where builds run and the AMI is made. */
@@ -124,6 +126,31 @@ function copiesOf(tags: Record<string, string>): Record<string, string> {
   for (const [key, id] of Object.entries(tags))
     if (key.startsWith(COPY_TAG)) copies[key.slice(COPY_TAG.length)] = id;
   return copies;
+}
+
+/** EC2 takes a client token of up to 64 ASCII characters. */
+const TOKEN_DIGITS = 64 - "dse-image-".length;
+
+/**
+ * CopyImage's client token: one per AMI, region and copy settings, so every stack copying this
+ * AMI to this region with the same settings asks EC2 for the same copy. EC2 makes a request with a
+ * client token at most once and answers a repeat with the same token and parameters with the
+ * first one's result ("Ensuring idempotency in Amazon EC2 API requests", EC2 developer guide;
+ * CopyImage takes ClientToken): two stacks copying at the same moment, each from a read made
+ * before the other's copy was recorded, get one copy, and a run whose copy was made but not
+ * recorded (its answer lost, the process stopped) gets that copy again instead of a second one.
+ * `replacing`, the recorded copy found gone, changes the token: the old one would be answered with
+ * the gone copy. Settings that differ give another token (the same one would be refused with
+ * IdempotentParameterMismatch), so another copy, which delete() still finds by its source-ami tag.
+ */
+export function copyToken(
+  input: Omit<CopyImageCommandInput, "ClientToken">,
+  replacing = "",
+): string {
+  const digest = createHash("sha256")
+    .update(JSON.stringify([input, replacing]))
+    .digest("hex");
+  return `dse-image-${digest.slice(0, TOKEN_DIGITS)}`;
 }
 
 /** The tags of an image's metadata and manifest, as a create or CreateTags call takes them. */
@@ -349,12 +376,37 @@ export class AwsImageStore implements ImageStore {
     return image.id;
   }
 
+  /**
+   * Copies first, found by their source-ami tag as well as by the home AMI's record: a copy a
+   * stack made with other settings, or whose record another stack's wrote over, goes with the AMI
+   * too. The home AMI last, so a failed run leaves it recording the copies still to delete.
+   */
   async delete(image: StoredImage): Promise<boolean> {
-    for (const [region, id] of this.everywhere(image).reverse()) {
-      const found = id === image.id ? image : await this.get(id, region);
-      await this.deregister(id, region, (found?.extra.snapshots ?? []) as string[]);
-    }
+    for (const [region, copy] of await this.copiesOf(image))
+      await this.deregister(copy.id, region, (copy.extra.snapshots ?? []) as string[]);
+    await this.deregister(image.id, this.config.region, (image.extra.snapshots ?? []) as string[]);
     return true;
+  }
+
+  /** Every copy of the AMI in the regions its record or this stack's settings name. */
+  private async copiesOf(image: StoredImage): Promise<[string, StoredImage][]> {
+    const recorded = (image.extra.copies ?? {}) as Record<string, string>;
+    const regions = [...new Set([...Object.keys(recorded), ...(this.config.copyToRegions ?? [])])];
+    const found: [string, StoredImage][] = [];
+    for (const region of regions.sort()) {
+      const tagged = await this.describe(region, {
+        Filters: [{ Name: `tag:${PREFIX}source-ami`, Values: [image.id] }],
+      });
+      const copies = tagged.map((i) => this.imageOf(i)).filter((i) => i !== undefined);
+      const id = recorded[region];
+      // A copy from before copies were tagged in their create call may carry no source-ami yet.
+      if (id !== undefined && !copies.some((c) => c.id === id)) {
+        const copy = await this.get(id, region);
+        if (copy !== undefined) copies.push(copy);
+      }
+      for (const copy of copies) found.push([region, copy]);
+    }
+    return found;
   }
 
   /** Deregisters one AMI (already gone is done) and deletes its snapshots. */
@@ -447,27 +499,9 @@ export class AwsImageStore implements ImageStore {
     for (const region of this.config.copyToRegions ?? []) {
       const copy = copies[region] ? await this.get(copies[region], region) : undefined;
       if (copy === undefined) {
-        const encrypted = this.config.encrypted ?? true;
-        const userTags = toTags(this.config.tags ?? {});
         const out = await this.call("copy-image", region, () =>
           this.ec2(region).send(
-            new (ec2Sdk().CopyImageCommand)({
-              SourceRegion: home,
-              SourceImageId: image.id,
-              Name: image.name,
-              Description: `dse-image ${image.name}, copied from ${home}`,
-              ...(encrypted
-                ? {
-                    Encrypted: true,
-                    ...(this.config.kmsKeyId ? { KmsKeyId: this.config.kmsKeyId } : {}),
-                  }
-                : {}),
-              // On the copy and its snapshots, in the create call (the dse tags follow once it
-              // is available).
-              ...(userTags.length > 0
-                ? { TagSpecifications: [{ ResourceType: "image", Tags: userTags }] }
-                : {}),
-            }),
+            new (ec2Sdk().CopyImageCommand)(this.copyInput(image, copies[region])),
           ),
         );
         copies[region] = out.ImageId ?? "";
@@ -494,6 +528,34 @@ export class AwsImageStore implements ImageStore {
       }
     }
     return { regions: { [home]: image.id, ...copies } };
+  }
+
+  /** CopyImage's input, its client token included; `replacing`: the recorded copy, gone. */
+  private copyInput(image: StoredImage, replacing?: string): CopyImageCommandInput {
+    const home = this.config.region;
+    const encrypted = this.config.encrypted ?? true;
+    const input = {
+      SourceRegion: home,
+      SourceImageId: image.id,
+      Name: image.name,
+      Description: `dse-image ${image.name}, copied from ${home}`,
+      ...(encrypted
+        ? { Encrypted: true, ...(this.config.kmsKeyId ? { KmsKeyId: this.config.kmsKeyId } : {}) }
+        : {}),
+      // On the copy, in the create call: the user's tags (a tag-enforcing policy checks them) and
+      // where it came from (delete() finds it by that whatever happens next). The dse tags
+      // follow once it is available.
+      TagSpecifications: [
+        {
+          ResourceType: "image" as const,
+          Tags: [
+            ...toTags(this.config.tags ?? {}),
+            { Key: `${PREFIX}source-ami`, Value: image.id },
+          ],
+        },
+      ],
+    };
+    return { ...input, ClientToken: copyToken(input, replacing) };
   }
 
   /** A copy's tags: the home AMI's metadata, manifest and users, and where it came from. */

@@ -737,6 +737,37 @@ export function sharedImages(family: Family): void {
       },
     );
 
+    it.runIf(family === "aws")(
+      "two stacks copy the AMI to the same region at once: one copy, and it goes with the AMI",
+      async () => {
+        const copyingTo = (copyToRegions: string[]) => {
+          const c = s.config(family);
+          return { ...c, aws: { ...(c.aws as Record<string, unknown>), copyToRegions } };
+        };
+        const copying = copyingTo(["eu-central-1"]);
+        const dev = s.stack("dev", copyingTo([]));
+        const built = await s.up(dev);
+        const prod = s.stack("prod", copying);
+        const ci = s.stack("ci", copying);
+        // ci's claim at the same moment as prod's: it read the AMI before prod's copy was
+        // recorded, so it asks EC2 for a copy too (the real store, against the world's EC2).
+        const ciStore = new AwsImageStore(
+          { region: AWS_REGION, copyToRegions: ["eu-central-1"] },
+          () => undefined,
+        );
+        const ciRead = (await ciStore.get(exported(built).id))!;
+        await s.up(prod);
+        await ciStore.ensureReplicas(ciRead);
+        expect(allAmis()).toHaveLength(2);
+        const ciRun = await s.up(ci);
+        expect(roles(created(ciRun))).not.toContain("snapshot");
+        expect(allAmis()).toHaveLength(2);
+
+        for (const stack of [dev, prod, ci]) await s.destroy(stack);
+        expect(allAmis()).toEqual([]);
+      },
+    );
+
     it("retention.keep raised in the same up as a rebuild keeps the old image (rule C3)", async () => {
       const dev = s.stack("dev", s.config(family, { tools: TOOLSETS[0] }));
       const first = await s.up(dev);

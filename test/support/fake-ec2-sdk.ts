@@ -45,6 +45,8 @@ export interface FakeAmi {
   createdAt: string;
   launchPermissions: string[];
   deprecateAt?: Date;
+  /** A copy EC2 is still making: it becomes `copyBecomes` on its next describe. */
+  copying?: boolean;
 }
 
 export interface FakeInstance {
@@ -111,6 +113,8 @@ export class FakeEc2 {
   readonly calls: { command: string; region: string; input: Record<string, unknown> }[] = [];
   /** What a copy becomes on its next describe (EC2 makes it available after a while). */
   copyBecomes: { state: string; reason?: string } = { state: "available" };
+  /** CopyImage's client tokens, per region: the parameters they came with and the copy made. */
+  readonly clientTokens = new Map<string, { params: string; id: string }>();
   readonly mock: AwsClientStub<EC2Client>;
   private seq = 0;
 
@@ -200,13 +204,28 @@ export class FakeEc2 {
     });
     this.answerInstanceSide(on);
     on(CopyImageCommand, (input, region) => {
+      // A client token makes the request once per region: a repeat with the same parameters is
+      // answered with the first one's copy (gone or not), other parameters are refused.
+      const { ClientToken, ...params } = input;
+      const earlier = ClientToken ? this.clientTokens.get(`${region} ${ClientToken}`) : undefined;
+      if (earlier !== undefined) {
+        if (earlier.params !== JSON.stringify(params))
+          throw ec2Error("IdempotentParameterMismatch", `client token ${ClientToken} reused`);
+        return { ImageId: earlier.id };
+      }
       this.ami(input.SourceImageId ?? "", input.SourceRegion ?? "");
       const copy = this.add({
         region,
         name: input.Name ?? "",
         state: "pending",
+        copying: true,
         tags: tagsOf(input.TagSpecifications?.[0]?.Tags),
       });
+      if (ClientToken)
+        this.clientTokens.set(`${region} ${ClientToken}`, {
+          params: JSON.stringify(params),
+          id: copy.id,
+        });
       return { ImageId: copy.id };
     });
   }
@@ -327,10 +346,10 @@ export class FakeEc2 {
       .filter((a) => a.region === region && (ids === undefined || ids.includes(a.id)))
       .filter((a) => matches(a.tags, a.state, input.Filters, a.name))
       .map((a) => {
-        if (a.state === "pending" && a.tags["dse-image:source-ami"] === undefined) {
+        if (a.copying === true) {
           // A copy: what EC2 makes of it, seen from the next read on.
           const seen = { ...a };
-          Object.assign(a, this.copyBecomes);
+          Object.assign(a, this.copyBecomes, { copying: false });
           return seen;
         }
         return a;

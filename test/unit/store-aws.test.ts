@@ -5,7 +5,7 @@
  * other regions that live and die with the home AMI, launch permissions, the AMI waiter.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type AwsStoreConfig, AwsImageStore, amiWait } from "../../components/store/aws";
+import { type AwsStoreConfig, AwsImageStore, amiWait, copyToken } from "../../components/store/aws";
 import { durationSeconds } from "../../components/store/aws-credentials";
 import { claimImage, releaseImage } from "../../components/store/claims";
 import { StoreError } from "../../components/store/image-store";
@@ -139,18 +139,27 @@ describe("the image rules (claims.ts) on AWS", () => {
     const record = await claimImage(store, request("ami-1"), log);
     const copy = [...ec2.amis.values()].find((a) => a.region === COPY)!;
     expect(record.regions).toEqual({ [HOME]: "ami-1", [COPY]: copy.id });
+    const input = {
+      SourceRegion: HOME,
+      SourceImageId: "ami-1",
+      Name: "dse_base-ami-1",
+      Description: "dse-image dse_base-ami-1, copied from eu-west-1",
+      Encrypted: true,
+      KmsKeyId: "alias/images",
+      TagSpecifications: [
+        {
+          ResourceType: "image" as const,
+          Tags: [
+            { Key: "CostCenter", Value: "42" },
+            { Key: "dse-image:source-ami", Value: "ami-1" },
+          ],
+        },
+      ],
+    };
     expect(ec2.calls.find((c) => c.command === "CopyImageCommand")).toEqual({
       command: "CopyImageCommand",
       region: COPY,
-      input: {
-        SourceRegion: HOME,
-        SourceImageId: "ami-1",
-        Name: "dse_base-ami-1",
-        Description: "dse-image dse_base-ami-1, copied from eu-west-1",
-        Encrypted: true,
-        KmsKeyId: "alias/images",
-        TagSpecifications: [{ ResourceType: "image", Tags: [{ Key: "CostCenter", Value: "42" }] }],
-      },
+      input: { ...input, ClientToken: copyToken(input) },
     });
     expect(copy.state).toBe("available");
     expect(copy.tags).toEqual({
@@ -208,6 +217,74 @@ describe("the image rules (claims.ts) on AWS", () => {
     await releaseImage(devStore, request("ami-1"), log);
     await releaseImage(prodStore, { ...request("ami-1"), ...prod }, log);
     expect([...ec2.amis.keys()]).toEqual([]);
+  });
+
+  it("two stacks copying to the same region at once get one copy, which goes with the AMI", async () => {
+    complete("ami-1");
+    const devStore = storeWith({ copyToRegions: [COPY] });
+    const prodStore = storeWith({ copyToRegions: [COPY] });
+    // prod's claim read the AMI before dev's copy was recorded: it asks EC2 for a copy too.
+    const readBefore = (await prodStore.get("ami-1"))!;
+    await claimImage(devStore, request("ami-1"), log);
+    const prodRecord = await prodStore.ensureReplicas(readBefore);
+    const copies = [...ec2.amis.values()].filter((a) => a.region === COPY);
+    expect(copies).toHaveLength(1);
+    expect(prodRecord).toEqual({ regions: { [HOME]: "ami-1", [COPY]: copies[0].id } });
+    const tokens = ec2.calls
+      .filter((c) => c.command === "CopyImageCommand")
+      .map((c) => c.input.ClientToken);
+    expect(tokens).toEqual([tokens[0], tokens[0]]);
+    await prodStore.setClaim((await prodStore.get("ami-1"))!, "users", prod.stackTag, prod.stackId);
+    await releaseImage(devStore, request("ami-1"), log);
+    await releaseImage(prodStore, { ...request("ami-1"), ...prod }, log);
+    expect([...ec2.amis.keys()]).toEqual([]);
+  });
+
+  it("a copy made but not recorded (its answer lost) is not made twice by the next run", async () => {
+    complete("ami-1");
+    const store = storeWith({ copyToRegions: [COPY] });
+    const before = (await store.get("ami-1"))!;
+    await store.ensureReplicas(before);
+    delete ec2.amis.get("ami-1")!.tags[`dse-image:copy:${COPY}`];
+    const record = await store.ensureReplicas(before);
+    const copies = [...ec2.amis.values()].filter((a) => a.region === COPY);
+    expect(copies.map((c) => c.id)).toEqual([(record.regions as Record<string, string>)[COPY]]);
+    expect(ec2.amis.get("ami-1")!.tags[`dse-image:copy:${COPY}`]).toBe(copies[0].id);
+  });
+
+  it("a recorded copy deregistered outside Pulumi is copied again, not answered with the gone one", async () => {
+    complete("ami-1");
+    const store = storeWith({ copyToRegions: [COPY] });
+    const copyOf = async () => (await claimImage(store, request("ami-1"), log)).regions![COPY];
+    const gone = await copyOf();
+    ec2.amis.delete(gone);
+    const again = await copyOf();
+    expect(again).not.toBe(gone);
+    expect(ec2.amis.get(again)).toMatchObject({ region: COPY, state: "available" });
+    expect(ec2.amis.get("ami-1")!.tags[`dse-image:copy:${COPY}`]).toBe(again);
+  });
+
+  it("a copy made with other settings at the same moment is unrecorded, and still goes", async () => {
+    complete("ami-1");
+    const devStore = storeWith({ copyToRegions: [COPY], tags: { CostCenter: "42" } });
+    const prodStore = storeWith({ copyToRegions: [COPY], tags: { CostCenter: "7" } });
+    const readBefore = (await prodStore.get("ami-1"))!;
+    await claimImage(devStore, request("ami-1"), log);
+    await prodStore.ensureReplicas(readBefore);
+    expect([...ec2.amis.values()].filter((a) => a.region === COPY)).toHaveLength(2);
+    await prodStore.setClaim((await prodStore.get("ami-1"))!, "users", prod.stackTag, prod.stackId);
+    await releaseImage(devStore, request("ami-1"), log);
+    expect(ec2.amis.size).toBe(3);
+    await releaseImage(prodStore, { ...request("ami-1"), ...prod }, log);
+    expect([...ec2.amis.keys()]).toEqual([]);
+  });
+
+  it("copyToken: one per AMI, region settings and replaced copy, as EC2 takes it", () => {
+    const input = { SourceRegion: HOME, SourceImageId: "ami-1", Name: "n" };
+    expect(copyToken(input)).toMatch(/^dse-image-[0-9a-f]{54}$/);
+    expect(copyToken({ ...input })).toBe(copyToken(input));
+    expect(copyToken(input, "ami-gone")).not.toBe(copyToken(input));
+    expect(copyToken({ ...input, Encrypted: true })).not.toBe(copyToken(input));
   });
 
   it("reads the copies an earlier version listed in one tag, under the per-region tags", async () => {

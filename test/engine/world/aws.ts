@@ -57,6 +57,8 @@ export class FakeAws {
   readonly keyPairs = new Map<string, { name: string; publicKey: string; region: string }>();
   readonly groups = new Map<string, { id: string; name: string; region: string }>();
   readonly deletedImages: string[] = [];
+  /** CopyImage's client tokens, per region: the parameters they came with and the copy made. */
+  readonly clientTokens = new Map<string, { params: string; id: string }>();
   /**
    * A tag-enforcing policy: a tag key every create call must carry (an SCP denying
    * `ec2:RunInstances`, `CreateImage`, `CopyImage`, `CreateSecurityGroup`, `ImportKeyPair` on
@@ -291,6 +293,20 @@ export class FakeAws {
       return ok();
     },
     "copy-image": (a, region) => {
+      // A client token makes the request once per region (EC2's idempotency): a repeat with the
+      // same parameters is answered with the first one's copy, gone or not; other parameters
+      // are refused. EC2 does not say whether it takes a second copy under a name in use, so
+      // the world takes it: a store copying twice leaves two copies, which is what a test
+      // must see.
+      const token = a.one("--client-token");
+      const params = JSON.stringify(
+        [...a.flags].filter(([flag]) => flag !== "--client-token").sort(),
+      );
+      const earlier = token === undefined ? undefined : this.clientTokens.get(`${region} ${token}`);
+      if (earlier !== undefined)
+        return earlier.params === params
+          ? ok(JSON.stringify({ ImageId: earlier.id }))
+          : fail(`An error occurred (IdempotentParameterMismatch) client token ${token}`, 254);
       const source = this.amis.get(a.one("--source-image-id")!);
       if (!source || source.region !== a.one("--source-region"))
         return fail("InvalidAMIID.NotFound", 254);
@@ -306,6 +322,7 @@ export class FakeAws {
         disk: copyDisk(source.disk),
       });
       this.pending(copy, "ec2:slow-copy");
+      if (token !== undefined) this.clientTokens.set(`${region} ${token}`, { params, id: copy.id });
       return ok(JSON.stringify({ ImageId: copy.id }));
     },
     "modify-image-attribute": (a) => {
