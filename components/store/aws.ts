@@ -382,14 +382,14 @@ export class AwsImageStore implements ImageStore {
    * too. The home AMI last, so a failed run leaves it recording the copies still to delete.
    */
   async delete(image: StoredImage): Promise<boolean> {
-    for (const [region, copy] of await this.copiesOf(image))
+    for (const [region, copy] of await this.allCopies(image))
       await this.deregister(copy.id, region, (copy.extra.snapshots ?? []) as string[]);
     await this.deregister(image.id, this.config.region, (image.extra.snapshots ?? []) as string[]);
     return true;
   }
 
   /** Every copy of the AMI in the regions its record or this stack's settings name. */
-  private async copiesOf(image: StoredImage): Promise<[string, StoredImage][]> {
+  private async allCopies(image: StoredImage): Promise<[string, StoredImage][]> {
     const recorded = (image.extra.copies ?? {}) as Record<string, string>;
     const regions = [...new Set([...Object.keys(recorded), ...(this.config.copyToRegions ?? [])])];
     const found: [string, StoredImage][] = [];
