@@ -1,11 +1,19 @@
 import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import type * as Ec2 from "@aws-sdk/client-ec2";
 import type { CopyImageCommandInput, EC2Client, Image, Tag } from "@aws-sdk/client-ec2";
 import type { ProbeBuilder } from "../lifecycle/plan";
 import { type AwsCredentialSettings, awsCredentials } from "./aws-credentials";
 import type { ClaimKind, ImageMeta, StoredImage } from "./image";
 import { type KeySpelling, readRecord, recordEntries } from "./image-keys";
-import { type ImageStore, StoreError, type StoreLog, UnusableImage } from "./image-store";
+import { envSeconds } from "../host-env";
+import {
+  type ImageStore,
+  StoreError,
+  type StoreLog,
+  UnusableImage,
+  imageGone,
+} from "./image-store";
 
 /**
  * The image store of AWS: this account's AMIs and their tags, through `@aws-sdk/client-ec2`
@@ -51,10 +59,15 @@ export function ec2Sdk(): typeof Ec2 {
 /** The EC2 client of a region. */
 export type Ec2For = (region: string) => EC2Client;
 
-/** AMI waits: POLL_SECONDS between reads (default 15), AMI_WAIT_MINUTES in all (default 90). */
+/**
+ * The store's waits: POLL_SECONDS between AMI reads (default 15), AMI_WAIT_MINUTES in all
+ * (default 90), and EC2_SETTLE_SECONDS (default 5) from a claim's last write to its read-back
+ * (confirmClaim).
+ */
 export interface AmiWait {
   pollSeconds: number;
   minutes: number;
+  settleSeconds: number;
 }
 
 export function amiWait(env: NodeJS.ProcessEnv = process.env): AmiWait {
@@ -63,6 +76,7 @@ export function amiWait(env: NodeJS.ProcessEnv = process.env): AmiWait {
   return {
     pollSeconds: Number.isFinite(poll) && poll > 0 ? poll : 15,
     minutes: Number.isFinite(minutes) && minutes > 0 ? minutes : 90,
+    settleSeconds: envSeconds(env.EC2_SETTLE_SECONDS, 5),
   };
 }
 
@@ -304,9 +318,14 @@ export class AwsImageStore implements ImageStore {
   }
 
   // --- writing ------------------------------------------------------------------------------
+  /** Tags an AMI; one deregistered since it was read is gone, said as such. */
   private tag(id: string, tags: Tag[], region = this.config.region): Promise<unknown> {
     return this.call("create-tags", region, () =>
-      this.ec2(region).send(new (ec2Sdk().CreateTagsCommand)({ Resources: [id], Tags: tags })),
+      this.ec2(region)
+        .send(new (ec2Sdk().CreateTagsCommand)({ Resources: [id], Tags: tags }))
+        .catch((e: unknown) => {
+          throw isGone(e) ? imageGone(id) : e;
+        }),
     );
   }
 
@@ -368,6 +387,18 @@ export class AwsImageStore implements ImageStore {
         ),
       );
     }
+  }
+
+  /**
+   * A release cannot check an AMI's claims and deregister it in one call: one that read this AMI
+   * unclaimed just before this claim was written deregisters it just after. Its deregister
+   * follows its check by a few calls (the copies first), so EC2_SETTLE_SECONDS after the claim's
+   * last write it has landed, and the read-back tells: gone, the claim fails saying so (the next
+   * `up` builds again) instead of exporting a deregistered AMI.
+   */
+  async confirmClaim(id: string): Promise<void> {
+    await sleep(this.wait.settleSeconds * 1000);
+    if ((await this.get(id)) === undefined) throw imageGone(id);
   }
 
   /** AMI names are final at creation: publishing is the state tag. */

@@ -1,6 +1,6 @@
 import type { ImageRecordOutput } from "../lifecycle/image-record";
 import { type StoredImage, claimCount, claimants, keptMeanwhile, recordOf } from "./image";
-import { type ImageStore, StoreError, type StoreLog } from "./image-store";
+import { type ImageStore, StoreError, type StoreLog, imageGone } from "./image-store";
 
 /**
  * A stack's claim on one complete image, and what follows from it: retention of its previous
@@ -58,8 +58,11 @@ export async function claimImage(
     await store.setClaim(image, "users", req.stackTag, req.stackId);
   if (!image.held.includes(req.stackTag)) await store.setHeld(image, req.stackTag, true);
   if (family) await applyRetention(store, req, image.id, family, log);
-  // The image as claimed now: a new copy carries this stack's claim from the start.
-  const claimed = (await store.get(req.imageId)) ?? image;
+  await store.confirmClaim?.(req.imageId);
+  // The image as claimed now: a new copy carries this stack's claim from the start. Gone, a
+  // release deleted it meanwhile: the stack must not export it.
+  const claimed = await store.get(req.imageId);
+  if (claimed === undefined) throw imageGone(req.imageId);
   const extra = await store.ensureReplicas(claimed);
   // Only replicas (AWS copies) change the image after that read.
   const fresh =

@@ -58,6 +58,12 @@ export interface ImageStore {
   ensureReplicas(image: StoredImage): Promise<Record<string, unknown>>;
   /** A cloud's base image by content (ID and digest of its bytes); local bases are files. */
   describeSource?(ref: string): Promise<SourceImage>;
+  /**
+   * After a claim's writes: fails (imageGone) when a release that read the image unclaimed just
+   * before them deleted it just after. Only AWS needs it: Glance changes are read back one by one
+   * (OpenStackImageStore.change), and the local store deletes under the record's lock.
+   */
+  confirmClaim?(id: string): Promise<void>;
   /** An image gone outside Pulumi: whatever hangs on it (AWS copies) is released. */
   forget?(id: string, stackTag: string): Promise<void>;
 }

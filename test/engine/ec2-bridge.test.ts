@@ -22,6 +22,7 @@ const store = (copyToRegions: string[] = []) =>
   new AwsImageStore({ region: REGION, copyToRegions }, () => undefined, undefined, {
     pollSeconds: 0.01,
     minutes: 1,
+    settleSeconds: 0,
   });
 
 describe("the SDK's EC2 in the engine model", () => {

@@ -704,6 +704,47 @@ export function sharedImages(family: Family): void {
     );
 
     it.runIf(family === "aws")(
+      "a release deregisters the AMI just after another stack's claim: the claim fails, the next up builds",
+      async () => {
+        const c = s.config(family);
+        const config = { ...c, aws: { ...(c.aws as Record<string, unknown>), copyToRegions: [] } };
+        const dev = s.stack("dev", config);
+        const built = await s.up(dev);
+        const ami = exported(built).id;
+        const prod = s.stack("prod", config);
+        // dev is destroyed while prod adopts its AMI: dev's release reads the AMI before prod's
+        // claim is written (prod's claim waits for dev's deregister to be sent), and the
+        // deregister lands just after prod's last claim write.
+        const tagged = (key: string) => (args: string[]) =>
+          args.includes("create-tags") && args.some((a) => a.includes(key));
+        const prodTag = stackTagOf(prod.stackId);
+        let deregisterSent!: () => void;
+        let claimWritten!: () => void;
+        const sent = new Promise<void>((resolve) => (deregisterSent = resolve));
+        const written = new Promise<void>((resolve) => (claimWritten = resolve));
+        s.world.aws.interleave.push(
+          {
+            when: (args) => args.includes("deregister-image") && args.includes(ami),
+            arrived: deregisterSent,
+            after: written,
+          },
+          { when: tagged(`dse-image:user:${prodTag}`), after: sent },
+          { when: tagged(`dse-image:held:${prodTag}`), served: claimWritten },
+        );
+        const [, failed] = await Promise.all([s.destroy(dev), s.up(prod, { expectOk: false })]);
+        expect(s.world.aws.interleave).toEqual([]);
+        expect(failed.error).toContain(
+          `image ${ami} is gone: another stack's run released it since this run read it`,
+        );
+        const again = await s.up(prod);
+        expect(roles(created(again))).toContain("snapshot");
+        expect(exported(again).id).not.toBe(ami);
+        await s.destroy(prod);
+        expect(allAmis()).toEqual([]);
+      },
+    );
+
+    it.runIf(family === "aws")(
       "two stacks copy the AMI to two regions at once: both copies stay recorded, and go with it",
       async () => {
         const copyingTo = (copyToRegions: string[]) => {

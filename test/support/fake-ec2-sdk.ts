@@ -113,6 +113,11 @@ export class FakeEc2 {
   readonly calls: { command: string; region: string; input: Record<string, unknown> }[] = [];
   /** What a copy becomes on its next describe (EC2 makes it available after a while). */
   copyBecomes: { state: string; reason?: string } = { state: "available" };
+  /** Runs once after the first command `when` accepts is answered (another stack's call). */
+  readonly after: {
+    when: (command: string, input: Record<string, unknown>) => boolean;
+    then: () => void;
+  }[] = [];
   /** CopyImage's client tokens, per region: the parameters they came with and the copy made. */
   readonly clientTokens = new Map<string, { params: string; id: string }>();
   readonly mock: AwsClientStub<EC2Client>;
@@ -136,7 +141,12 @@ export class FakeEc2 {
       this.mock.on(command as never).callsFake(async (input: I, getClient: () => EC2Client) => {
         const region = await getClient().config.region();
         this.calls.push({ command: command.name, region, input: input as Record<string, unknown> });
-        return answer(input, region);
+        const answered = answer(input, region);
+        const n = this.after.findIndex((a) =>
+          a.when(command.name, input as Record<string, unknown>),
+        );
+        if (n >= 0) this.after.splice(n, 1)[0].then();
+        return answered;
       });
     on(DescribeImagesCommand, (input, region) => ({
       Images: this.describeImages(input, region),

@@ -27,6 +27,7 @@ const store = () =>
   new AwsImageStore({ region: HOME, tags: { CostCenter: "42" } }, (m) => logs.push(m), undefined, {
     pollSeconds: 0.001,
     minutes: 1,
+    settleSeconds: 0,
   });
 const snapshot = () => snapshotInstance(store(), "i-1", BUILD, (m) => logs.push(m));
 

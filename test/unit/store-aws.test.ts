@@ -15,7 +15,7 @@ const HOME = "eu-west-1";
 const COPY = "us-east-1";
 const dev = { stackTag: "3476bb56", stackId: "organization/dse-image/dev" };
 const prod = { stackTag: "aaaaaaaa", stackId: "organization/dse-image/prod" };
-const WAIT = { pollSeconds: 0.001, minutes: 1 };
+const WAIT = { pollSeconds: 0.001, minutes: 1, settleSeconds: 0 };
 
 let ec2: FakeEc2;
 let logs: string[];
@@ -279,6 +279,42 @@ describe("the image rules (claims.ts) on AWS", () => {
     expect([...ec2.amis.keys()]).toEqual([]);
   });
 
+  it("a release's deregister landing just after the claim: the claim fails once it has settled", async () => {
+    // The release read the AMI unclaimed just before dev's claim; its deregister lands 10 ms
+    // after dev's last claim write.
+    const releasedAfterClaim = (id: string) =>
+      ec2.after.push({
+        when: (command, input) =>
+          command === "CreateTagsCommand" &&
+          JSON.stringify(input).includes(`dse-image:held:${dev.stackTag}`),
+        then: () => void setTimeout(() => ec2.amis.delete(id), 10),
+      });
+    const withSettle = (settleSeconds: number) =>
+      new AwsImageStore({ region: HOME }, log, undefined, { ...WAIT, settleSeconds });
+    complete("ami-1");
+    releasedAfterClaim("ami-1");
+    // Read back at once, the AMI is still there: the stack would export a deregistered AMI.
+    expect((await claimImage(withSettle(0), request("ami-1"), log)).id).toBe("ami-1");
+    complete("ami-2");
+    releasedAfterClaim("ami-2");
+    await expect(claimImage(withSettle(0.05), request("ami-2"), log)).rejects.toThrow(
+      new StoreError(
+        "image ami-2 is gone: another stack's run released it since this run read it (or it " +
+          "was removed by hand); run `pulumi up` again to rebuild it",
+      ),
+    );
+  });
+
+  it("a claim on an AMI deregistered since it was read names it gone", async () => {
+    complete("ami-1");
+    const store = storeWith();
+    const read = (await store.get("ami-1"))!;
+    ec2.amis.delete("ami-1");
+    await expect(store.setClaim(read, "users", dev.stackTag, dev.stackId)).rejects.toThrow(
+      /^image ami-1 is gone: another stack's run released it/,
+    );
+  });
+
   it("copyToken: one per AMI, region settings and replaced copy, as EC2 takes it", () => {
     const input = { SourceRegion: HOME, SourceImageId: "ami-1", Name: "n" };
     expect(copyToken(input)).toMatch(/^dse-image-[0-9a-f]{54}$/);
@@ -352,17 +388,19 @@ describe("the AMI wait", () => {
     const store = new AwsImageStore({ region: HOME, copyToRegions: [COPY] }, log, undefined, {
       pollSeconds: 0.001,
       minutes: 0.0001,
+      settleSeconds: 0,
     });
     await expect(claimImage(store, request("ami-1"), log)).rejects.toThrow(
       /^AMI ami-\d+ in us-east-1 is still pending after 0.0001 minutes \(AMI_WAIT_MINUTES\)$/,
     );
   });
 
-  it("reads POLL_SECONDS and AMI_WAIT_MINUTES, with EC2-sized defaults", () => {
-    expect(amiWait({})).toEqual({ pollSeconds: 15, minutes: 90 });
-    expect(amiWait({ POLL_SECONDS: "2", AMI_WAIT_MINUTES: "5" })).toEqual({
+  it("reads POLL_SECONDS, AMI_WAIT_MINUTES and EC2_SETTLE_SECONDS, with EC2-sized defaults", () => {
+    expect(amiWait({})).toEqual({ pollSeconds: 15, minutes: 90, settleSeconds: 5 });
+    expect(amiWait({ POLL_SECONDS: "2", AMI_WAIT_MINUTES: "5", EC2_SETTLE_SECONDS: "0" })).toEqual({
       pollSeconds: 2,
       minutes: 5,
+      settleSeconds: 0,
     });
   });
 });

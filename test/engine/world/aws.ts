@@ -57,6 +57,18 @@ export class FakeAws {
   readonly keyPairs = new Map<string, { name: string; publicKey: string; region: string }>();
   readonly groups = new Map<string, { id: string; name: string; region: string }>();
   readonly deletedImages: string[] = [];
+  /**
+   * Another stack's run interleaved with this one's, call by call: the first call whose CLI
+   * arguments `when` accepts calls `arrived`, waits for `after` (a call of the other run), is
+   * served, then calls `served`. Fires once per entry. E.g. a release that read an AMI unclaimed
+   * just before a claim was written, and whose deregister lands just after it.
+   */
+  readonly interleave: {
+    when: (args: string[]) => boolean;
+    arrived?: () => void;
+    after?: Promise<unknown>;
+    served?: () => void;
+  }[] = [];
   /** CopyImage's client tokens, per region: the parameters they came with and the copy made. */
   readonly clientTokens = new Map<string, { params: string; id: string }>();
   /**
@@ -183,6 +195,18 @@ export class FakeAws {
   }
 
   // --- the CLI ------------------------------------------------------------------------------
+  /** One `aws` call, in its place among another run's calls (`interleave`). */
+  async call(args: string[], cwd: string): Promise<CliResult> {
+    const n = this.interleave.findIndex((i) => i.when(args));
+    if (n < 0) return this.cli(args, cwd);
+    const [entry] = this.interleave.splice(n, 1);
+    entry.arrived?.();
+    await entry.after;
+    const result = this.cli(args, cwd);
+    entry.served?.();
+    return result;
+  }
+
   cli(args: string[], cwd: string): CliResult {
     // Global options come before the service; the command's own list flags are greedy.
     const at = args.indexOf("ec2");

@@ -17,14 +17,15 @@ import { FakeOpenStack } from "./openstack";
 
 /**
  * The scripts' documented pauses (polls, retries, the QEMU monitor's settle time), shortened: the
- * fakes answer at once. No wait before a Glance change's read-back: the fake Glance has saved
- * every change when it answers, one made at the same moment (`concurrent`) included.
+ * fakes answer at once. No wait before a Glance change's or an AWS claim's read-back: the fakes
+ * have made every change when they answer, one made at the same moment included.
  */
 const TIMING: Record<string, string> = {
   POLL_SECONDS: "0.05",
   RETRY_SECONDS: "0.05",
   MONITOR_DELAY: "0.05",
   GLANCE_SETTLE_SECONDS: "0",
+  EC2_SETTLE_SECONDS: "0",
 };
 
 /** Sends `@aws-sdk/client-ec2` calls to this world (ec2-bridge.cjs). */
@@ -76,7 +77,7 @@ export class World {
     const w = new World();
     writeBaseImage(w.baseImage);
     w.cli.on("openstack", (args, cwd) => w.openstack.cli(args, cwd));
-    w.cli.on("aws", (args, cwd) => w.aws.cli(args, cwd));
+    w.cli.on("aws", (args, cwd) => w.aws.call(args, cwd));
     w.cli.on("qemu-img", (args, cwd) => w.local.qemuImg(args, cwd));
     w.cli.on("qemu-system-x86_64", (args, cwd) => w.local.qemuSystem(args, cwd));
     w.cli.on("genisoimage", (args, cwd) => w.local.genisoimage(args, cwd));
