@@ -530,12 +530,7 @@ export class AwsImageStore implements ImageStore {
     for (const region of this.config.copyToRegions ?? []) {
       const copy = copies[region] ? await this.get(copies[region], region) : undefined;
       if (copy === undefined) {
-        const out = await this.call("copy-image", region, () =>
-          this.ec2(region).send(
-            new (ec2Sdk().CopyImageCommand)(this.copyInput(image, copies[region])),
-          ),
-        );
-        copies[region] = out.ImageId ?? "";
+        copies[region] = await this.copy(image, region, copies[region]);
         this.log(`copying ${image.name} to ${region}: ${copies[region]}`);
         // Recorded at once: a copy that fails later is still found and deleted with it.
         await this.tag(image.id, [{ Key: `${COPY_TAG}${region}`, Value: copies[region] }]);
@@ -561,6 +556,38 @@ export class AwsImageStore implements ImageStore {
     return { regions: { [home]: image.id, ...copies } };
   }
 
+  /**
+   * Starts a copy of the AMI in `region`; returns its ID. Should EC2 refuse the name as taken
+   * (AMI names are unique per region), the copy under it that another stack made of this AMI with
+   * other settings is this stack's copy too.
+   */
+  private async copy(image: StoredImage, region: string, replacing?: string): Promise<string> {
+    const input = this.copyInput(image, replacing);
+    try {
+      const out = await this.ec2(region).send(new (ec2Sdk().CopyImageCommand)(input));
+      return out.ImageId ?? "";
+    } catch (e) {
+      const failed = `aws ec2 copy-image in ${region}: ${errorName(e)}: ${(e as Error).message}`;
+      if (errorName(e) !== "InvalidAMIName.Duplicate") throw new StoreError(failed);
+      const [taken] = (
+        await this.describe(region, {
+          Filters: [
+            { Name: "name", Values: [image.name] },
+            { Name: `tag:${PREFIX}source-ami`, Values: [image.id] },
+          ],
+        })
+      )
+        .map((i) => this.imageOf(i))
+        .filter((i) => i !== undefined);
+      if (taken === undefined)
+        throw new StoreError(
+          `${failed}; that AMI is not a copy of ${image.id}: deregister it or give it another name`,
+        );
+      this.log(`${region} has a copy of ${image.name} already: ${taken.id}`);
+      return taken.id;
+    }
+  }
+
   /** CopyImage's input, its client token included; `replacing`: the recorded copy, gone. */
   private copyInput(image: StoredImage, replacing?: string): CopyImageCommandInput {
     const home = this.config.region;
@@ -579,8 +606,9 @@ export class AwsImageStore implements ImageStore {
       TagSpecifications: [
         {
           ResourceType: "image" as const,
+          // In key order: the client token is the same whatever order a stack lists them in.
           Tags: [
-            ...toTags(this.config.tags ?? {}),
+            ...toTags(this.config.tags ?? {}).sort((a, b) => (a.Key! < b.Key! ? -1 : 1)),
             { Key: `${PREFIX}source-ami`, Value: image.id },
           ],
         },

@@ -118,6 +118,8 @@ export class FakeEc2 {
     when: (command: string, input: Record<string, unknown>) => boolean;
     then: () => void;
   }[] = [];
+  /** CopyImage refuses a name in use in its region, as CreateImage does (EC2 does not say). */
+  copyNamesUnique = false;
   /** CopyImage's client tokens, per region: the parameters they came with and the copy made. */
   readonly clientTokens = new Map<string, { params: string; id: string }>();
   readonly mock: AwsClientStub<EC2Client>;
@@ -224,6 +226,11 @@ export class FakeEc2 {
         return { ImageId: earlier.id };
       }
       this.ami(input.SourceImageId ?? "", input.SourceRegion ?? "");
+      if (
+        this.copyNamesUnique &&
+        [...this.amis.values()].some((a) => a.region === region && a.name === input.Name)
+      )
+        throw ec2Error("InvalidAMIName.Duplicate", `AMI name ${input.Name} is already in use`);
       const copy = this.add({
         region,
         name: input.Name ?? "",

@@ -315,6 +315,46 @@ describe("the image rules (claims.ts) on AWS", () => {
     );
   });
 
+  it("should EC2 refuse a copy's name as taken, the copy of this AMI under it is this stack's too", async () => {
+    ec2.copyNamesUnique = true;
+    complete("ami-1");
+    const devStore = storeWith({ copyToRegions: [COPY], tags: { CostCenter: "42" } });
+    const prodStore = storeWith({ copyToRegions: [COPY], tags: { CostCenter: "7" } });
+    const readBefore = (await prodStore.get("ami-1"))!;
+    await claimImage(devStore, request("ami-1"), log);
+    const prodRecord = await prodStore.ensureReplicas(readBefore);
+    const [copy] = [...ec2.amis.values()].filter((a) => a.region === COPY);
+    expect([...ec2.amis.values()].filter((a) => a.region === COPY)).toHaveLength(1);
+    expect(prodRecord).toEqual({ regions: { [HOME]: "ami-1", [COPY]: copy.id } });
+    expect(logs).toContain(`${COPY} has a copy of dse_base-ami-1 already: ${copy.id}`);
+  });
+
+  it("a copy's name taken by an AMI that is not a copy of it is named, with what to do", async () => {
+    ec2.copyNamesUnique = true;
+    complete("ami-1");
+    ec2.add({ id: "ami-other", region: COPY, name: "dse_base-ami-1" });
+    await expect(
+      claimImage(storeWith({ copyToRegions: [COPY] }), request("ami-1"), log),
+    ).rejects.toThrow(
+      new StoreError(
+        "aws ec2 copy-image in us-east-1: InvalidAMIName.Duplicate: AMI name dse_base-ami-1 is " +
+          "already in use; that AMI is not a copy of ami-1: deregister it or give it another name",
+      ),
+    );
+  });
+
+  it("the copy's client token does not depend on the order of aws.tags", async () => {
+    complete("ami-1");
+    const tags = { A: "1", B: "2" };
+    await storeWith({ copyToRegions: [COPY], tags }).ensureReplicas(
+      (await storeWith().get("ami-1"))!,
+    );
+    const reversed = { B: "2", A: "1" };
+    const again = storeWith({ copyToRegions: [COPY], tags: reversed });
+    await again.ensureReplicas({ ...(await again.get("ami-1"))!, extra: { copies: {} } });
+    expect([...ec2.amis.values()].filter((a) => a.region === COPY)).toHaveLength(1);
+  });
+
   it("copyToken: one per AMI, region settings and replaced copy, as EC2 takes it", () => {
     const input = { SourceRegion: HOME, SourceImageId: "ami-1", Name: "n" };
     expect(copyToken(input)).toMatch(/^dse-image-[0-9a-f]{54}$/);
