@@ -19,6 +19,7 @@ import { openStore } from "../../components/store/open";
 import type { PendingImageInputs } from "../../components/store/pending-provider";
 import { AWS_REGION, Family, Scenario, created, roles } from "./scenario";
 import { publishedImages } from "./invariants";
+import type { Engine } from "./engine";
 
 const PLATFORMS = { openstack: ["openstack"], aws: ["aws"], local: ["qemu", "virtualbox"] };
 /** The call that launches a boot test's instance, and how often it is tried (start.sh: 5). */
@@ -513,6 +514,22 @@ export function sharedImages(family: Family): void {
     const images = () => publishedImages(s.world, s.localDirs).filter((i) => !i.copy);
     /** Every AMI of the world, copies included. */
     const allAmis = () => publishedImages(s.world, s.localDirs).filter((i) => i.platform === "aws");
+    /**
+     * ci's claim at the same moment as prod's up: it read the AMI before prod's copies were
+     * recorded, and makes its own after them (the real store, against the world's EC2).
+     */
+    const ciCopiesDuring = async (prod: Engine, ami: string, copyToRegions: string[]) => {
+      const ciStore = new AwsImageStore({ region: AWS_REGION, copyToRegions }, () => undefined);
+      const ciRead = (await ciStore.get(ami))!;
+      await s.up(prod);
+      await ciStore.ensureReplicas(ciRead);
+      return ciStore;
+    };
+    /** The platform's config with `aws.copyToRegions` set. */
+    const copyingTo = (copyToRegions: string[]) => {
+      const c = s.config(family);
+      return { ...c, aws: { ...(c.aws as Record<string, unknown>), copyToRegions } };
+    };
     const mainImages = () => images().filter((i) => i.platform === main);
     const mainIds = () =>
       mainImages()
@@ -706,8 +723,7 @@ export function sharedImages(family: Family): void {
     it.runIf(family === "aws")(
       "a release deregisters the AMI just after another stack's claim: the claim fails, the next up builds",
       async () => {
-        const c = s.config(family);
-        const config = { ...c, aws: { ...(c.aws as Record<string, unknown>), copyToRegions: [] } };
+        const config = copyingTo([]);
         const dev = s.stack("dev", config);
         const built = await s.up(dev);
         const ami = exported(built).id;
@@ -747,23 +763,11 @@ export function sharedImages(family: Family): void {
     it.runIf(family === "aws")(
       "two stacks copy the AMI to two regions at once: both copies stay recorded, and go with it",
       async () => {
-        const copyingTo = (copyToRegions: string[]) => {
-          const c = s.config(family);
-          return { ...c, aws: { ...(c.aws as Record<string, unknown>), copyToRegions } };
-        };
         const dev = s.stack("dev", copyingTo([]));
         const built = await s.up(dev);
         const prod = s.stack("prod", copyingTo(["eu-central-1"]));
         const ci = s.stack("ci", copyingTo(["us-west-2"]));
-        // ci's claim at the same moment as prod's: it read the AMI before prod's copy was
-        // recorded, and records its own copy after it (the real store, against the world's EC2).
-        const ciStore = new AwsImageStore(
-          { region: AWS_REGION, copyToRegions: ["us-west-2"] },
-          () => undefined,
-        );
-        const ciRead = (await ciStore.get(exported(built).id))!;
-        await s.up(prod);
-        await ciStore.ensureReplicas(ciRead);
+        const ciStore = await ciCopiesDuring(prod, exported(built).id, ["us-west-2"]);
         const copies = async () =>
           Object.keys((await ciStore.get(exported(built).id))!.extra.copies as object).sort();
         expect(await copies()).toEqual(["eu-central-1", "us-west-2"]);
@@ -781,24 +785,13 @@ export function sharedImages(family: Family): void {
     it.runIf(family === "aws")(
       "two stacks copy the AMI to the same region at once: one copy, and it goes with the AMI",
       async () => {
-        const copyingTo = (copyToRegions: string[]) => {
-          const c = s.config(family);
-          return { ...c, aws: { ...(c.aws as Record<string, unknown>), copyToRegions } };
-        };
         const copying = copyingTo(["eu-central-1"]);
         const dev = s.stack("dev", copyingTo([]));
         const built = await s.up(dev);
         const prod = s.stack("prod", copying);
         const ci = s.stack("ci", copying);
-        // ci's claim at the same moment as prod's: it read the AMI before prod's copy was
-        // recorded, so it asks EC2 for a copy too (the real store, against the world's EC2).
-        const ciStore = new AwsImageStore(
-          { region: AWS_REGION, copyToRegions: ["eu-central-1"] },
-          () => undefined,
-        );
-        const ciRead = (await ciStore.get(exported(built).id))!;
-        await s.up(prod);
-        await ciStore.ensureReplicas(ciRead);
+        // ci asks EC2 for a copy too.
+        await ciCopiesDuring(prod, exported(built).id, ["eu-central-1"]);
         expect(allAmis()).toHaveLength(2);
         const ciRun = await s.up(ci);
         expect(roles(created(ciRun))).not.toContain("snapshot");

@@ -127,6 +127,31 @@ describe("AwsImageStore reads", () => {
   });
 });
 
+/**
+ * dev claims ami-1 while prod's claim, which read it before dev's copies were recorded, makes its
+ * own copies after them.
+ */
+async function copyingAtOnce(
+  devConfig: Partial<AwsStoreConfig>,
+  prodConfig: Partial<AwsStoreConfig>,
+) {
+  complete("ami-1");
+  const devStore = storeWith(devConfig);
+  const prodStore = storeWith(prodConfig);
+  const readBefore = (await prodStore.get("ami-1"))!;
+  await claimImage(devStore, request("ami-1"), log);
+  const prodRecord = await prodStore.ensureReplicas(readBefore);
+  return { devStore, prodStore, prodRecord };
+}
+
+/** prod's claim on ami-1 is written, then dev and prod release it: no AMI may be left. */
+async function bothRelease(devStore: AwsImageStore, prodStore: AwsImageStore) {
+  await prodStore.setClaim((await prodStore.get("ami-1"))!, "users", prod.stackTag, prod.stackId);
+  await releaseImage(devStore, request("ami-1"), log);
+  await releaseImage(prodStore, { ...request("ami-1"), ...prod }, log);
+  expect([...ec2.amis.keys()]).toEqual([]);
+}
+
 describe("the image rules (claims.ts) on AWS", () => {
   it("claims an AMI and its copies; the user's tags go on the copy in its create call", async () => {
     complete("ami-1", { "dse-image:manifest-0": '{"r":"4.2"}' });
@@ -199,13 +224,10 @@ describe("the image rules (claims.ts) on AWS", () => {
 
   it("two stacks copying to two regions at once both keep their copy recorded, and both go", async () => {
     const WEST = "us-west-2";
-    complete("ami-1");
-    const devStore = storeWith({ copyToRegions: [COPY] });
-    const prodStore = storeWith({ copyToRegions: [WEST] });
-    // prod's claim read the AMI before dev's copy was recorded, and records its own after it.
-    const readBefore = (await prodStore.get("ami-1"))!;
-    await claimImage(devStore, request("ami-1"), log);
-    const prodRecord = await prodStore.ensureReplicas(readBefore);
+    const { devStore, prodStore, prodRecord } = await copyingAtOnce(
+      { copyToRegions: [COPY] },
+      { copyToRegions: [WEST] },
+    );
     const devCopy = [...ec2.amis.values()].find((a) => a.region === COPY)!;
     const prodCopy = [...ec2.amis.values()].find((a) => a.region === WEST)!;
     expect(prodRecord).toEqual({ regions: { [HOME]: "ami-1", [WEST]: prodCopy.id } });
@@ -213,20 +235,15 @@ describe("the image rules (claims.ts) on AWS", () => {
       [COPY]: devCopy.id,
       [WEST]: prodCopy.id,
     });
-    await prodStore.setClaim((await prodStore.get("ami-1"))!, "users", prod.stackTag, prod.stackId);
-    await releaseImage(devStore, request("ami-1"), log);
-    await releaseImage(prodStore, { ...request("ami-1"), ...prod }, log);
-    expect([...ec2.amis.keys()]).toEqual([]);
+    await bothRelease(devStore, prodStore);
   });
 
   it("two stacks copying to the same region at once get one copy, which goes with the AMI", async () => {
-    complete("ami-1");
-    const devStore = storeWith({ copyToRegions: [COPY] });
-    const prodStore = storeWith({ copyToRegions: [COPY] });
-    // prod's claim read the AMI before dev's copy was recorded: it asks EC2 for a copy too.
-    const readBefore = (await prodStore.get("ami-1"))!;
-    await claimImage(devStore, request("ami-1"), log);
-    const prodRecord = await prodStore.ensureReplicas(readBefore);
+    // prod asks EC2 for a copy too.
+    const { devStore, prodStore, prodRecord } = await copyingAtOnce(
+      { copyToRegions: [COPY] },
+      { copyToRegions: [COPY] },
+    );
     const copies = [...ec2.amis.values()].filter((a) => a.region === COPY);
     expect(copies).toHaveLength(1);
     expect(prodRecord).toEqual({ regions: { [HOME]: "ami-1", [COPY]: copies[0].id } });
@@ -234,10 +251,7 @@ describe("the image rules (claims.ts) on AWS", () => {
       .filter((c) => c.command === "CopyImageCommand")
       .map((c) => c.input.ClientToken);
     expect(tokens).toEqual([tokens[0], tokens[0]]);
-    await prodStore.setClaim((await prodStore.get("ami-1"))!, "users", prod.stackTag, prod.stackId);
-    await releaseImage(devStore, request("ami-1"), log);
-    await releaseImage(prodStore, { ...request("ami-1"), ...prod }, log);
-    expect([...ec2.amis.keys()]).toEqual([]);
+    await bothRelease(devStore, prodStore);
   });
 
   it("a copy made but not recorded (its answer lost) is not made twice by the next run", async () => {
@@ -265,12 +279,10 @@ describe("the image rules (claims.ts) on AWS", () => {
   });
 
   it("a copy made with other settings at the same moment is unrecorded, and still goes", async () => {
-    complete("ami-1");
-    const devStore = storeWith({ copyToRegions: [COPY], tags: { CostCenter: "42" } });
-    const prodStore = storeWith({ copyToRegions: [COPY], tags: { CostCenter: "7" } });
-    const readBefore = (await prodStore.get("ami-1"))!;
-    await claimImage(devStore, request("ami-1"), log);
-    await prodStore.ensureReplicas(readBefore);
+    const { devStore, prodStore } = await copyingAtOnce(
+      { copyToRegions: [COPY], tags: { CostCenter: "42" } },
+      { copyToRegions: [COPY], tags: { CostCenter: "7" } },
+    );
     expect([...ec2.amis.values()].filter((a) => a.region === COPY)).toHaveLength(2);
     await prodStore.setClaim((await prodStore.get("ami-1"))!, "users", prod.stackTag, prod.stackId);
     await releaseImage(devStore, request("ami-1"), log);
@@ -317,12 +329,10 @@ describe("the image rules (claims.ts) on AWS", () => {
 
   it("should EC2 refuse a copy's name as taken, the copy of this AMI under it is this stack's too", async () => {
     ec2.copyNamesUnique = true;
-    complete("ami-1");
-    const devStore = storeWith({ copyToRegions: [COPY], tags: { CostCenter: "42" } });
-    const prodStore = storeWith({ copyToRegions: [COPY], tags: { CostCenter: "7" } });
-    const readBefore = (await prodStore.get("ami-1"))!;
-    await claimImage(devStore, request("ami-1"), log);
-    const prodRecord = await prodStore.ensureReplicas(readBefore);
+    const { prodRecord } = await copyingAtOnce(
+      { copyToRegions: [COPY], tags: { CostCenter: "42" } },
+      { copyToRegions: [COPY], tags: { CostCenter: "7" } },
+    );
     const [copy] = [...ec2.amis.values()].filter((a) => a.region === COPY);
     expect([...ec2.amis.values()].filter((a) => a.region === COPY)).toHaveLength(1);
     expect(prodRecord).toEqual({ regions: { [HOME]: "ami-1", [COPY]: copy.id } });
