@@ -528,7 +528,13 @@ export class AwsImageStore implements ImageStore {
     const home = this.config.region;
     const copies = { ...((image.extra.copies ?? {}) as Record<string, string>) };
     for (const region of this.config.copyToRegions ?? []) {
-      const copy = copies[region] ? await this.get(copies[region], region) : undefined;
+      let copy = copies[region] ? await this.get(copies[region], region) : undefined;
+      if (copy?.meta.state === "broken") {
+        // A copy EC2 failed boots nothing: it goes, and the AMI is copied again.
+        this.log(`copy ${copy.id} in ${region} is broken: deleting it and copying again`);
+        await this.deregister(copy.id, region, (copy.extra.snapshots ?? []) as string[]);
+        copy = undefined;
+      }
       if (copy === undefined) {
         copies[region] = await this.copy(image, region, copies[region]);
         this.log(`copying ${image.name} to ${region}: ${copies[region]}`);
@@ -615,6 +621,17 @@ export class AwsImageStore implements ImageStore {
       ],
     };
     return { ...input, ClientToken: copyToken(input, replacing) };
+  }
+
+  /** The copyToRegions regions whose copy is not recorded, gone, or broken (pending is fine). */
+  async replicasGone(image: StoredImage): Promise<string[]> {
+    const copies = (image.extra.copies ?? {}) as Record<string, string>;
+    const gone: string[] = [];
+    for (const region of this.config.copyToRegions ?? []) {
+      const copy = copies[region] ? await this.get(copies[region], region) : undefined;
+      if (copy === undefined || copy.meta.state === "broken") gone.push(region);
+    }
+    return gone;
   }
 
   /** A copy's tags: the home AMI's metadata, manifest and users, and where it came from. */

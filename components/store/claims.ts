@@ -198,7 +198,10 @@ export async function releaseImage(
   if (image !== undefined) await deleteIfUnclaimed(store, image.id, req.retain, log);
 }
 
-/** The claim as a Read sees it: the image complete and the stack's claim on it still there. */
+/**
+ * The claim as a Read sees it: the image complete, the stack's claim on it still there, and the
+ * replicas the stack asks for (AWS copies) still there too.
+ */
 export async function readClaim(
   store: ImageStore,
   req: ClaimRequest,
@@ -206,5 +209,6 @@ export async function readClaim(
   const image = await store.get(req.imageId);
   if (image === undefined || image.meta.state !== "complete" || !(req.stackTag in image.users))
     return undefined;
+  if (((await store.replicasGone?.(image)) ?? []).length > 0) return undefined;
   return recordOf(image);
 }

@@ -56,6 +56,11 @@ export interface ImageStore {
   delete(image: StoredImage): Promise<boolean>;
   /** Platform extras of a claimed image's record (AWS: the copies per region). */
   ensureReplicas(image: StoredImage): Promise<Record<string, unknown>>;
+  /**
+   * The replicas this stack asks for (AWS: its copyToRegions) that are gone or broken. A Read
+   * then finds the claim gone, so the `up` after a refresh claims again and makes them anew.
+   */
+  replicasGone?(image: StoredImage): Promise<string[]>;
   /** A cloud's base image by content (ID and digest of its bytes); local bases are files. */
   describeSource?(ref: string): Promise<SourceImage>;
   /**

@@ -282,6 +282,25 @@ export function recoveryPaths(family: Family): void {
       expect(created(third)).toEqual([]);
     });
 
+    it.runIf(family === "aws")(
+      "a copy deregistered outside Pulumi: refresh drops the claim, the next up copies again",
+      async () => {
+        const dev = s.stack("dev", s.config(family));
+        const first = await s.up(dev);
+        const regions = () =>
+          (dev.lastOutputs!.imageIds as Record<string, Record<string, string>>).aws;
+        const gone = regions()["eu-central-1"];
+        s.world.aws.deregister(gone);
+        const again = await s.up(dev, { refresh: true });
+        expect(roles(created(again))).not.toContain(BUILDER);
+        expect(regions()["eu-central-1"]).not.toBe(gone);
+        expect(exported(again).id).toBe(exported(first).id);
+        expect(s.world.aws.amis.get(regions()["eu-central-1"])!.state).toBe("available");
+        await s.destroy(dev);
+        expect(publishedImages(s.world, s.localDirs)).toEqual([]);
+      },
+    );
+
     it("a run killed after the snapshot is finished by the next run without a new builder", async () => {
       const dev = s.stack("dev", s.config(family));
       await s.up(dev, { killAfter: "-snapshot", expectOk: false });

@@ -428,8 +428,30 @@ describe("the AMI wait", () => {
     await expect(claimImage(store, request("ami-1"), log)).rejects.toThrow(
       /^AMI ami-\d+ in us-east-1 is failed: InsufficientCapacity$/,
     );
-    // The copy was recorded before the wait: the next run finds it and deletes it with the AMI.
-    expect(ec2.amis.get("ami-1")!.tags["dse-image:copy:us-east-1"]).toMatch(/^ami-/);
+    // The copy was recorded before the wait: the next run finds it, deletes it and copies again.
+    const failed = ec2.amis.get("ami-1")!.tags["dse-image:copy:us-east-1"];
+    expect(failed).toMatch(/^ami-/);
+    ec2.copyBecomes = { state: "available" };
+    const again = await claimImage(store, request("ami-1"), log);
+    expect(ec2.amis.has(failed)).toBe(false);
+    expect(again.regions![COPY]).not.toBe(failed);
+    expect(ec2.amis.get(again.regions![COPY])!.state).toBe("available");
+    expect(logs).toContain(`copy ${failed} in ${COPY} is broken: deleting it and copying again`);
+  });
+
+  it("a Read names the copyToRegions copies gone or broken; a pending one is not", async () => {
+    complete("ami-1", {
+      [`dse-image:copy:${COPY}`]: "ami-c1",
+      "dse-image:copy:us-west-2": "ami-w1",
+    });
+    const store = storeWith({ copyToRegions: [COPY, "us-west-2", "ap-south-1"] });
+    ec2.add({ id: "ami-c1", region: COPY, state: "pending" });
+    ec2.add({ id: "ami-w1", region: "us-west-2", state: "failed" });
+    expect(await store.replicasGone((await store.get("ami-1"))!)).toEqual([
+      "us-west-2",
+      "ap-south-1",
+    ]);
+    expect(await storeWith().replicasGone((await store.get("ami-1"))!)).toEqual([]);
   });
 
   it("gives up after AMI_WAIT_MINUTES, saying so", async () => {
