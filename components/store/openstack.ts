@@ -96,6 +96,19 @@ export function propertyArgs(meta: ImageMeta, manifest?: Record<string, unknown>
   return recordEntries(PROPERTIES, meta, manifest).flatMap(([k, v]) => ["--property", `${k}=${v}`]);
 }
 
+/**
+ * Glance's answer to a change that would take an image past `image_property_quota`
+ * (glance/quota/__init__.py raises ImagePropertyLimitExceeded, api/v2/images.py answers it with
+ * 413); the CLI prints only "HttpException: 413: Client Error for url: ..., Request Entity Too
+ * Large" (seen on the lane's Glance 25).
+ */
+const TOO_MANY_PROPERTIES = /\b413\b.*Request Entity Too Large/;
+const PROPERTY_QUOTA =
+  "The image holds as many properties as Glance's image_property_quota allows (glance-api.conf, " +
+  "default 128): each stack using it adds up to three (dse_user_, dse_held_, dse_kept_ and its " +
+  "stack tag). Destroy stacks that no longer use it, or ask the cloud's operator to raise " +
+  "image_property_quota";
+
 /** A failed `openstack` call, with the last lines of what it printed. */
 function failed(what: string, r: CliResult): StoreError {
   const tail = r.stderr.trim().split("\n").slice(-3).join(" | ");
@@ -195,7 +208,10 @@ export class OpenStackImageStore implements ImageStore {
         const r = await this.cli([...(this.config.osFlags ?? []), ...args]);
         if (r.code === 0) continue;
         if (NOT_FOUND.test(r.stderr)) return gone();
-        throw failed(`${args.slice(0, 2).join(" ")} ${id}`, r);
+        const error = failed(`${args.slice(0, 2).join(" ")} ${id}`, r);
+        if (TOO_MANY_PROPERTIES.test(r.stderr))
+          throw new StoreError(`${error.message}. ${PROPERTY_QUOTA}`);
+        throw error;
       }
       await sleep(this.settleSeconds * 1000);
       const row = await this.row(id);

@@ -305,6 +305,35 @@ describe("OpenStackImageStore changes that another change at the same moment und
     );
   });
 
+  it("a claim past Glance's image_property_quota says what the 413 means and what to do", async () => {
+    complete("img-1");
+    const full = new OpenStackImageStore(
+      {},
+      (args) =>
+        args[1] === "set"
+          ? Promise.resolve({
+              code: 1,
+              stdout: "",
+              stderr:
+                "HttpException: 413: Client Error for url: http://127.0.0.1:9292/v2/images/img-1, Request Entity Too Large\n",
+            })
+          : cloud.cli(args),
+      SETTLED,
+    );
+    await expect(
+      full.setClaim((await full.get("img-1"))!, "users", prod.stackTag, prod.stackId),
+    ).rejects.toThrow(
+      new StoreError(
+        "openstack image set img-1 exited 1: HttpException: 413: Client Error for url: " +
+          "http://127.0.0.1:9292/v2/images/img-1, Request Entity Too Large. The image holds as " +
+          "many properties as Glance's image_property_quota allows (glance-api.conf, default " +
+          "128): each stack using it adds up to three (dse_user_, dse_held_, dse_kept_ and its " +
+          "stack tag). Destroy stacks that no longer use it, or ask the cloud's operator to " +
+          "raise image_property_quota",
+      ),
+    );
+  });
+
   it("a claim whose image another stack deleted just after it was made fails naming the image", async () => {
     complete("img-1");
     const image = (await store.get("img-1"))!;
