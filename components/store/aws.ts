@@ -113,15 +113,15 @@ const errorName = (e: unknown) => (e as { name?: string }).name ?? "";
 const isGone = (e: unknown) => /^InvalidAMIID/.test(errorName(e));
 
 /** An SDK failure as the operator's one line: the call, the region and EC2's own message. */
+const failure = (what: string, region: string, e: unknown) =>
+  `aws ec2 ${what} in ${region}: ${errorName(e) ? `${errorName(e)}: ` : ""}${(e as Error).message}`;
+
 export async function ec2Call<T>(what: string, region: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (e) {
     if (e instanceof StoreError) throw e;
-    const name = errorName(e);
-    throw new StoreError(
-      `aws ec2 ${what} in ${region}: ${name ? `${name}: ` : ""}${(e as Error).message}`,
-    );
+    throw new StoreError(failure(what, region, e));
   }
 }
 
@@ -573,7 +573,7 @@ export class AwsImageStore implements ImageStore {
       const out = await this.ec2(region).send(new (ec2Sdk().CopyImageCommand)(input));
       return out.ImageId ?? "";
     } catch (e) {
-      const failed = `aws ec2 copy-image in ${region}: ${errorName(e)}: ${(e as Error).message}`;
+      const failed = failure("copy-image", region, e);
       if (errorName(e) !== "InvalidAMIName.Duplicate") throw new StoreError(failed);
       const [taken] = (
         await this.describe(region, {
