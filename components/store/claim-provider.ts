@@ -57,9 +57,23 @@ function inputsOf(p: ClaimInputs): ClaimInputs {
   };
 }
 
-/** The image and the store identify a claim: another one is a new claim (create, then delete). */
-const IDENTITY: (keyof ClaimInputs)[] = ["imageId", "store"];
+/**
+ * The image identifies a claim (and the kind of store, should a platform ever reuse an ID):
+ * another image is a new claim, created before the old one is released. The store's settings are
+ * not its identity: a changed `copyToRegions`, `shareWithAccounts`, credential, TLS setting or
+ * cache folder leaves the image as it is, and an image in another region, cloud or folder has
+ * another ID. A replace there released the image the new claim had just taken: both claims are
+ * the stack's one claim on the image (its tag or property is keyed by the stack), so the old
+ * claim's delete dropped it and, no other stack claiming the image, deleted the image the stack
+ * went on exporting.
+ */
+const replacesOf = (olds: ClaimInputs, news: ClaimInputs): (keyof ClaimInputs)[] => [
+  ...(differs(olds.imageId, news.imageId) ? (["imageId"] as const) : []),
+  ...(differs(olds.store?.store, news.store?.store) ? (["store"] as const) : []),
+];
+/** Changed, the same image is claimed again with them (update). */
 const SETTINGS: (keyof ClaimInputs)[] = [
+  "store",
   "imageName",
   "imageGen",
   "stackId",
@@ -72,7 +86,7 @@ const differs = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify
 
 export const claimProvider: pulumi.dynamic.ResourceProvider = {
   diff(_id: string, olds: ClaimInputs, news: ClaimInputs): Promise<pulumi.dynamic.DiffResult> {
-    const replaces = IDENTITY.filter((k) => differs(olds[k], news[k]));
+    const replaces = replacesOf(olds, news);
     const changes = replaces.length > 0 || SETTINGS.some((k) => differs(olds[k], news[k]));
     return Promise.resolve({ changes, replaces, deleteBeforeReplace: false });
   },
@@ -86,8 +100,9 @@ export const claimProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   /**
-   * A changed setting (retainImages, keep, a new generation of the same file) or a renamed stack:
-   * the same idempotent claim with the new settings; the olds name the stack before a rename.
+   * A changed setting (retainImages, keep, a new generation of the same file, the store's
+   * settings) or a renamed stack: the same idempotent claim with the new settings (new copies and
+   * shares included); the olds name the stack before a rename.
    */
   update(_id: string, olds: ClaimOutputs, news: ClaimInputs): Promise<pulumi.dynamic.UpdateResult> {
     return operatorError(async () => {

@@ -301,6 +301,38 @@ export function recoveryPaths(family: Family): void {
       },
     );
 
+    it("a store setting changed that leaves the image as it is: the claim is updated, the image stays", async () => {
+      const c = s.config(family);
+      const section = (key: string, extra: Record<string, unknown>) => ({
+        ...c,
+        [key]: { ...(c[key] as Record<string, unknown>), ...extra },
+      });
+      // Settings the store reads and the image's fingerprint does not.
+      const changed = {
+        aws: () => section("aws", { copyToRegions: ["us-west-2"] }),
+        openstack: () => section("openstack", { insecure: true }),
+        local: () => section("qemu", { cacheDir: path.join(s.localDirs[0], "..", "cache-2") }),
+      }[family];
+      const dev = s.stack("dev", c);
+      const first = await s.up(dev);
+      dev.config = changed();
+      const second = await s.up(dev);
+      expect(roles(created(second))).not.toContain(BUILDER);
+      expect(roles(created(second, "replace"))).toEqual([]);
+      expect(exported(second).id).toBe(exported(first).id);
+      expect(images().map((i) => i.id)).toContain(exported(first).id);
+      // The update claimed with the new settings: the copy in the new region.
+      if (family === "aws")
+        expect(Object.keys((second.outputs!.imageIds as Record<string, object>).aws)).toContain(
+          "us-west-2",
+        );
+      const third = await s.up(dev);
+      expect(created(third)).toEqual([]);
+      expect(created(third, "update")).toEqual([]);
+      await s.destroy(dev);
+      expect(images()).toEqual([]);
+    });
+
     it("a run killed after the snapshot is finished by the next run without a new builder", async () => {
       const dev = s.stack("dev", s.config(family));
       await s.up(dev, { killAfter: "-snapshot", expectOk: false });
