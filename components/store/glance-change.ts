@@ -67,3 +67,28 @@ export function undoneParts(change: ImageChange, row: GlanceRow): string[] {
   for (const k of change.unset ?? []) if (props[k] !== undefined) undone.push(k);
   return undone;
 }
+
+/** Glance's visibilities, from the narrowest. */
+const VISIBILITIES = ["private", "shared", "community", "public"];
+
+/**
+ * What a claim adds to the image so it meets the stack's imageVisibility and imageProperties,
+ * without taking away what another stack asked for: a wider visibility (private < shared <
+ * community < public), and the properties the image lacks. Empty when it meets them.
+ */
+export function widening(
+  row: GlanceRow,
+  visibility: string,
+  properties: Record<string, string>,
+): ImageChange {
+  const props = row.properties ?? {};
+  const wider =
+    VISIBILITIES.indexOf(visibility) > VISIBILITIES.indexOf(row.visibility ?? "private");
+  const missing = Object.entries(properties)
+    .filter(([k]) => props[k] === undefined)
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  return {
+    ...(wider ? { visibility } : {}),
+    ...(missing.length > 0 ? { set: Object.fromEntries(missing) } : {}),
+  };
+}

@@ -5,7 +5,13 @@ import type { ProbeBuilder } from "../lifecycle/plan";
 import type { SourceImage } from "../lifecycle/store";
 import type { ClaimKind, ImageMeta, StoredImage } from "./image";
 import { type KeySpelling, readRecord, recordEntries } from "./image-keys";
-import { type GlanceRow, type ImageChange, changeCalls, undoneParts } from "./glance-change";
+import {
+  type GlanceRow,
+  type ImageChange,
+  changeCalls,
+  undoneParts,
+  widening,
+} from "./glance-change";
 import { type ImageStore, StoreError, type StoreLog, imageGone } from "./image-store";
 import { storeLog } from "./provider-util";
 
@@ -345,7 +351,27 @@ export class OpenStackImageStore implements ImageStore {
     return true;
   }
 
-  ensureReplicas(): Promise<Record<string, unknown>> {
-    return Promise.resolve({});
+  /**
+   * The stack's imageVisibility and imageProperties on the image it claims, as the AWS store
+   * shares an AMI with the stack's accounts: an adopted image, or one whose settings the stack
+   * changed since its build, gets them. Only ever widening (glance-change.ts `widening`), so a
+   * claim never narrows what another stack sharing the image asked for.
+   */
+  async ensureReplicas(image: StoredImage): Promise<Record<string, unknown>> {
+    const row = await this.row(image.id);
+    if (row === undefined) throw imageGone(image.id);
+    const change = widening(
+      { ...row, properties: propertiesOf(row.properties) },
+      this.config.visibility ?? "private",
+      this.config.properties ?? {},
+    );
+    const parts = [
+      ...(change.visibility ? [`visibility ${change.visibility}`] : []),
+      ...Object.keys(change.set ?? {}),
+    ];
+    if (parts.length === 0) return {};
+    this.log(`${image.name} (${image.id}): setting ${parts.join(", ")} as this stack asks`);
+    await this.change(image.id, change, "fail");
+    return {};
   }
 }

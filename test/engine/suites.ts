@@ -310,7 +310,12 @@ export function recoveryPaths(family: Family): void {
       // Settings the store reads and the image's fingerprint does not.
       const changed = {
         aws: () => section("aws", { copyToRegions: ["us-west-2"] }),
-        openstack: () => section("openstack", { insecure: true }),
+        openstack: () =>
+          section("openstack", {
+            insecure: true,
+            imageVisibility: "shared",
+            imageProperties: { hw_qemu_guest_agent: "yes" },
+          }),
         local: () => section("qemu", { cacheDir: path.join(s.localDirs[0], "..", "cache-2") }),
       }[family];
       const dev = s.stack("dev", c);
@@ -321,11 +326,17 @@ export function recoveryPaths(family: Family): void {
       expect(roles(created(second, "replace"))).toEqual([]);
       expect(exported(second).id).toBe(exported(first).id);
       expect(images().map((i) => i.id)).toContain(exported(first).id);
-      // The update claimed with the new settings: the copy in the new region.
+      // The update claimed with the new settings: the copy in the new region, the wider
+      // visibility and the new property.
       if (family === "aws")
         expect(Object.keys((second.outputs!.imageIds as Record<string, object>).aws)).toContain(
           "us-west-2",
         );
+      if (family === "openstack") {
+        const image = s.world.openstack.images.get(exported(first).id)!;
+        expect(image.visibility).toBe("shared");
+        expect(image.properties.hw_qemu_guest_agent).toBe("yes");
+      }
       const third = await s.up(dev);
       expect(created(third)).toEqual([]);
       expect(created(third, "update")).toEqual([]);

@@ -6,6 +6,7 @@
  */
 import { beforeEach, describe, expect, it } from "vitest";
 import { claimImage, releaseImage } from "../../components/store/claims";
+import { widening } from "../../components/store/glance-change";
 import { StoreError } from "../../components/store/image-store";
 import { FakeOpenStack, PROJECT } from "../support/fake-openstack-cli";
 import {
@@ -384,6 +385,40 @@ describe("the image rules (claims.ts) on OpenStack", () => {
     expect(old.os_hidden).toBe(true);
     expect(old.properties.dse_superseded_by).toBe("dse_base-img-new");
     expect(cloud.images.has("img-old")).toBe(true);
+  });
+
+  it("a claim widens the image to the stack's visibility and adds its missing properties", async () => {
+    complete("img-1", { os_distro: "debian" });
+    const sharing = new OpenStackImageStore(
+      { visibility: "shared", properties: { os_distro: "ubuntu", hw_qemu_guest_agent: "yes" } },
+      cloud.cli,
+      SETTLED,
+    );
+    await claimImage(sharing, request("img-1"), log);
+    const image = cloud.images.get("img-1")!;
+    expect(image.visibility).toBe("shared");
+    // Another stack's value stays: a claim only adds.
+    expect(image.properties).toMatchObject({ os_distro: "debian", hw_qemu_guest_agent: "yes" });
+    expect(logs).toContain(
+      "dse_base-img-1 (img-1): setting visibility shared, hw_qemu_guest_agent as this stack asks",
+    );
+    // A stack asking for less (private, the default) takes nothing away, and changes nothing.
+    const calls = cloud.calls.length;
+    await claimImage(store, { ...request("img-1"), ...prod }, log);
+    expect(image.visibility).toBe("shared");
+    expect(
+      cloud.calls.slice(calls).filter((c) => c.includes("set") && c.includes("--private")),
+    ).toEqual([]);
+  });
+
+  it("widening: a wider visibility and the absent properties, nothing else", () => {
+    const row = { id: "i", visibility: "community", properties: { a: "1" } };
+    expect(widening(row, "public", { a: "2", b: "3" })).toEqual({
+      visibility: "public",
+      set: { b: "3" },
+    });
+    expect(widening(row, "shared", { a: "2" })).toEqual({});
+    expect(widening({ id: "i" }, "shared", {})).toEqual({ visibility: "shared" });
   });
 
   it("a release deletes the image no stack claims, and keeps one another stack uses", async () => {
