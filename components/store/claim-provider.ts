@@ -62,7 +62,8 @@ function inputsOf(p: ClaimInputs): ClaimInputs {
  * another image is a new claim, created before the old one is released. The store's settings are
  * not its identity: a changed `copyToRegions`, `shareWithAccounts`, credential, TLS setting or
  * cache folder leaves the image as it is, and an image in another region, cloud or folder has
- * another ID. A replace there released the image the new claim had just taken: both claims are
+ * another ID. A replace is create-before-delete (rule E3: the old claim is deleted at the end of
+ * the run), so a replace there released the image the new claim had just taken: both claims are
  * the stack's one claim on the image (its tag or property is keyed by the stack), so the old
  * claim's delete dropped it and, no other stack claiming the image, deleted the image the stack
  * went on exporting.
