@@ -623,6 +623,26 @@ export class AwsImageStore implements ImageStore {
     return { ...input, ClientToken: copyToken(input, replacing) };
   }
 
+  /** Accounts and regions the previous settings named and these do not: their shares and copies stay. */
+  staysAfter(previous: Partial<AwsStoreConfig>, imageId: string): string[] {
+    const accounts = (previous.shareWithAccounts ?? []).filter(
+      (a) => !(this.config.shareWithAccounts ?? []).includes(a),
+    );
+    const regions = (previous.copyToRegions ?? []).filter(
+      (r) => !(this.config.copyToRegions ?? []).includes(r),
+    );
+    return [
+      ...accounts.map(
+        (a) =>
+          `shareWithAccounts no longer lists ${a}: AMI ${imageId} and its copies stay shared with it (another stack may rely on it); if none does, revoke it with \`aws ec2 modify-image-attribute --image-id ${imageId} --launch-permission "Remove=[{UserId=${a}}]"\` (and the same for each copy in its region)`,
+      ),
+      ...regions.map(
+        (r) =>
+          `copyToRegions no longer lists ${r}: the copy of AMI ${imageId} there stays, and goes with the AMI`,
+      ),
+    ];
+  }
+
   /** The copyToRegions regions whose copy is not recorded, gone, or broken (pending is fine). */
   async replicasGone(image: StoredImage): Promise<string[]> {
     const copies = (image.extra.copies ?? {}) as Record<string, string>;

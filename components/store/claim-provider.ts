@@ -112,6 +112,8 @@ export const claimProvider: pulumi.dynamic.ResourceProvider = {
         stackTag: olds.stackTag,
         stackId: olds.stackId,
       });
+      for (const line of store.staysAfter?.(olds.store.config, news.imageId) ?? [])
+        log(store.platform)(line);
       return { outs: { ...inputsOf(news), record } };
     });
   },

@@ -69,6 +69,12 @@ export interface ImageStore {
    * (OpenStackImageStore.change), and the local store deletes under the record's lock.
    */
   confirmClaim?(id: string): Promise<void>;
+  /**
+   * What stays on the image although the stack's settings, changed from `previous`, no longer ask
+   * for it (a claim only ever adds: another stack may rely on it), each with how to remove it by
+   * hand: one line each, for the operator.
+   */
+  staysAfter?(previous: Record<string, unknown>, imageId: string): string[];
   /** An image gone outside Pulumi: whatever hangs on it (AWS copies) is released. */
   forget?(id: string, stackTag: string): Promise<void>;
 }

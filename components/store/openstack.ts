@@ -351,6 +351,27 @@ export class OpenStackImageStore implements ImageStore {
     return true;
   }
 
+  /** A narrower visibility or properties the previous settings set: the image keeps them. */
+  staysAfter(previous: Partial<OpenStackStoreConfig>, imageId: string): string[] {
+    const before = previous.visibility ?? "private";
+    const now = this.config.visibility ?? "private";
+    const narrower = widening({ id: imageId, visibility: now }, before, {}).visibility;
+    const dropped = Object.keys(previous.properties ?? {}).filter(
+      (k) => !(k in (this.config.properties ?? {})),
+    );
+    return [
+      ...(narrower !== undefined
+        ? [
+            `imageVisibility ${now} is narrower than ${before}: image ${imageId} stays ${before} (another stack may rely on it); if none does, \`openstack image set --${now} ${imageId}\``,
+          ]
+        : []),
+      ...dropped.map(
+        (k) =>
+          `imageProperties no longer lists ${k}: image ${imageId} keeps it; if no stack needs it, \`openstack image unset --property ${k} ${imageId}\``,
+      ),
+    ];
+  }
+
   /**
    * The stack's imageVisibility and imageProperties on the image it claims, as the AWS store
    * shares an AMI with the stack's accounts: an adopted image, or one whose settings the stack

@@ -36,6 +36,11 @@ export class DynamicPlugin {
   private pending = new Map<number, Pending>();
   /** Every call, for assertions: method and the resource's URN. */
   readonly calls: { method: string; urn: string }[] = [];
+  /**
+   * What the plugin printed on stderr, line by line: the CLI shows a dynamic provider's output to
+   * the user (pulumi/pulumi#18253 passes it through, where other plugins' output is debug only).
+   */
+  readonly output: string[] = [];
 
   /** Ends the plugin process (the engine ends its plugins when a deployment ends). */
   close(): void {
@@ -76,6 +81,7 @@ export class DynamicPlugin {
     child.stderr.on("data", (d: Buffer) => {
       if (process.env.DSE_ENGINE_VERBOSE) process.stderr.write(`[dynamic] ${d.toString()}`);
     });
+    readline.createInterface({ input: child.stderr }).on("line", (line) => this.output.push(line));
     readline.createInterface({ input: child.stdout }).on("line", (line) => {
       const msg = JSON.parse(line) as { seq: number; result?: Props; error?: string };
       const waiting = pending.get(msg.seq);

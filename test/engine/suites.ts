@@ -328,10 +328,15 @@ export function recoveryPaths(family: Family): void {
       expect(images().map((i) => i.id)).toContain(exported(first).id);
       // The update claimed with the new settings: the copy in the new region, the wider
       // visibility and the new property.
-      if (family === "aws")
+      if (family === "aws") {
         expect(Object.keys((second.outputs!.imageIds as Record<string, object>).aws)).toContain(
           "us-west-2",
         );
+        // The copy the stack no longer asks for stays with the AMI, and the operator is told.
+        expect(s.providers.dynamic.output).toContain(
+          `==> aws: copyToRegions no longer lists eu-central-1: the copy of AMI ${exported(first).id} there stays, and goes with the AMI`,
+        );
+      }
       if (family === "openstack") {
         const image = s.world.openstack.images.get(exported(first).id)!;
         expect(image.visibility).toBe("shared");

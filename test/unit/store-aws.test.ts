@@ -420,6 +420,22 @@ describe("the image rules (claims.ts) on AWS", () => {
   });
 });
 
+describe("what a changed setting leaves on the AMI", () => {
+  it("names each account and region the previous settings had, with how to revoke a share", () => {
+    const store = storeWith({ shareWithAccounts: ["222"], copyToRegions: ["us-west-2"] });
+    const previous = { shareWithAccounts: ["111", "222"], copyToRegions: [COPY, "us-west-2"] };
+    expect(store.staysAfter(previous, "ami-1")).toEqual([
+      "shareWithAccounts no longer lists 111: AMI ami-1 and its copies stay shared with it " +
+        "(another stack may rely on it); if none does, revoke it with `aws ec2 " +
+        'modify-image-attribute --image-id ami-1 --launch-permission "Remove=[{UserId=111}]"` ' +
+        "(and the same for each copy in its region)",
+      "copyToRegions no longer lists us-east-1: the copy of AMI ami-1 there stays, and goes with " +
+        "the AMI",
+    ]);
+    expect(store.staysAfter({ shareWithAccounts: ["222"] }, "ami-1")).toEqual([]);
+  });
+});
+
 describe("the AMI wait", () => {
   it("fails at once on a failed copy with EC2's reason", async () => {
     complete("ami-1");

@@ -411,6 +411,22 @@ describe("the image rules (claims.ts) on OpenStack", () => {
     ).toEqual([]);
   });
 
+  it("names a narrower visibility and dropped properties the image keeps, with the command", () => {
+    const now = new OpenStackImageStore(
+      { visibility: "private", properties: { b: "2" } },
+      cloud.cli,
+    );
+    expect(
+      now.staysAfter({ visibility: "public", properties: { a: "1", b: "2" } }, "img-1"),
+    ).toEqual([
+      "imageVisibility private is narrower than public: image img-1 stays public (another " +
+        "stack may rely on it); if none does, `openstack image set --private img-1`",
+      "imageProperties no longer lists a: image img-1 keeps it; if no stack needs it, " +
+        "`openstack image unset --property a img-1`",
+    ]);
+    expect(now.staysAfter({}, "img-1")).toEqual([]);
+  });
+
   it("widening: a wider visibility and the absent properties, nothing else", () => {
     const row = { id: "i", visibility: "community", properties: { a: "1" } };
     expect(widening(row, "public", { a: "2", b: "3" })).toEqual({
