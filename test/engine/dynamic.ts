@@ -37,8 +37,9 @@ export class DynamicPlugin {
   /** Every call, for assertions: method and the resource's URN. */
   readonly calls: { method: string; urn: string }[] = [];
   /**
-   * What the plugin printed on stderr, line by line: the CLI shows a dynamic provider's output to
-   * the user (pulumi/pulumi#18253 passes it through, where other plugins' output is debug only).
+   * What the plugin printed on stderr, line by line: the CLI shows it to the user
+   * (sdk/go/common/resource/plugin/plugin.go `newPlugin`: a resource plugin's output is logged at
+   * debug level unless `isDynamicPluginBinary`, whose stderr goes to `Diag.Infoerrf`).
    */
   readonly output: string[] = [];
 
