@@ -427,6 +427,15 @@ describe("the image rules (claims.ts) on OpenStack", () => {
     expect(now.staysAfter({}, "img-1")).toEqual([]);
   });
 
+  it("widening an image deleted since it was read names it gone", async () => {
+    complete("img-1");
+    const image = (await store.get("img-1"))!;
+    cloud.images.delete("img-1");
+    await expect(store.ensureReplicas(image)).rejects.toThrow(
+      /^image img-1 is gone: another stack's run released it since this run read it/,
+    );
+  });
+
   it("widening: a wider visibility and the absent properties, nothing else", () => {
     const row = { id: "i", visibility: "community", properties: { a: "1" } };
     expect(widening(row, "public", { a: "2", b: "3" })).toEqual({
