@@ -118,7 +118,11 @@ export const claimProvider: pulumi.dynamic.ResourceProvider = {
     });
   },
 
-  /** Refresh: gone when the image is no longer complete or the stack's claim on it was dropped. */
+  /**
+   * Refresh: gone when the image is no longer complete, the stack's claim on it was dropped, or a
+   * copy the stack asks for is gone (AWS). A Read reported gone leaves the state (rule E6), so the
+   * next `up` creates the claim again, and its copies with it.
+   */
   read(id: string, props: ClaimOutputs): Promise<pulumi.dynamic.ReadResult> {
     return operatorError(async () => {
       const record = await readClaim(openStore(props.store), requestOf(props));
