@@ -62,7 +62,7 @@ export type Ec2For = (region: string) => EC2Client;
 /**
  * The store's waits: POLL_SECONDS between AMI reads (default 15), AMI_WAIT_MINUTES in all
  * (default 90), and EC2_SETTLE_SECONDS (default 5) from a claim's last write to its read-back
- * (confirmClaim).
+ * (settleClaim).
  */
 export interface AmiWait {
   pollSeconds: number;
@@ -393,12 +393,11 @@ export class AwsImageStore implements ImageStore {
    * A release cannot check an AMI's claims and deregister it in one call: one that read this AMI
    * unclaimed just before this claim was written deregisters it just after. Its deregister
    * follows its check by a few calls (the copies first), so EC2_SETTLE_SECONDS after the claim's
-   * last write it has landed, and the read-back tells: gone, the claim fails saying so (the next
-   * `up` builds again) instead of exporting a deregistered AMI.
+   * last write it has landed, and the claim's read-back (claims.ts) tells: gone, the claim fails
+   * saying so (the next `up` builds again) instead of exporting a deregistered AMI.
    */
-  async confirmClaim(id: string): Promise<void> {
+  async settleClaim(): Promise<void> {
     await sleep(this.wait.settleSeconds * 1000);
-    if ((await this.get(id)) === undefined) throw imageGone(id);
   }
 
   /** AMI names are final at creation: publishing is the state tag. */
@@ -413,9 +412,8 @@ export class AwsImageStore implements ImageStore {
    * too. The home AMI last, so a failed run leaves it recording the copies still to delete.
    */
   async delete(image: StoredImage): Promise<boolean> {
-    for (const [region, copy] of await this.allCopies(image))
-      await this.deregister(copy.id, region, (copy.extra.snapshots ?? []) as string[]);
-    await this.deregister(image.id, this.config.region, (image.extra.snapshots ?? []) as string[]);
+    for (const [region, copy] of await this.allCopies(image)) await this.deregister(copy, region);
+    await this.deregister(image, this.config.region);
     return true;
   }
 
@@ -441,7 +439,8 @@ export class AwsImageStore implements ImageStore {
   }
 
   /** Deregisters one AMI (already gone is done) and deletes its snapshots. */
-  private async deregister(id: string, region: string, snapshots: string[]): Promise<void> {
+  private async deregister(image: StoredImage, region: string): Promise<void> {
+    const id = image.id;
     try {
       await this.ec2(region).send(new (ec2Sdk().DeregisterImageCommand)({ ImageId: id }));
     } catch (e) {
@@ -450,7 +449,7 @@ export class AwsImageStore implements ImageStore {
           `aws ec2 deregister-image ${id} in ${region}: ${(e as Error).message}`,
         );
     }
-    for (const snapshot of snapshots) {
+    for (const snapshot of (image.extra.snapshots ?? []) as string[]) {
       // A snapshot another AMI still uses, or already gone: not ours to fail on.
       await this.ec2(region)
         .send(new (ec2Sdk().DeleteSnapshotCommand)({ SnapshotId: snapshot }))
@@ -482,7 +481,7 @@ export class AwsImageStore implements ImageStore {
           continue;
         }
         this.log(`deleting copy ${copy.id} in ${region} of the gone AMI ${id}`);
-        await this.deregister(copy.id, region, (copy.extra.snapshots ?? []) as string[]);
+        await this.deregister(copy, region);
       }
     }
   }
@@ -528,11 +527,11 @@ export class AwsImageStore implements ImageStore {
     const home = this.config.region;
     const copies = { ...((image.extra.copies ?? {}) as Record<string, string>) };
     for (const region of this.config.copyToRegions ?? []) {
-      let copy = copies[region] ? await this.get(copies[region], region) : undefined;
+      let copy = await this.recordedCopy(copies, region);
       if (copy?.meta.state === "broken") {
         // A copy EC2 failed boots nothing: it goes, and the AMI is copied again.
         this.log(`copy ${copy.id} in ${region} is broken: deleting it and copying again`);
-        await this.deregister(copy.id, region, (copy.extra.snapshots ?? []) as string[]);
+        await this.deregister(copy, region);
         copy = undefined;
       }
       if (copy === undefined) {
@@ -643,12 +642,17 @@ export class AwsImageStore implements ImageStore {
     ];
   }
 
+  /** The copy the home AMI records in `region`, as it is now; undefined when none or gone. */
+  private recordedCopy(copies: Record<string, string>, region: string) {
+    return copies[region] ? this.get(copies[region], region) : Promise.resolve(undefined);
+  }
+
   /** The copyToRegions regions whose copy is not recorded, gone, or broken (pending is fine). */
   async replicasGone(image: StoredImage): Promise<string[]> {
     const copies = (image.extra.copies ?? {}) as Record<string, string>;
     const gone: string[] = [];
     for (const region of this.config.copyToRegions ?? []) {
-      const copy = copies[region] ? await this.get(copies[region], region) : undefined;
+      const copy = await this.recordedCopy(copies, region);
       if (copy === undefined || copy.meta.state === "broken") gone.push(region);
     }
     return gone;

@@ -58,7 +58,7 @@ export async function claimImage(
     await store.setClaim(image, "users", req.stackTag, req.stackId);
   if (!image.held.includes(req.stackTag)) await store.setHeld(image, req.stackTag, true);
   if (family) await applyRetention(store, req, image.id, family, log);
-  await store.confirmClaim?.(req.imageId);
+  await store.settleClaim?.();
   // The image as claimed now: a new copy carries this stack's claim from the start. Gone, a
   // release deleted it meanwhile: the stack must not export it.
   const claimed = await store.get(req.imageId);

@@ -71,6 +71,10 @@ export function undoneParts(change: ImageChange, row: GlanceRow): string[] {
 /** Glance's visibilities, from the narrowest. */
 const VISIBILITIES = ["private", "shared", "community", "public"];
 
+/** True when `a` shows the image to more projects than `b` (unset is private). */
+export const wider = (a: string | undefined, b: string | undefined): boolean =>
+  VISIBILITIES.indexOf(a ?? "private") > VISIBILITIES.indexOf(b ?? "private");
+
 /**
  * What a claim adds to the image so it meets the stack's imageVisibility and imageProperties,
  * without taking away what another stack asked for: a wider visibility (private < shared <
@@ -82,13 +86,11 @@ export function widening(
   properties: Record<string, string>,
 ): ImageChange {
   const props = row.properties ?? {};
-  const wider =
-    VISIBILITIES.indexOf(visibility) > VISIBILITIES.indexOf(row.visibility ?? "private");
   const missing = Object.entries(properties)
     .filter(([k]) => props[k] === undefined)
     .sort(([a], [b]) => (a < b ? -1 : 1));
   return {
-    ...(wider ? { visibility } : {}),
+    ...(wider(visibility, row.visibility) ? { visibility } : {}),
     ...(missing.length > 0 ? { set: Object.fromEntries(missing) } : {}),
   };
 }

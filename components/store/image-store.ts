@@ -64,11 +64,12 @@ export interface ImageStore {
   /** A cloud's base image by content (ID and digest of its bytes); local bases are files. */
   describeSource?(ref: string): Promise<SourceImage>;
   /**
-   * After a claim's writes: fails (imageGone) when a release that read the image unclaimed just
-   * before them deleted it just after. Only AWS needs it: Glance changes are read back one by one
-   * (OpenStackImageStore.change), and the local store deletes under the record's lock.
+   * After a claim's writes, waits until a release that read the image unclaimed just before them
+   * has deleted it, if it did, so the claim's read-back (claims.ts) sees it gone. Only AWS needs
+   * it: Glance changes are read back one by one (OpenStackImageStore.change), and the local store
+   * deletes under the record's lock.
    */
-  confirmClaim?(id: string): Promise<void>;
+  settleClaim?(): Promise<void>;
   /**
    * What stays on the image although the stack's settings, changed from `previous`, no longer ask
    * for it (a claim only ever adds: another stack may rely on it), each with how to remove it by

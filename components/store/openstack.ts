@@ -10,6 +10,7 @@ import {
   type ImageChange,
   changeCalls,
   undoneParts,
+  wider,
   widening,
 } from "./glance-change";
 import { type ImageStore, StoreError, type StoreLog, imageGone } from "./image-store";
@@ -355,12 +356,11 @@ export class OpenStackImageStore implements ImageStore {
   staysAfter(previous: Partial<OpenStackStoreConfig>, imageId: string): string[] {
     const before = previous.visibility ?? "private";
     const now = this.config.visibility ?? "private";
-    const narrower = widening({ id: imageId, visibility: now }, before, {}).visibility;
     const dropped = Object.keys(previous.properties ?? {}).filter(
       (k) => !(k in (this.config.properties ?? {})),
     );
     return [
-      ...(narrower !== undefined
+      ...(wider(before, now)
         ? [
             `imageVisibility ${now} is narrower than ${before}: image ${imageId} stays ${before} (another stack may rely on it); if none does, \`openstack image set --${now} ${imageId}\``,
           ]
