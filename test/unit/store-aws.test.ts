@@ -299,7 +299,8 @@ describe("the image rules (claims.ts) on AWS", () => {
         when: (command, input) =>
           command === "CreateTagsCommand" &&
           JSON.stringify(input).includes(`dse-image:held:${dev.stackTag}`),
-        then: () => void setTimeout(() => ec2.amis.delete(id), 10),
+        // This test's EC2, should the timer outlive the test (a failing one).
+        then: () => void setTimeout((fake: FakeEc2) => fake.amis.delete(id), 10, ec2),
       });
     const withSettle = (settleSeconds: number) =>
       new AwsImageStore({ region: HOME }, log, undefined, { ...WAIT, settleSeconds });
