@@ -11,7 +11,9 @@
 # a real-mode boot sector, but a Linux kernel then prints nothing for minutes: that would turn a
 # slow-but-working TCG build into a stuck one. The probe guest is
 #   - PROBE_KERNEL (with PROBE_INITRD) when set: the base's own kernel, booted with
-#     console=ttyS0; any serial output counts (the BIOS writes nothing there);
+#     console=ttyS0; it counts once it hands over to user space (runs the initramfs's init, or
+#     without an initrd fails to mount a root): a kernel under broken nested KVM can write its
+#     first lines and then hang, as one did in CI right after switching its clocksource;
 #   - otherwise longmode-probe/probe.bin: a boot sector that enters long mode and, from 64-bit
 #     code only, writes "LM64" to the serial port and 0x2a to isa-debug-exit (QEMU exits 85).
 # The probe runs under `timeout` (its own process group): nothing of it outlives this script.
@@ -37,6 +39,9 @@ longmode_probe="$here/longmode-probe/probe.bin"
 # What probe.asm writes from 64-bit code: the serial marker and QEMU's exit status.
 LONGMODE_MARKER=LM64
 LONGMODE_EXIT=85
+# What the probe kernel writes once all its drivers and timers are set up and it hands over to
+# user space: init from the initrd, or (no initrd, no root= given) the failed root mount.
+KERNEL_BOOTED='Run .* as init process|Freeing unused kernel|VFS: Unable to mount root'
 
 tmp=""
 probe_pid=""
@@ -95,17 +100,12 @@ start_probe_guest() {
   probe_pid=$!
 }
 
-# True when the serial log holds $1, or anything at all when $1 is empty.
+# True when the serial log holds the extended regular expression $1.
 serial_shows() {
-  local marker=$1
-  if [ -z "$marker" ]; then
-    [ -s "$tmp/serial.log" ]
-  else
-    grep -qF "$marker" "$tmp/serial.log"
-  fi
+  grep -qE "$1" "$tmp/serial.log"
 }
 
-# Waits until the serial log shows $1 (see serial_shows) or the probe guest ended, then ends a
+# Waits until the serial log shows $1 (serial_shows) or the probe guest ended, then ends a
 # probe still running. Sets probe_rc: QEMU's exit status, 124 or 137 after the timeout.
 wait_for_probe_output() {
   local marker=$1
@@ -130,23 +130,25 @@ probe_failure() {
   esac
 }
 
-# Boots PROBE_KERNEL under KVM; true when it writes to the serial console in time.
+# Boots PROBE_KERNEL under KVM; true when it reaches user space in time (KERNEL_BOOTED).
 kernel_runs_under_kvm() {
   local name started version
   name=$(basename "$probe_kernel")
-  # No earlyprintk: the serial console starts after timers and interrupts are set up, which is
-  # where kernels under broken nested KVM stall, so its output means the kernel got that far.
   local args=(-m 512 -kernel "$probe_kernel" -append "console=ttyS0 panic=-1")
   [ -z "$probe_initrd" ] || args+=(-initrd "$probe_initrd")
   started=$(milliseconds_now)
   start_probe_guest "${args[@]}"
-  wait_for_probe_output ""
-  if serial_shows ""; then
+  wait_for_probe_output "$KERNEL_BOOTED"
+  if serial_shows "$KERNEL_BOOTED"; then
     version=$(grep -m1 -o 'Linux version [^ ]*' "$tmp/serial.log" || true)
-    reason="kernel $name wrote to the serial console in $(seconds_since "$started") s${version:+ ($version)}"
+    reason="kernel $name reached user space in $(seconds_since "$started") s${version:+ ($version)}"
     return 0
   fi
-  reason=$(probe_failure "KVM probe with kernel $name")
+  if [ -s "$tmp/serial.log" ] && { [ "$probe_rc" -eq 124 ] || [ "$probe_rc" -eq 137 ]; }; then
+    reason="KVM probe with kernel $name did not reach user space in $probe_timeout s (nested KVM that cannot run it); its last line: $(tail -n 1 "$tmp/serial.log" | tr -d '\r')"
+  else
+    reason=$(probe_failure "KVM probe with kernel $name")
+  fi
   return 1
 }
 

@@ -15,7 +15,10 @@
 #   DSE_ACCEL            auto | kvm | tcg, resolved by detect-accel.sh (its probe guest is KERNEL
 #                        and INITRD when set); PROBE_TIMEOUT and KVM_DEVICE pass through to it
 #   KVM_SERIAL_TIMEOUT   seconds a kvm builder may leave the serial log empty before it is
-#                        restarted under tcg (default 20; 0: no fallback)
+#                        restarted under tcg (default 20; 0: not watched)
+#   BOOT_STALL_SECONDS   seconds the guest's kernel may write nothing to the serial log before
+#                        it runs init; a guest stalled longer is restarted (kvm: under tcg;
+#                        tcg: up to 3 boots in all). Default 60; 0: not watched
 #   KERNEL, INITRD, APPEND  optional direct kernel boot (base disks without a bootloader)
 #   BUILDER_TTL_MINUTES  the watchdog kills qemu this many minutes (+5 grace) after the start
 #   QEMU_SYSTEM          QEMU binary (default qemu-system-x86_64)
@@ -43,6 +46,8 @@ DISK_SIZE_GB="${DISK_SIZE_GB:-20}"
 MEMORY_MB="${MEMORY_MB:-2048}"
 CPUS="${CPUS:-2}"
 BUILDER_TTL_MINUTES="${BUILDER_TTL_MINUTES:-120}"
+kvm_serial_timeout="${KVM_SERIAL_TIMEOUT:-20}"
+boot_stall="${BOOT_STALL_SECONDS:-60}"
 
 overlay="$WORK_DIR/overlay.qcow2"
 pidfile="$WORK_DIR/qemu.pid"
@@ -139,39 +144,104 @@ choose_accelerator() {
     PROBE_KERNEL="${KERNEL:-}" PROBE_INITRD="${INITRD:-}" bash "$here/detect-accel.sh"
 }
 
-# Starts qemu under $1 and prints "<accel> <ssh port>". A kvm guest that leaves the serial log
-# empty for KVM_SERIAL_TIMEOUT seconds (nested KVM that passed the probe but cannot run this
-# guest) is stopped, and the builder starts again under tcg on a fresh overlay.
-start_qemu_with_tcg_fallback() {
-  local accel=$1 silent_for="${KVM_SERIAL_TIMEOUT:-20}" serial="$WORK_DIR/serial.log" port pid tenths=0
-  [[ "$silent_for" =~ ^[0-9]+$ ]] || die "KVM_SERIAL_TIMEOUT must be whole seconds, got '$silent_for'"
-  rm -f "$serial"
-  port=$(start_qemu "$accel") || exit 1
-  if [ "$accel" != kvm ] || [ "$silent_for" -eq 0 ]; then
-    echo "$accel $port"
-    return 0
-  fi
-  # QEMU removes its pidfile when it exits (not when killed): a KVM qemu that already died
-  # leaves none.
-  pid=$(cat "$pidfile" 2>/dev/null || true)
-  while [ ! -s "$serial" ] && proc_alive "$pid" && [ "$tenths" -lt $((silent_for * 10)) ]; do
+# What the guest's kernel writes to the serial console as it hands over to user space (init from
+# an initramfs or the root filesystem; older kernels only free their init memory), and when it
+# panics. "Linux version" opens every kernel log that reaches this console at its default level
+# (not `quiet`): only then can a silence mean a stall.
+KERNEL_RAN_INIT='Run .* as init process|Freeing unused kernel'
+KERNEL_PANICKED='Kernel panic - not syncing'
+KERNEL_VERBOSE='Linux version '
+BOOTS=3
+
+# Follows the serial log of guest $2 (qemu pid), started under $1, until its boot can be judged;
+# sets boot_outcome and boot_why:
+#   booted   the kernel ran init, panicked (wait-ssh shows the console), or its boot cannot be
+#            followed (no kernel messages on this console, `quiet`, or still writing after
+#            5 x BOOT_STALL_SECONDS)
+#   exited   qemu is gone
+#   silent   kvm only: the serial log stayed empty for KVM_SERIAL_TIMEOUT seconds
+#   stalled  the kernel wrote nothing for BOOT_STALL_SECONDS before running init: a guest that
+#            hangs at boot (nested KVM that passed the probe; rarely TCG, seen stuck for ten
+#            minutes right after "clocksource: Switched to clocksource hpet") never reaches SSH.
+watch_boot() {
+  local accel=$1 pid=$2 serial="$WORK_DIR/serial.log" tenths=0 still=0 size=0 now silent_for=0
+  [ "$accel" != kvm ] || silent_for=$kvm_serial_timeout
+  boot_outcome=booted boot_why=""
+  while :; do
+    if ! proc_alive "$pid"; then
+      boot_outcome=exited boot_why="qemu exited before the guest's kernel ran init"
+      [ -s "$serial" ] || boot_why="qemu exited before the guest wrote to the serial console"
+      return 0
+    fi
+    now=$(stat -c %s "$serial" 2>/dev/null || echo 0)
+    if [ "$now" -ne "$size" ]; then
+      size=$now still=0
+      ! grep -qE "$KERNEL_RAN_INIT|$KERNEL_PANICKED" "$serial" || return 0
+    fi
+    if [ "$size" -eq 0 ] && [ "$silent_for" -gt 0 ] && [ "$tenths" -ge $((silent_for * 10)) ]; then
+      boot_outcome=silent
+      boot_why="the guest wrote nothing to the serial console in ${silent_for} s"
+      return 0
+    fi
+    if [ "$boot_stall" -eq 0 ]; then
+      # Only kvm's silence is watched: done once the log has output (or that watch is off).
+      [ "$size" -eq 0 ] && [ "$silent_for" -gt 0 ] || return 0
+    elif [ "$still" -ge $((boot_stall * 10)) ]; then
+      if grep -qF "$KERNEL_VERBOSE" "$serial"; then
+        boot_outcome=stalled
+        boot_why="the guest's kernel wrote nothing for ${boot_stall} s before running init (its last line: $(tail -n 1 "$serial" | tr -d '\r'))"
+      fi
+      return 0
+    elif [ "$tenths" -ge $((boot_stall * 50)) ]; then
+      return 0
+    fi
     sleep 0.1
-    tenths=$((tenths + 1))
+    tenths=$((tenths + 1)) still=$((still + 1))
   done
-  if [ -s "$serial" ]; then
-    echo "kvm $port"
-    return 0
-  fi
-  local why="the guest wrote nothing to the serial console in ${silent_for} s"
-  proc_alive "$pid" || why="qemu exited before the guest wrote to the serial console"
-  log "kvm: $why; restarting the builder under tcg"
+}
+
+# Stops guest $1 (SIGTERM, then SIGKILL after 5 s) and clears what its start left in WORK_DIR.
+stop_guest() {
+  local pid=$1
   kill "$pid" 2>/dev/null || true
   for _ in $(seq 1 50); do proc_alive "$pid" || break; sleep 0.1; done
   kill -9 "$pid" 2>/dev/null || true
-  rm -f "$pidfile" "$serial"
-  create_overlay
-  port=$(start_qemu tcg) || exit 1
-  echo "tcg $port"
+  rm -f "$pidfile" "$WORK_DIR/serial.log"
+}
+
+# Starts qemu under $1, follows its boot (watch_boot) and prints "<accel> <ssh port>". A guest
+# that stays silent, exits or stalls under kvm starts again under tcg; one that stalls under tcg
+# starts again, up to BOOTS boots in all. Each start is on a fresh overlay: the stopped guest may
+# have written to its disk.
+start_watched_builder() {
+  local accel=$1 boot=1 port pid
+  [[ "$kvm_serial_timeout" =~ ^[0-9]+$ ]] ||
+    die "KVM_SERIAL_TIMEOUT must be whole seconds, got '$kvm_serial_timeout'"
+  [[ "$boot_stall" =~ ^[0-9]+$ ]] || die "BOOT_STALL_SECONDS must be whole seconds, got '$boot_stall'"
+  while :; do
+    rm -f "$WORK_DIR/serial.log"
+    port=$(start_qemu "$accel") || exit 1
+    # QEMU removes its pidfile when it exits (not when killed): a qemu that already died leaves
+    # none.
+    pid=$(cat "$pidfile" 2>/dev/null || true)
+    watch_boot "$accel" "$pid"
+    case "$boot_outcome" in
+      booted) break ;;
+      exited) [ "$accel" = kvm ] || break ;;
+    esac
+    if [ "$accel" = kvm ]; then
+      log "kvm: $boot_why; restarting the builder under tcg"
+      accel=tcg
+    elif [ "$boot" -ge "$BOOTS" ]; then
+      die "the builder's kernel stalled on each of $BOOTS boots under tcg; the last: $boot_why"
+    else
+      log "tcg: $boot_why; restarting the builder (boot $((boot + 1)) of $BOOTS)"
+    fi
+    boot=$((boot + 1))
+    stop_guest "$pid"
+    create_overlay
+  done
+  echo "$accel $port"
 }
 
 arm_watchdog() {
@@ -193,17 +263,18 @@ remove_work_dir_on_failure() {
 main() {
   [ -f "$SEED_PATH" ] || die "seed $SEED_PATH is missing (make-seed.sh runs first)"
   mkdir -p "$WORK_DIR"
-  stop_stale_builder
-  rm -f "$WORK_DIR/export.claim"
-  # This start's own token: a watchdog of an earlier qemu in this folder (stopped above, still
-  # polling for up to 3 s) sees another token and leaves the folder to this start.
+  # This start's own token, written before an earlier qemu in this folder is stopped: that
+  # qemu's watchdog (polling every 3 s) then sees another token and leaves the folder to this
+  # start instead of removing it under it.
   token="$$-$(date +%s%N)"
   printf '%s\n' "$token" >"$WORK_DIR/.dse-builder"
+  stop_stale_builder
+  rm -f "$WORK_DIR/export.claim"
   trap remove_work_dir_on_failure EXIT
   local accel port pid started
   accel=$(choose_accelerator)
   create_overlay
-  started=$(start_qemu_with_tcg_fallback "$accel")
+  started=$(start_watched_builder "$accel")
   read -r accel port <<<"$started"
   pid=$(cat "$pidfile" 2>/dev/null) || die "qemu exited as soon as it started; serial log: $WORK_DIR/serial.log"
   arm_watchdog "$pid"

@@ -18,6 +18,7 @@ const SCRIPT = path.resolve(__dirname, "..", "..", "components", "qemu", "detect
  */
 const FAKE_QEMU = `#!/usr/bin/env bash
 printf '%s\\n' "$*" >>"$FAKE_QEMU_LOG"
+LINUX='[    0.000000] Linux version 6.1.0-fake (gcc 12) #1 SMP'
 serial=
 for arg in "$@"; do case $arg in file:*) serial=\${arg#file:} ;; esac; done
 case $FAKE_QEMU_MODE in
@@ -30,9 +31,18 @@ case $FAKE_QEMU_MODE in
     echo "qemu-system-x86_64: -accel kvm: failed to initialize kvm: Permission denied" >&2
     exit 1
     ;;
-  kernel) printf '[    0.000000] Linux version 6.1.0-fake (gcc 12) #1 SMP\\n' >"$serial"; sleep 60 ;;
+  kernel) printf '%s\\n' "$LINUX" "[    0.912345] Run /init as init process" >"$serial"; sleep 60 ;;
+  kernel-no-initrd)
+    printf '%s\\n' "$LINUX" "[    0.9] VFS: Cannot open root device \\"\\" or unknown-block(0,0)" \\
+      "[    0.9] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)" >"$serial"
+    sleep 60
+    ;;
+  kernel-stalls)
+    printf '%s\\n' "$LINUX" "[    1.169492] clocksource: Switched to clocksource hpet" >"$serial"
+    sleep 60
+    ;;
   kernel-orphan)
-    printf '[    0.000000] Linux version 6.1.0-fake (gcc 12) #1 SMP\\n' >"$serial"
+    printf '%s\\n' "$LINUX" "[    0.912345] Run /init as init process" >"$serial"
     kill -KILL "$PPID"
     sleep 60
     ;;
@@ -201,18 +211,36 @@ describe("detect-accel.sh with PROBE_KERNEL", () => {
     fs.writeFileSync(initrd, "");
   });
 
-  it("boots the kernel with its initrd on the serial console and picks kvm when it prints", () => {
+  it("boots the kernel with its initrd on the serial console and picks kvm when it runs init", () => {
     const r = detect({ FAKE_QEMU_MODE: "kernel", PROBE_KERNEL: kernel, PROBE_INITRD: initrd });
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("kvm\n");
     expect(r.stderr).toMatch(
-      /^detect-accel: kvm: kernel vmlinuz wrote to the serial console in \d+\.\d s \(Linux version 6\.1\.0-fake\)$/,
+      /^detect-accel: kvm: kernel vmlinuz reached user space in \d+\.\d s \(Linux version 6\.1\.0-fake\)$/,
     );
     const [call] = qemuCalls();
     expect(call).toMatch(/^-accel kvm -cpu host /);
     expect(call).toContain(`-kernel ${kernel} -append console=ttyS0`);
     expect(call).toContain(`-initrd ${initrd}`);
     expect(call).not.toContain("probe.bin");
+    expect(leftoverProcesses()).toEqual([]);
+  });
+
+  it("picks kvm when a kernel without an initrd gets as far as mounting a root", () => {
+    const r = detect({ FAKE_QEMU_MODE: "kernel-no-initrd", PROBE_KERNEL: kernel });
+    expect(r.stdout).toBe("kvm\n");
+    expect(r.stderr).toMatch(/^detect-accel: kvm: kernel vmlinuz reached user space in /);
+    expect(leftoverProcesses()).toEqual([]);
+  });
+
+  it("picks tcg, naming its last line, when the kernel prints its first lines and then hangs", () => {
+    const r = detect({ FAKE_QEMU_MODE: "kernel-stalls", PROBE_KERNEL: kernel });
+    expect(r).toEqual({
+      code: 0,
+      stdout: "tcg\n",
+      stderr:
+        "detect-accel: tcg: KVM probe with kernel vmlinuz did not reach user space in 1 s (nested KVM that cannot run it); its last line: [    1.169492] clocksource: Switched to clocksource hpet",
+    });
     expect(leftoverProcesses()).toEqual([]);
   });
 

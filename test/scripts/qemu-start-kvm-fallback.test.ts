@@ -1,6 +1,7 @@
 /**
- * components/qemu/start.sh falls back to TCG when the builder's guest stays silent under KVM
- * (nested KVM that passes detect-accel's probe but cannot run this guest). QEMU is a fake that
+ * components/qemu/start.sh follows the builder's boot on its serial console: it falls back to TCG
+ * when the guest stays silent or stalls under KVM (nested KVM that passes detect-accel's probe
+ * but cannot run this guest), and boots again a TCG guest whose kernel stalls before init. QEMU is a fake that
  * daemonizes like the real one (-daemonize -pidfile, -serial file:...); everything start.sh
  * starts (the fake builders, the watchdog) is found by a tag in its environment and killed.
  */
@@ -16,10 +17,15 @@ const SCRIPT = path.resolve(__dirname, "..", "..", "components", "qemu", "start.
 
 /**
  * A fake qemu-system-x86_64. With -daemonize it creates the serial log, leaves a "guest" running
- * in the background (pid in -pidfile) and returns, like QEMU; the guest writes to the serial log
- * under TCG, and under KVM only when FAKE_KVM_GUEST=boots (with =dies the KVM guest exits at
- * once; with FAKE_GUEST_EXITS=1 any guest exits at once, leaving no pidfile). Without -daemonize it is detect-accel.sh's kernel probe: a kernel that prints. Every
- * call goes to FAKE_QEMU_LOG, every guest's accelerator and pid to FAKE_QEMU_LOG.guests.
+ * in the background (pid in -pidfile) and returns, like QEMU. What the guest writes to its serial
+ * log: under KVM as FAKE_KVM_GUEST says (default: nothing), under TCG as the next word of
+ * FAKE_TCG_GUESTS says (one word per TCG guest, the last one repeated; default boots):
+ *   boots   a kernel's log up to init        stalls  a kernel's first lines, then nothing
+ *   quiet   a boot loader's line only        panics  a kernel's log up to a panic
+ *   dies    nothing: the guest exits at once
+ * With FAKE_GUEST_EXITS=1 any guest exits at once, leaving no pidfile. Without -daemonize it is
+ * detect-accel.sh's kernel probe: a kernel that runs init. Every call goes to FAKE_QEMU_LOG,
+ * every guest's accelerator and pid to FAKE_QEMU_LOG.guests.
  */
 const FAKE_QEMU = `#!/usr/bin/env bash
 set -euo pipefail
@@ -34,21 +40,32 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+linux='[    0.000000] Linux version 6.1.0-fake'
 if [ -z "$daemonize" ]; then
-  printf '[    0.000000] Linux version 6.1.0-fake\\n' >"$serial"
+  printf '%s\\n' "$linux" '[    0.9] Run /init as init process' >"$serial"
   exec sleep 60
 fi
 : >"$serial"
 # QEMU 7.2 unlinks its pidfile when the guest exits: one that exits at once leaves none.
 [ "\${FAKE_GUEST_EXITS:-}" = 1 ] && exit 0
+if [ "$accel" = kvm ]; then
+  behaviour=\${FAKE_KVM_GUEST:-silent}
+else
+  read -ra tcg_guests <<<"\${FAKE_TCG_GUESTS:-boots}"
+  n=$(cat "$FAKE_QEMU_LOG.tcg" 2>/dev/null || echo 0)
+  echo $((n + 1)) >"$FAKE_QEMU_LOG.tcg"
+  last=$((\${#tcg_guests[@]} - 1))
+  behaviour=\${tcg_guests[$((n < last ? n : last))]}
+fi
 (
   exec </dev/null >/dev/null 2>&1
-  if [ "$accel" = kvm ] && [ "\${FAKE_KVM_GUEST:-}" = dies ]; then
-    exit 1
-  fi
-  if [ "$accel" = tcg ] || [ "\${FAKE_KVM_GUEST:-}" = boots ]; then
-    printf 'Linux version 6.1.0-fake\\n' >"$serial"
-  fi
+  case $behaviour in
+    dies) exit 1 ;;
+    boots) printf '%s\\n' "$linux" '[    0.9] Run /init as init process' >"$serial" ;;
+    stalls) printf '%s\\n' "$linux" '[    1.169492] clocksource: Switched to clocksource hpet' >"$serial" ;;
+    quiet) printf '%s\\n' "Booting 'Debian GNU/Linux'" >"$serial" ;;
+    panics) printf '%s\\n' "$linux" '[    0.9] Kernel panic - not syncing: VFS: Unable to mount root fs' >"$serial" ;;
+  esac
   exec sleep 60
 ) &
 echo "$!" >"$pidfile"
@@ -118,6 +135,7 @@ function start(env: Record<string, string>) {
       DISK_SIZE_GB: "1",
       QEMU_SYSTEM: path.join(dir, "qemu-system-x86_64"),
       KVM_SERIAL_TIMEOUT: "1",
+      BOOT_STALL_SECONDS: "1",
       BUILDER_TTL_MINUTES: "5",
       FAKE_QEMU_LOG: qemuLog,
       ...env,
@@ -146,11 +164,19 @@ function guests(): { accel: string; pid: number }[] {
     });
 }
 
+/** What a stalled fake kernel's boot is called in start.sh's lines. */
+const STALLED =
+  "the guest's kernel wrote nothing for 1 s before running init (its last line: [    1.169492] clocksource: Switched to clocksource hpet)";
+
+function restartLines(stderr: string): string[] {
+  return stderr.split("\n").filter((line) => line.includes("restarting the builder"));
+}
+
 function builderPid(): number {
   return Number(fs.readFileSync(path.join(workDir, "qemu.pid"), "utf8").trim());
 }
 
-describe("qemu start.sh: KVM to TCG fallback", () => {
+describe("qemu start.sh: the boot watch, KVM to TCG fallback and stalled boots", () => {
   it("fails naming the serial log when qemu exits as soon as it started, and removes its folder", () => {
     const r = start({ DSE_ACCEL: "tcg", FAKE_GUEST_EXITS: "1" });
     expect(r.code).toBe(1);
@@ -215,7 +241,79 @@ describe("qemu start.sh: KVM to TCG fallback", () => {
     expect(r.stderr).toContain("accel kvm)");
   });
 
-  it("does not wait for the serial console under tcg", () => {
+  it("restarts a kvm builder whose kernel stalls before init under tcg", () => {
+    const r = start({ DSE_ACCEL: "kvm", FAKE_KVM_GUEST: "stalls" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(restartLines(r.stderr)).toEqual([
+      `==> qemu: kvm: ${STALLED}; restarting the builder under tcg`,
+    ]);
+    const [kvm, tcg, ...more] = guests();
+    expect(more).toEqual([]);
+    expect([kvm.accel, tcg.accel]).toEqual(["kvm", "tcg"]);
+    expect(isAlive(kvm.pid)).toBe(false);
+    expect(builderPid()).toBe(tcg.pid);
+  });
+
+  it("restarts a tcg builder whose kernel stalls before init, on a fresh overlay", () => {
+    const r = start({ DSE_ACCEL: "tcg", FAKE_TCG_GUESTS: "stalls boots" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(restartLines(r.stderr)).toEqual([
+      `==> qemu: tcg: ${STALLED}; restarting the builder (boot 2 of 3)`,
+    ]);
+    const [stalled, booted, ...more] = guests();
+    expect(more).toEqual([]);
+    expect(isAlive(stalled.pid)).toBe(false);
+    expect(builderPid()).toBe(booted.pid);
+    expect(r.stdout).toBe(`${/hostfwd=tcp:127\.0\.0\.1:(\d+)-/.exec(qemuCalls()[1])![1]}\n`);
+    // A new overlay for each boot: `qemu-img create` logged once per start.
+    expect(r.stderr.match(/==> qemu: overlay /g)).toHaveLength(2);
+    expect(fs.readFileSync(path.join(workDir, "serial.log"), "utf8")).toContain("Run /init");
+  });
+
+  it("fails after three stalled boots, naming the last line, with nothing left running", () => {
+    const r = start({ DSE_ACCEL: "tcg", FAKE_TCG_GUESTS: "stalls" });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(restartLines(r.stderr)).toEqual([
+      `==> qemu: tcg: ${STALLED}; restarting the builder (boot 2 of 3)`,
+      `==> qemu: tcg: ${STALLED}; restarting the builder (boot 3 of 3)`,
+    ]);
+    expect(r.stderr).toContain(
+      `qemu-start: the builder's kernel stalled on each of 3 boots under tcg; the last: ${STALLED}`,
+    );
+    const all = guests();
+    expect(all).toHaveLength(3);
+    expect(all.filter((g) => isAlive(g.pid))).toEqual([]);
+    expect(fs.existsSync(workDir)).toBe(false);
+  });
+
+  it("keeps a guest whose kernel panics (wait-ssh shows its console) or logs nothing it can follow", () => {
+    for (const behaviour of ["panics", "quiet"]) {
+      fs.rmSync(qemuLog, { force: true });
+      fs.rmSync(`${qemuLog}.guests`, { force: true });
+      const r = start({ DSE_ACCEL: "tcg", FAKE_TCG_GUESTS: behaviour });
+      expect(r.code, r.stderr).toBe(0);
+      expect(restartLines(r.stderr), behaviour).toEqual([]);
+      expect(guests(), behaviour).toHaveLength(1);
+    }
+  });
+
+  it("does not watch the boot with BOOT_STALL_SECONDS=0", () => {
+    const r = start({ DSE_ACCEL: "tcg", FAKE_TCG_GUESTS: "stalls", BOOT_STALL_SECONDS: "0" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(guests()).toHaveLength(1);
+    expect(restartLines(r.stderr)).toEqual([]);
+  });
+
+  it("rejects a BOOT_STALL_SECONDS that is not whole seconds and removes WORK_DIR", () => {
+    const r = start({ DSE_ACCEL: "tcg", BOOT_STALL_SECONDS: "1m" });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("qemu-start: BOOT_STALL_SECONDS must be whole seconds, got '1m'");
+    expect(qemuCalls()).toEqual([]);
+    expect(fs.existsSync(workDir)).toBe(false);
+  });
+
+  it("keeps a tcg builder whose kernel runs init", () => {
     const r = start({ DSE_ACCEL: "tcg" });
     expect(r.code, r.stderr).toBe(0);
     expect(qemuCalls()).toHaveLength(1);
@@ -245,7 +343,7 @@ describe("qemu start.sh: KVM to TCG fallback", () => {
     expect(probe).toContain(`-kernel ${kernel} -append console=ttyS0 panic=-1 -initrd ${initrd}`);
     expect(builder).toMatch(/-accel kvm -cpu host .*-daemonize/);
     expect(r.stderr).toMatch(
-      /detect-accel: kvm: kernel vmlinuz wrote to the serial console in \d+\.\d s \(Linux version 6\.1\.0-fake\)/,
+      /detect-accel: kvm: kernel vmlinuz reached user space in \d+\.\d s \(Linux version 6\.1\.0-fake\)/,
     );
     expect(r.stderr).toContain("accel kvm)");
   });

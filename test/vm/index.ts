@@ -7,11 +7,16 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { BootWatch } from "./boot-watch";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 const VM_DIR = __dirname;
 const HOST_DIR = path.join(REPO_ROOT, "components", "qemu");
 export const CACHE_DIR = path.join(REPO_ROOT, ".cache", "vm");
+/** A kernel silent this long before init is hung (start.sh's BOOT_STALL_SECONDS default)... */
+const BOOT_STALL_MS = 60_000;
+/** ...and is booted again, up to this many boots in all. */
+const BOOTS = 3;
 
 type Log = (line: string) => void;
 const defaultLog: Log = (line) => process.stderr.write(`[vm] ${line}\n`);
@@ -379,7 +384,11 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
       overlay,
     ];
     if (opts.diskSizeGb) createArgs.push(`${opts.diskSizeGb}G`);
-    await mustRun("qemu-img", createArgs);
+    const createOverlay = async () => {
+      fs.rmSync(overlay, { force: true });
+      await mustRun("qemu-img", createArgs);
+    };
+    await createOverlay();
     const seed = path.join(workDir, "seed.iso");
     await mustRun("bash", [path.join(HOST_DIR, "make-seed.sh")], {
       ...process.env,
@@ -415,80 +424,97 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
     let port = 0;
     const deadline = Date.now() + (opts.sshTimeoutMs ?? 6 * 60_000);
     // The free port can be taken between probing and QEMU binding it: retry with another.
-    for (let attempt = 1; ; attempt++) {
-      port = await freeLoopbackPort();
-      const qemuArgs = [
-        "-name",
-        "dse-test-vm",
-        "-machine",
-        "pc",
-        "-accel",
-        accel === "kvm" ? "kvm" : "tcg,thread=multi",
-        "-cpu",
-        accel === "kvm" ? "host" : "max",
-        "-m",
-        String(opts.memoryMb ?? 2048),
-        "-smp",
-        String(opts.cpus ?? 2),
-        "-nodefaults",
-        "-display",
-        "none",
-        "-no-reboot",
-        "-serial",
-        `file:${serialLog}`,
-        // A throwaway overlay: guest fsyncs need not reach the host disk.
-        "-drive",
-        `file=${overlay},if=virtio,format=qcow2,cache=unsafe,discard=unmap`,
-        "-drive",
-        `file=${seed},if=virtio,format=raw,readonly=on`,
-        "-netdev",
-        `user,id=net0,hostfwd=tcp:127.0.0.1:${port}-:22`,
-        "-device",
-        "virtio-net-pci,netdev=net0",
-        "-device",
-        "virtio-rng-pci",
-      ];
-      if (opts.kernel) {
-        qemuArgs.push(
-          "-kernel",
-          opts.kernel,
-          "-initrd",
-          opts.initrd ?? "",
-          "-append",
-          opts.append ?? "",
+    const launch = async (): Promise<ChildProcess> => {
+      for (let attempt = 1; ; attempt++) {
+        port = await freeLoopbackPort();
+        const qemuArgs = [
+          "-name",
+          "dse-test-vm",
+          "-machine",
+          "pc",
+          "-accel",
+          accel === "kvm" ? "kvm" : "tcg,thread=multi",
+          "-cpu",
+          accel === "kvm" ? "host" : "max",
+          "-m",
+          String(opts.memoryMb ?? 2048),
+          "-smp",
+          String(opts.cpus ?? 2),
+          "-nodefaults",
+          "-display",
+          "none",
+          "-no-reboot",
+          "-serial",
+          `file:${serialLog}`,
+          // A throwaway overlay: guest fsyncs need not reach the host disk.
+          "-drive",
+          `file=${overlay},if=virtio,format=qcow2,cache=unsafe,discard=unmap`,
+          "-drive",
+          `file=${seed},if=virtio,format=raw,readonly=on`,
+          "-netdev",
+          `user,id=net0,hostfwd=tcp:127.0.0.1:${port}-:22`,
+          "-device",
+          "virtio-net-pci,netdev=net0",
+          "-device",
+          "virtio-rng-pci",
+        ];
+        if (opts.kernel) {
+          qemuArgs.push(
+            "-kernel",
+            opts.kernel,
+            "-initrd",
+            opts.initrd ?? "",
+            "-append",
+            opts.append ?? "",
+          );
+        }
+        const out = fs.openSync(qemuLog, "a");
+        state.qemu = spawn(
+          "bash",
+          [path.join(VM_DIR, "run-qemu.sh"), "qemu-system-x86_64", ...qemuArgs],
+          {
+            env: { ...process.env, WATCH_PID: String(process.pid), WORK_DIR: workDir },
+            stdio: ["ignore", out, out],
+          },
         );
+        fs.closeSync(out);
+        state.sshBase = sshBaseFor(port);
+        log(`qemu (${accel}) started, ssh on 127.0.0.1:${port}, work dir ${workDir}`);
+        if (await waitForExit(state.qemu, 3000)) {
+          const qlog = fs.readFileSync(qemuLog, "utf8");
+          if (attempt < 3 && /hostfwd|Could not set up host forwarding/i.test(qlog)) continue;
+          throw new Error(`qemu exited at start:\n${lastLines(qlog)}`);
+        }
+        return state.qemu;
       }
-      const out = fs.openSync(qemuLog, "a");
-      state.qemu = spawn(
-        "bash",
-        [path.join(VM_DIR, "run-qemu.sh"), "qemu-system-x86_64", ...qemuArgs],
-        {
-          env: { ...process.env, WATCH_PID: String(process.pid), WORK_DIR: workDir },
-          stdio: ["ignore", out, out],
-        },
-      );
-      fs.closeSync(out);
-      state.sshBase = sshBaseFor(port);
-      log(`qemu (${accel}) started, ssh on 127.0.0.1:${port}, work dir ${workDir}`);
-      if (await waitForExit(state.qemu, 3000)) {
-        const qlog = fs.readFileSync(qemuLog, "utf8");
-        if (attempt < 3 && /hostfwd|Could not set up host forwarding/i.test(qlog)) continue;
-        throw new Error(`qemu exited at start:\n${lastLines(qlog)}`);
-      }
-      break;
-    }
+    };
+    let qemu = await launch();
 
     const started = Date.now();
-    for (;;) {
+    let watch = new BootWatch(serialLog, BOOT_STALL_MS);
+    for (let boot = 1; ;) {
       const r = await runProcess("ssh", [...state.sshBase, "dse-vm", "true"], {
         timeoutMs: 60_000,
       });
       if (r.code === 0) break;
-      if (state.qemu.exitCode !== null || state.qemu.signalCode !== null) {
+      if (qemu.exitCode !== null || qemu.signalCode !== null) {
         throw new Error(
           `the VM stopped before SSH came up:\n${lastLines(fs.readFileSync(qemuLog, "utf8"))}\n` +
             `serial:\n${readTail(serialLog)}`,
         );
+      }
+      const stalled = watch.stalled();
+      if (stalled && boot < BOOTS) {
+        boot++;
+        log(`the VM's ${stalled}; booting it again on a fresh overlay (boot ${boot} of ${BOOTS})`);
+        qemu.kill("SIGTERM");
+        if (!(await waitForExit(qemu, 10_000))) qemu.kill("SIGKILL");
+        await waitForExit(qemu, 10_000);
+        fs.rmSync(serialLog, { force: true });
+        await createOverlay();
+        qemu = await launch();
+        watch = new BootWatch(serialLog, BOOT_STALL_MS);
+        continue;
       }
       if (Date.now() > deadline) {
         throw new Error(
@@ -499,7 +525,6 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
     }
     log(`ssh up after ${Math.round((Date.now() - started) / 1000)} s`);
 
-    const qemu = state.qemu;
     const vm: Vm = {
       user,
       sshPort: port,

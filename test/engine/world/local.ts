@@ -171,10 +171,15 @@ export class FakeLocal {
     });
     child.unref();
     fs.writeFileSync(path.resolve(cwd, pidfile), `${child.pid}\n`);
+    // A kernel's log as start.sh's boot watch reads it: up to init, or to the panic of a disk
+    // that does not boot.
     if (serial)
       fs.writeFileSync(
         path.resolve(cwd, serial),
-        disk.broken === "boot" ? "" : "[    0.000000] Linux version 6.1.0 (fake)\n",
+        "[    0.000000] Linux version 6.1.0 (fake)\n" +
+          (disk.broken === "boot"
+            ? "[    0.900000] Kernel panic - not syncing: VFS: Unable to mount root fs\n"
+            : "[    0.900000] Run /init as init process\n"),
       );
     const vm: LocalVm = { guest, port, overlay, process: child, listeners: ssh ? [ssh] : [] };
     this.vms.set(port, vm);
