@@ -144,11 +144,12 @@ choose_accelerator() {
     PROBE_KERNEL="${KERNEL:-}" PROBE_INITRD="${INITRD:-}" bash "$here/detect-accel.sh"
 }
 
-# What the guest's kernel writes to the serial console as it hands over to user space (init from
-# an initramfs or the root filesystem; older kernels only free their init memory), and when it
-# panics. "Linux version" opens every kernel log that reaches this console at its default level
-# (not `quiet`): only then can a silence mean a stall.
-KERNEL_RAN_INIT='Run .* as init process|Freeing unused kernel'
+# What the guest writes to the serial console once its kernel hands over to user space: the
+# kernel's own lines (init from an initramfs or the root filesystem; older kernels only free
+# their init memory), or, for a kernel whose log level hides those, systemd's, cloud-init's or a
+# login prompt. Also when it panics. "Linux version" opens every kernel log that reaches this
+# console at its default level (not `quiet`): only then can a silence mean a stall.
+KERNEL_RAN_INIT='Run .* as init process|Freeing unused kernel|systemd\[1\]|cloud-init\[|login: '
 KERNEL_PANICKED='Kernel panic - not syncing'
 KERNEL_VERBOSE='Linux version '
 BOOTS=3

@@ -22,6 +22,7 @@ const SCRIPT = path.resolve(__dirname, "..", "..", "components", "qemu", "start.
  * FAKE_TCG_GUESTS says (one word per TCG guest, the last one repeated; default boots):
  *   boots   a kernel's log up to init        stalls  a kernel's first lines, then nothing
  *   quiet   a boot loader's line only        panics  a kernel's log up to a panic
+ *   systemd a kernel's log without its init line (its log level), then systemd's
  *   dies    nothing: the guest exits at once
  * With FAKE_GUEST_EXITS=1 any guest exits at once, leaving no pidfile. Without -daemonize it is
  * detect-accel.sh's kernel probe: a kernel that runs init. Every call goes to FAKE_QEMU_LOG,
@@ -64,6 +65,7 @@ fi
     boots) printf '%s\\n' "$linux" '[    0.9] Run /init as init process' >"$serial" ;;
     stalls) printf '%s\\n' "$linux" '[    1.169492] clocksource: Switched to clocksource hpet' >"$serial" ;;
     quiet) printf '%s\\n' "Booting 'Debian GNU/Linux'" >"$serial" ;;
+    systemd) printf '%s\\n' "$linux" '[    9.1] systemd[1]: Reached target basic.target.' >"$serial" ;;
     panics) printf '%s\\n' "$linux" '[    0.9] Kernel panic - not syncing: VFS: Unable to mount root fs' >"$serial" ;;
   esac
   exec sleep 60
@@ -287,8 +289,8 @@ describe("qemu start.sh: the boot watch, KVM to TCG fallback and stalled boots",
     expect(fs.existsSync(workDir)).toBe(false);
   });
 
-  it("keeps a guest whose kernel panics (wait-ssh shows its console) or logs nothing it can follow", () => {
-    for (const behaviour of ["panics", "quiet"]) {
+  it("keeps a guest in user space, one whose kernel panics (wait-ssh shows its console), or one it cannot follow", () => {
+    for (const behaviour of ["systemd", "panics", "quiet"]) {
       fs.rmSync(qemuLog, { force: true });
       fs.rmSync(`${qemuLog}.guests`, { force: true });
       const r = start({ DSE_ACCEL: "tcg", FAKE_TCG_GUESTS: behaviour });

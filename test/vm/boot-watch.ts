@@ -6,8 +6,9 @@
  */
 import * as fs from "node:fs";
 
-/** What a kernel writes as it hands over to user space, or when it gives up (start.sh's). */
-const KERNEL_RAN_INIT = /Run .* as init process|Freeing unused kernel|Kernel panic - not syncing/;
+/** What a guest writes once its kernel runs user space, or when it gives up (start.sh's). */
+const KERNEL_RAN_INIT =
+  /Run .* as init process|Freeing unused kernel|systemd\[1\]|cloud-init\[|login: |Kernel panic - not syncing/;
 /** Opens a kernel log that reaches the console at its default level: only then is silence news. */
 const KERNEL_VERBOSE = "Linux version ";
 
