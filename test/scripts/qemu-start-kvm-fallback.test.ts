@@ -293,7 +293,10 @@ describe("qemu start.sh: the boot watch, KVM to TCG fallback and stalled boots",
     for (const behaviour of ["systemd", "panics", "quiet"]) {
       fs.rmSync(qemuLog, { force: true });
       fs.rmSync(`${qemuLog}.guests`, { force: true });
-      const r = start({ DSE_ACCEL: "tcg", FAKE_TCG_GUESTS: behaviour });
+      // A folder each: the fake guest is no qemu on its overlay, so the watchdog of one start
+      // takes it for gone at once and removes its folder, which a next start must not share.
+      const work = path.join(dir, `work-${behaviour}`);
+      const r = start({ DSE_ACCEL: "tcg", FAKE_TCG_GUESTS: behaviour, WORK_DIR: work });
       expect(r.code, r.stderr).toBe(0);
       expect(restartLines(r.stderr), behaviour).toEqual([]);
       expect(guests(), behaviour).toHaveLength(1);
