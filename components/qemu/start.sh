@@ -154,6 +154,13 @@ KERNEL_PANICKED='Kernel panic - not syncing'
 KERNEL_VERBOSE='Linux version '
 BOOTS=3
 
+# Tenths of a second since the epoch, by the wall clock (bash's EPOCHREALTIME: no process; its
+# decimal mark follows the locale).
+tenths_now() {
+  local micros=${EPOCHREALTIME/[.,]/}
+  echo $((10#$micros / 100000))
+}
+
 # Follows the serial log of guest $2 (qemu pid), started under $1, until its boot can be judged;
 # sets boot_outcome and boot_why:
 #   booted   the kernel ran init, panicked (wait-ssh shows the console), or its boot cannot be
@@ -165,9 +172,10 @@ BOOTS=3
 #            hangs at boot (nested KVM that passed the probe; rarely TCG, seen stuck for ten
 #            minutes right after "clocksource: Switched to clocksource hpet") never reaches SSH.
 watch_boot() {
-  local accel=$1 pid=$2 serial="$WORK_DIR/serial.log" tenths=0 still=0 size=0 now silent_for=0
+  local accel=$1 pid=$2 serial="$WORK_DIR/serial.log" size=0 now silent_for=0 started changed
   [ "$accel" != kvm ] || silent_for=$kvm_serial_timeout
   boot_outcome=booted boot_why=""
+  started=$(tenths_now) changed=$started
   while :; do
     if ! proc_alive "$pid"; then
       boot_outcome=exited boot_why="qemu exited before the guest's kernel ran init"
@@ -176,10 +184,11 @@ watch_boot() {
     fi
     now=$(stat -c %s "$serial" 2>/dev/null || echo 0)
     if [ "$now" -ne "$size" ]; then
-      size=$now still=0
+      size=$now changed=$(tenths_now)
       ! grep -qE "$KERNEL_RAN_INIT|$KERNEL_PANICKED" "$serial" || return 0
     fi
-    if [ "$size" -eq 0 ] && [ "$silent_for" -gt 0 ] && [ "$tenths" -ge $((silent_for * 10)) ]; then
+    if [ "$size" -eq 0 ] && [ "$silent_for" -gt 0 ] &&
+      [ $(($(tenths_now) - started)) -ge $((silent_for * 10)) ]; then
       boot_outcome=silent
       boot_why="the guest wrote nothing to the serial console in ${silent_for} s"
       return 0
@@ -187,17 +196,16 @@ watch_boot() {
     if [ "$boot_stall" -eq 0 ]; then
       # Only kvm's silence is watched: done once the log has output (or that watch is off).
       [ "$size" -eq 0 ] && [ "$silent_for" -gt 0 ] || return 0
-    elif [ "$still" -ge $((boot_stall * 10)) ]; then
+    elif [ $(($(tenths_now) - changed)) -ge $((boot_stall * 10)) ]; then
       if grep -qF "$KERNEL_VERBOSE" "$serial"; then
         boot_outcome=stalled
         boot_why="the guest's kernel wrote nothing for ${boot_stall} s before running init (its last line: $(tail -n 1 "$serial" | tr -d '\r'))"
       fi
       return 0
-    elif [ "$tenths" -ge $((boot_stall * 50)) ]; then
+    elif [ $(($(tenths_now) - started)) -ge $((boot_stall * 50)) ]; then
       return 0
     fi
     sleep 0.1
-    tenths=$((tenths + 1)) still=$((still + 1))
   done
 }
 
@@ -234,7 +242,7 @@ start_watched_builder() {
       log "kvm: $boot_why; restarting the builder under tcg"
       accel=tcg
     elif [ "$boot" -ge "$BOOTS" ]; then
-      die "the builder's kernel stalled on each of $BOOTS boots under tcg; the last: $boot_why"
+      die "the builder did not boot in $BOOTS boots; the last, under tcg: $boot_why"
     else
       log "tcg: $boot_why; restarting the builder (boot $((boot + 1)) of $BOOTS)"
     fi
