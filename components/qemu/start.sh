@@ -154,11 +154,11 @@ KERNEL_PANICKED='Kernel panic - not syncing'
 KERNEL_VERBOSE='Linux version '
 BOOTS=3
 
-# Tenths of a second since the epoch, by the wall clock (bash's EPOCHREALTIME: no process; its
-# decimal mark follows the locale).
-tenths_now() {
+# Sets `now` to the tenths of a second since the epoch, by the wall clock (bash's EPOCHREALTIME,
+# whose decimal mark follows the locale): no process, as it runs at every poll of watch_boot.
+clock() {
   local micros=${EPOCHREALTIME/[.,]/}
-  echo $((10#$micros / 100000))
+  now=$((10#$micros / 100000))
 }
 
 # Follows the serial log of guest $2 (qemu pid), started under $1, until its boot can be judged;
@@ -172,23 +172,26 @@ tenths_now() {
 #            hangs at boot (nested KVM that passed the probe; rarely TCG, seen stuck for ten
 #            minutes right after "clocksource: Switched to clocksource hpet") never reaches SSH.
 watch_boot() {
-  local accel=$1 pid=$2 serial="$WORK_DIR/serial.log" size=0 now silent_for=0 started changed
+  local accel=$1 pid=$2 serial="$WORK_DIR/serial.log" size=0 bytes silent_for=0 now started changed
   [ "$accel" != kvm ] || silent_for=$kvm_serial_timeout
   boot_outcome=booted boot_why=""
-  started=$(tenths_now) changed=$started
+  clock
+  started=$now changed=$now
+  # Polled twice a second: each poll starts a few processes, which a TCG guest's boot pays for.
   while :; do
     if ! proc_alive "$pid"; then
       boot_outcome=exited boot_why="qemu exited before the guest's kernel ran init"
       [ -s "$serial" ] || boot_why="qemu exited before the guest wrote to the serial console"
       return 0
     fi
-    now=$(stat -c %s "$serial" 2>/dev/null || echo 0)
-    if [ "$now" -ne "$size" ]; then
-      size=$now changed=$(tenths_now)
+    clock
+    bytes=$(stat -c %s "$serial" 2>/dev/null || echo 0)
+    if [ "$bytes" -ne "$size" ]; then
+      size=$bytes changed=$now
       ! grep -qE "$KERNEL_RAN_INIT|$KERNEL_PANICKED" "$serial" || return 0
     fi
     if [ "$size" -eq 0 ] && [ "$silent_for" -gt 0 ] &&
-      [ $(($(tenths_now) - started)) -ge $((silent_for * 10)) ]; then
+      [ $((now - started)) -ge $((silent_for * 10)) ]; then
       boot_outcome=silent
       boot_why="the guest wrote nothing to the serial console in ${silent_for} s"
       return 0
@@ -196,16 +199,16 @@ watch_boot() {
     if [ "$boot_stall" -eq 0 ]; then
       # Only kvm's silence is watched: done once the log has output (or that watch is off).
       [ "$size" -eq 0 ] && [ "$silent_for" -gt 0 ] || return 0
-    elif [ $(($(tenths_now) - changed)) -ge $((boot_stall * 10)) ]; then
+    elif [ $((now - changed)) -ge $((boot_stall * 10)) ]; then
       if grep -qF "$KERNEL_VERBOSE" "$serial"; then
         boot_outcome=stalled
         boot_why="the guest's kernel wrote nothing for ${boot_stall} s before running init (its last line: $(tail -n 1 "$serial" | tr -d '\r'))"
       fi
       return 0
-    elif [ $(($(tenths_now) - started)) -ge $((boot_stall * 50)) ]; then
+    elif [ $((now - started)) -ge $((boot_stall * 50)) ]; then
       return 0
     fi
-    sleep 0.1
+    sleep 0.5
   done
 }
 
