@@ -171,6 +171,7 @@ clock() {
 #   stalled  the kernel wrote nothing for BOOT_STALL_SECONDS before running init: a guest that
 #            hangs at boot (nested KVM that passed the probe; rarely TCG, seen stuck for ten
 #            minutes right after "clocksource: Switched to clocksource hpet") never reaches SSH.
+# test/vm/boot-watch.ts applies the same rule to the VMs the test harness runs itself.
 watch_boot() {
   local accel=$1 pid=$2 serial="$WORK_DIR/serial.log" size=0 bytes silent_for=0 now started changed
   [ "$accel" != kvm ] || silent_for=$kvm_serial_timeout
