@@ -126,9 +126,8 @@ afterEach(() => {
 function start(env: Record<string, string>) {
   const r = spawnSync("bash", [SCRIPT], {
     env: {
-      // The system python3 first: start.sh runs it a few times, and version-manager shims
-      // (pyenv) can take seconds to start on a loaded host.
-      PATH: `/usr/bin:/bin:${process.env.PATH}`,
+      // The operator's PATH: start.sh runs `node -e` (no python3 since f6793bf).
+      PATH: process.env.PATH,
       TMPDIR: dir,
       DSE_TEST_TAG: tag,
       BASE_IMAGE: path.join(dir, "base.qcow2"),
