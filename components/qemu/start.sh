@@ -52,14 +52,21 @@ boot_stall="${BOOT_STALL_SECONDS:-60}"
 overlay="$WORK_DIR/overlay.qcow2"
 pidfile="$WORK_DIR/qemu.pid"
 
+# Stops builder qemu $1 (SIGTERM, then SIGKILL after 10 s) and removes its pidfile.
+stop_builder() {
+  local pid=$1
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 20); do builder_alive "$pid" "$WORK_DIR" || break; sleep 0.5; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$pidfile"
+}
+
 stop_stale_builder() {
   local pid
   pid=$(cat "$pidfile" 2>/dev/null) || return 0
   if builder_alive "$pid" "$WORK_DIR"; then
     log "stopping a builder left by an earlier run (pid $pid)"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 20); do builder_alive "$pid" "$WORK_DIR" || break; sleep 0.5; done
-    kill -9 "$pid" 2>/dev/null || true
+    stop_builder "$pid"
   fi
   rm -f "$pidfile"
 }
@@ -213,15 +220,6 @@ watch_boot() {
   done
 }
 
-# Stops guest $1 (SIGTERM, then SIGKILL after 5 s) and clears what its start left in WORK_DIR.
-stop_guest() {
-  local pid=$1
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do proc_alive "$pid" || break; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
-  rm -f "$pidfile" "$WORK_DIR/serial.log"
-}
-
 # Starts qemu under $1, follows its boot (watch_boot) and prints "<accel> <ssh port>". A guest
 # that stays silent, exits or stalls under kvm starts again under tcg; one that stalls under tcg
 # starts again, up to BOOTS boots in all. Each start is on a fresh overlay: the stopped guest may
@@ -251,7 +249,7 @@ start_watched_builder() {
       log "tcg: $boot_why; restarting the builder (boot $((boot + 1)) of $BOOTS)"
     fi
     boot=$((boot + 1))
-    stop_guest "$pid"
+    stop_builder "$pid"
     create_overlay
   done
   echo "$accel $port"
