@@ -4,6 +4,16 @@ import type * as Ec2 from "@aws-sdk/client-ec2";
 import type { CopyImageCommandInput, EC2Client, Image, Tag } from "@aws-sdk/client-ec2";
 import type { ProbeBuilder } from "../lifecycle/plan";
 import { type AwsCredentialSettings, awsCredentials } from "./aws-credentials";
+import {
+  type Wants,
+  commonWants,
+  decodeWants,
+  droppedWants,
+  encodeWants,
+  noWants,
+  unwantedBy,
+  wantsOf,
+} from "./aws-wants";
 import type { ClaimKind, ImageMeta, StoredImage } from "./image";
 import { type KeySpelling, readRecord, recordEntries } from "./image-keys";
 import { envSeconds } from "../host-env";
@@ -25,7 +35,8 @@ import {
  * region, as EC2 writes tags key by key, so two stacks copying to two regions at once both keep
  * theirs; earlier versions listed them all in dse-image:copies, "region=ami-...,...", which is
  * still read), the claims dse-image:user:<stack tag> / dse-image:kept:<stack tag> (value: the
- * stack ID) and dse-image:held:<stack tag> (the claim is an ImageClaim's). Copies in other
+ * stack ID) and dse-image:held:<stack tag> (the claim is an ImageClaim's; its value, the copies
+ * and shares the claim asks for, aws-wants.ts, or `true` from versions before). Copies in other
  * regions carry the same tags plus dse-image:source-ami (from their create call on, so every copy
  * is found by it) and live and die with the home AMI. Only AMIs of this account count
  * (`Owners: ["self"]`). Builders are instances tagged dse-image:stack=<stack tag>,
@@ -233,15 +244,25 @@ export class AwsImageStore implements ImageStore {
       name: data.Name ?? "",
       createdAt: data.CreationDate ?? "",
       ...record,
+      holds: Object.fromEntries(record.held.map((t) => [t, tags[`${TAGS.held}${t}`]])),
       extra: {
         available: data.State === "available",
         copies,
-        regions: { [this.config.region]: data.ImageId, ...copies },
+        regions: this.regionsOf(data.ImageId, copies),
         snapshots: (data.BlockDeviceMappings ?? [])
           .map((m) => m.Ebs?.SnapshotId)
           .filter((s): s is string => !!s),
       },
     };
+  }
+
+  /**
+   * The AMI and its copies in the regions this stack asks for: the copies other stacks asked for
+   * are theirs to export, and go when none of them asks for them any more (withdraw).
+   */
+  private regionsOf(id: string, copies: Record<string, string>): Record<string, string> {
+    const mine = (this.config.copyToRegions ?? []).filter((r) => copies[r] !== undefined);
+    return { [this.config.region]: id, ...Object.fromEntries(mine.map((r) => [r, copies[r]])) };
   }
 
   private async describe(region: string, input: Ec2.DescribeImagesCommandInput): Promise<Image[]> {
@@ -369,10 +390,20 @@ export class AwsImageStore implements ImageStore {
       await this.untag(id, [`${TAGS.claim[kind]}${tag}`], region);
   }
 
+  /** Held, the tag's value records the copies and shares this stack's claim asks for. */
   async setHeld(image: StoredImage, tag: string, held: boolean): Promise<void> {
-    if (held === image.held.includes(tag)) return;
-    if (held) await this.tag(image.id, [{ Key: `${TAGS.held}${tag}`, Value: "true" }]);
-    else await this.untag(image.id, [`${TAGS.held}${tag}`]);
+    if (!held) {
+      if (image.held.includes(tag)) await this.untag(image.id, [`${TAGS.held}${tag}`]);
+      return;
+    }
+    const wants = encodeWants(wantsOf(this.config));
+    if (wants === undefined)
+      this.log(
+        `copyToRegions and shareWithAccounts do not fit in one tag (EC2 takes 256 characters): other stacks never take back a copy or share of ${image.id} while this stack claims it`,
+      );
+    const value = wants ?? "true";
+    if (image.held.includes(tag) && image.holds?.[tag] === value) return;
+    await this.tag(image.id, [{ Key: `${TAGS.held}${tag}`, Value: value }]);
   }
 
   async supersede(image: StoredImage, byName: string): Promise<void> {
@@ -558,7 +589,7 @@ export class AwsImageStore implements ImageStore {
         );
       }
     }
-    return { regions: { [home]: image.id, ...copies } };
+    return { regions: this.regionsOf(image.id, copies) };
   }
 
   /**
@@ -622,24 +653,82 @@ export class AwsImageStore implements ImageStore {
     return { ...input, ClientToken: copyToken(input, replacing) };
   }
 
-  /** Accounts and regions the previous settings named and these do not: their shares and copies stay. */
-  staysAfter(previous: Partial<AwsStoreConfig>, imageId: string): string[] {
-    const accounts = (previous.shareWithAccounts ?? []).filter(
-      (a) => !(this.config.shareWithAccounts ?? []).includes(a),
+  /**
+   * Takes back the copies and shares this stack's claim asked for and asks for no more: on an
+   * update, what the `previous` settings named and these do not; on a release (no `previous`),
+   * what these name. Only what no other claim on the AMI asks for (the value of its held tag): a
+   * claim that records nothing (one of an earlier version, or a kept image's) may use anything, so
+   * everything stays, and the operator is told. `image` is read after this stack's own claim was
+   * written; a claim waits EC2_SETTLE_SECONDS (settleClaim) after writing its own before it copies
+   * or shares, so a stack asking for the same copy at the same moment has either recorded it
+   * before this read, or makes its copy again after this withdraw deleted it.
+   */
+  async withdraw(
+    image: StoredImage,
+    tag: string,
+    previous?: Partial<AwsStoreConfig>,
+  ): Promise<void> {
+    const mine = wantsOf(this.config);
+    const dropped = previous === undefined ? mine : droppedWants(wantsOf(previous), mine);
+    if (noWants(dropped)) return;
+    const others = [...new Set([...Object.keys(image.users), ...Object.keys(image.kept)])]
+      .filter((t) => t !== tag)
+      .sort();
+    const stackOf = (t: string) => image.users[t] ?? image.kept[t];
+    const unknown = others.filter((t) => decodeWants(image.holds?.[t]) === undefined);
+    if (unknown.length > 0) {
+      this.log(
+        `${describeWants(dropped)} of ${image.id} stay: the claims of ${unknown.map(stackOf).join(", ")} do not record which copies and shares they use (made by an earlier version, or kept by retention); they go with the AMI`,
+      );
+      return;
+    }
+    const asked = others.map((t) => decodeWants(image.holds?.[t])!);
+    const gone = unwantedBy(dropped, asked);
+    const stays = droppedWants(dropped, gone);
+    if (!noWants(stays)) {
+      const by = others.filter((_, i) => !noWants(commonWants(stays, asked[i])));
+      this.log(
+        `${describeWants(stays)} of ${image.id} stay: the claims of ${by.map(stackOf).join(", ")} ask for them`,
+      );
+    }
+    const copies = (image.extra.copies ?? {}) as Record<string, string>;
+    for (const region of gone.regions) {
+      const id = copies[region];
+      if (id === undefined) continue;
+      this.log(`no stack asks for a copy in ${region} any more: deleting ${id} there`);
+      const copy = await this.get(id, region);
+      if (copy !== undefined) await this.deregister(copy, region);
+      // Only while it names this copy (EC2 deletes a tag given with a value only while it has
+      // it): a stack that copied again meanwhile recorded its new copy there.
+      await this.call("delete-tags", this.config.region, () =>
+        this.ec2().send(
+          new (ec2Sdk().DeleteTagsCommand)({
+            Resources: [image.id],
+            Tags: [{ Key: `${COPY_TAG}${region}`, Value: id }],
+          }),
+        ),
+      );
+    }
+    if (gone.accounts.length === 0) return;
+    this.log(
+      `no stack shares ${image.id} with ${gone.accounts.join(", ")} any more: revoking their launch permission on it and its copies`,
     );
-    const regions = (previous.copyToRegions ?? []).filter(
-      (r) => !(this.config.copyToRegions ?? []).includes(r),
-    );
-    return [
-      ...accounts.map(
-        (a) =>
-          `shareWithAccounts no longer lists ${a}: AMI ${imageId} and its copies stay shared with it (another stack may rely on it); if none does, revoke it with \`aws ec2 modify-image-attribute --image-id ${imageId} --launch-permission "Remove=[{UserId=${a}}]"\` (and the same for each copy in its region)`,
-      ),
-      ...regions.map(
-        (r) =>
-          `copyToRegions no longer lists ${r}: the copy of AMI ${imageId} there stays, and goes with the AMI`,
-      ),
-    ];
+    const kept = Object.entries(copies).filter(([r]) => !gone.regions.includes(r));
+    for (const [region, id] of [[this.config.region, image.id], ...kept.sort()]) {
+      await this.call("modify-image-attribute", region, () =>
+        this.ec2(region)
+          .send(
+            new (ec2Sdk().ModifyImageAttributeCommand)({
+              ImageId: id,
+              LaunchPermission: { Remove: gone.accounts.map((UserId) => ({ UserId })) },
+            }),
+          )
+          // A copy gone already shares nothing.
+          .catch((e: unknown) => {
+            if (!isGone(e)) throw e;
+          }),
+      );
+    }
   }
 
   /** The copy the home AMI records in `region`, as it is now; undefined when none or gone. */
@@ -669,4 +758,12 @@ export class AwsImageStore implements ImageStore {
       { Key: `${PREFIX}source-ami`, Value: image.id },
     ];
   }
+}
+
+/** `copies in a, b and shares with 1, 2`, for the log. */
+function describeWants(w: Wants): string {
+  return [
+    ...(w.regions.length > 0 ? [`the copies in ${w.regions.join(", ")}`] : []),
+    ...(w.accounts.length > 0 ? [`the shares with ${w.accounts.join(", ")}`] : []),
+  ].join(" and ");
 }

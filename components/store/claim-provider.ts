@@ -103,7 +103,8 @@ export const claimProvider: pulumi.dynamic.ResourceProvider = {
   /**
    * A changed setting (retainImages, keep, a new generation of the same file, the store's
    * settings) or a renamed stack: the same idempotent claim with the new settings (new copies and
-   * shares included); the olds name the stack before a rename.
+   * shares included, and those the old settings asked for and no stack does any more taken back);
+   * the olds name the stack before a rename.
    */
   update(_id: string, olds: ClaimOutputs, news: ClaimInputs): Promise<pulumi.dynamic.UpdateResult> {
     return operatorError(async () => {
@@ -111,6 +112,7 @@ export const claimProvider: pulumi.dynamic.ResourceProvider = {
       const record = await claimImage(store, requestOf(news), log(store.platform), {
         stackTag: olds.stackTag,
         stackId: olds.stackId,
+        settings: olds.store?.config,
       });
       for (const line of store.staysAfter?.(olds.store.config, news.imageId) ?? [])
         log(store.platform)(line);

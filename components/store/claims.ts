@@ -19,10 +19,12 @@ export interface ClaimRequest {
   keep: number;
 }
 
-/** The stack this claim belonged to before a `pulumi stack rename` (tag and ID). */
+/** The claim as it was before an update: its stack (tag and ID) and its store's settings. */
 export interface PreviousStack {
   stackTag: string;
   stackId: string;
+  /** The store's settings the claim was made with: what they asked for and these do not goes. */
+  settings?: Record<string, unknown>;
 }
 
 function whyNotClaimable(image: StoredImage | undefined): string | undefined {
@@ -56,7 +58,8 @@ export async function claimImage(
   }
   if (!(req.stackTag in image.users))
     await store.setClaim(image, "users", req.stackTag, req.stackId);
-  if (!image.held.includes(req.stackTag)) await store.setHeld(image, req.stackTag, true);
+  // Also when held already: the AWS store records what the claim asks for on it (aws-wants.ts).
+  await store.setHeld(image, req.stackTag, true);
   if (family) await applyRetention(store, req, image.id, family, log);
   await store.settleClaim?.();
   // The image as claimed now: a new copy carries this stack's claim from the start. Gone, a
@@ -64,6 +67,8 @@ export async function claimImage(
   const claimed = await store.get(req.imageId);
   if (claimed === undefined) throw imageGone(req.imageId);
   const extra = await store.ensureReplicas(claimed);
+  if (previous?.settings !== undefined)
+    await store.withdraw?.(claimed, req.stackTag, previous.settings);
   // Only replicas (AWS copies) change the image after that read.
   const fresh =
     Object.keys(extra).length > 0 ? ((await store.get(req.imageId)) ?? claimed) : claimed;
@@ -186,6 +191,7 @@ export async function releaseImage(
       if (fresh !== undefined && tag in fresh.kept && Object.keys(fresh.users).length === 0)
         await store.supersede(fresh, successor.name);
       await deleteIfUnclaimed(store, image.id, false, log);
+      if (!req.retain) await withdrawLeft(store, req);
     }
     return;
   }
@@ -196,6 +202,19 @@ export async function releaseImage(
     await deleteIfUnclaimed(store, old.id, req.retain, log);
   }
   if (image !== undefined) await deleteIfUnclaimed(store, image.id, req.retain, log);
+  if (image !== undefined && !req.retain) await withdrawLeft(store, req);
+}
+
+/**
+ * The image stays, other stacks claiming it: what this stack's claim asked for (AWS copies and
+ * shares) goes unless one of them asks for it too. Read after the claim was dropped (the
+ * ordering withdraw relies on).
+ */
+async function withdrawLeft(store: ImageStore, req: ClaimRequest): Promise<void> {
+  if (store.withdraw === undefined) return;
+  const left = await store.get(req.imageId);
+  if (left === undefined || req.stackTag in left.users || req.stackTag in left.kept) return;
+  await store.withdraw(left, req.stackTag);
 }
 
 /**

@@ -40,7 +40,10 @@ export interface ImageStore {
   setMeta(id: string, meta: ImageMeta, manifest?: Record<string, unknown>): Promise<void>;
   setClaim(image: StoredImage, kind: ClaimKind, tag: string, stackId: string): Promise<void>;
   dropClaim(image: StoredImage, kind: ClaimKind, tag: string): Promise<void>;
-  /** Marks (or unmarks) the stack's claim in `users` as held by an ImageClaim resource. */
+  /**
+   * Marks (or unmarks) the stack's claim in `users` as held by an ImageClaim resource; writes
+   * nothing when it is so already (AWS: and its tag records the store's settings).
+   */
   setHeld(image: StoredImage, tag: string, held: boolean): Promise<void>;
   supersede(image: StoredImage, byName: string): Promise<void>;
   /**
@@ -76,6 +79,13 @@ export interface ImageStore {
    * hand: one line each, for the operator.
    */
   staysAfter?(previous: Record<string, unknown>, imageId: string): string[];
+  /**
+   * Takes back the replicas and shares (AWS copies, launch permissions) the stack asked for and
+   * no longer does: those `previous` settings named and the store's do not (an update), or all the
+   * store's settings name (a release that leaves the image to other stacks). Only what no other
+   * claim on the image asks for.
+   */
+  withdraw?(image: StoredImage, tag: string, previous?: Record<string, unknown>): Promise<void>;
   /** An image gone outside Pulumi: whatever hangs on it (AWS copies) is released. */
   forget?(id: string, stackTag: string): Promise<void>;
 }

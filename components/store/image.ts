@@ -46,6 +46,11 @@ export interface StoredImage {
    * the run, after the ImageClaim's create).
    */
   held: string[];
+  /**
+   * The value of each held claim's key, by stack tag, where a store records something there (AWS:
+   * the copies and shares the claim asks for, aws-wants.ts).
+   */
+  holds?: Record<string, string>;
   /** What verify.sh printed: each tool and its version. */
   manifest: Record<string, unknown>;
   /** Platform extras of the record (local: sha256; AWS: regions). */

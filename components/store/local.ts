@@ -303,6 +303,7 @@ export class LocalImageStore implements ImageStore {
   }
 
   setHeld(image: StoredImage, tag: string, held: boolean): Promise<void> {
+    if (held === image.held.includes(tag)) return Promise.resolve();
     this.update(
       image.id,
       (rec) => {

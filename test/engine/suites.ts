@@ -332,9 +332,14 @@ export function recoveryPaths(family: Family): void {
         expect(Object.keys((second.outputs!.imageIds as Record<string, object>).aws)).toContain(
           "us-west-2",
         );
-        // The copy the stack no longer asks for stays with the AMI, and the operator is told.
+        // The copy the stack no longer asks for, and no other stack does, goes.
+        const old = (first.outputs!.imageIds as Record<string, Record<string, string>>).aws;
+        expect(s.world.aws.amis.has(old["eu-central-1"])).toBe(false);
         expect(s.providers.dynamic.output).toContain(
-          `==> aws: copyToRegions no longer lists eu-central-1: the copy of AMI ${exported(first).id} there stays, and goes with the AMI`,
+          `==> aws: no stack asks for a copy in eu-central-1 any more: deleting ${old["eu-central-1"]} there`,
+        );
+        expect((second.outputs!.imageIds as Record<string, object>).aws).not.toHaveProperty(
+          "eu-central-1",
         );
       }
       if (family === "openstack") {
@@ -840,8 +845,9 @@ export function sharedImages(family: Family): void {
         expect(await copies()).toEqual(["eu-central-1", "us-west-2"]);
         const ciRun = await s.up(ci);
         expect(roles(created(ciRun))).not.toContain("snapshot");
+        // ci exports its own copy: prod's is prod's to export.
         const regions = (ciRun.outputs!.imageIds as Record<string, Record<string, string>>).aws;
-        expect(Object.keys(regions).sort()).toEqual([AWS_REGION, ...(await copies())].sort());
+        expect(Object.keys(regions).sort()).toEqual([AWS_REGION, "us-west-2"].sort());
         expect(allAmis()).toHaveLength(3);
 
         for (const stack of [dev, prod, ci]) await s.destroy(stack);
@@ -865,6 +871,101 @@ export function sharedImages(family: Family): void {
         expect(allAmis()).toHaveLength(2);
 
         for (const stack of [dev, prod, ci]) await s.destroy(stack);
+        expect(allAmis()).toEqual([]);
+      },
+    );
+
+    it.runIf(family === "aws")(
+      "a stack stops copying and sharing: what another stack asks for stays until it goes too",
+      async () => {
+        const [A, B] = ["111111111111", "222222222222"];
+        const asking = (copyToRegions: string[], shareWithAccounts: string[]) => {
+          const c = copyingTo(copyToRegions);
+          const aws = { ...(c.aws as object), shareWithAccounts, kmsKeyId: "alias/images" };
+          return { ...c, aws };
+        };
+        const dev = s.stack("dev", asking(["eu-central-1", "us-west-2"], [A, B]));
+        const built = await s.up(dev);
+        const ami = exported(built).id;
+        const prod = s.stack("prod", asking(["us-west-2"], [B]));
+        await s.up(prod);
+        const copyIn = (region: string) =>
+          [...s.world.aws.amis.values()].find((a) => a.region === region);
+        const west = copyIn("us-west-2")!;
+        expect(copyIn("eu-central-1")).toBeDefined();
+
+        dev.config = asking([], []);
+        const changed = await s.up(dev);
+        expect(roles(created(changed, "replace"))).toEqual([]);
+        expect(copyIn("eu-central-1")).toBeUndefined();
+        expect(s.world.aws.amis.get(ami)!.launchPermissions).toEqual([B]);
+        expect(west.launchPermissions).toEqual([B]);
+        expect((changed.outputs!.imageIds as Record<string, object>).aws).toEqual({
+          [AWS_REGION]: ami,
+        });
+        expect(s.providers.dynamic.output).toContain(
+          `==> aws: the copies in us-west-2 and the shares with ${B} of ${ami} stay: the claims of ${prod.stackId} ask for them`,
+        );
+
+        // prod goes; dev, which asks for nothing, keeps the AMI alone.
+        await s.destroy(prod);
+        expect(allAmis().map((i) => i.id)).toEqual([ami]);
+        expect(s.world.aws.amis.get(ami)!.launchPermissions).toEqual([]);
+        const again = await s.up(dev);
+        expect(created(again, "update")).toEqual([]);
+        await s.destroy(dev);
+        expect(allAmis()).toEqual([]);
+      },
+    );
+
+    it.runIf(family === "aws")(
+      "a release deletes a copy while another stack adopts the AMI asking for it: that stack copies again and keeps its record",
+      async () => {
+        const dev = s.stack("dev", copyingTo(["eu-central-1"]));
+        const built = await s.up(dev);
+        const ami = exported(built).id;
+        const old = (built.outputs!.imageIds as Record<string, Record<string, string>>).aws[
+          "eu-central-1"
+        ];
+        // ci keeps the AMI when dev goes, asking for no copy.
+        const ci = s.stack("ci", copyingTo([]));
+        await s.up(ci);
+        const prod = s.stack("prod", copyingTo(["eu-central-1"]));
+        // dev is destroyed while prod adopts: dev's release reads the AMI before prod's claim is
+        // written, so it deletes the copy no claim it read asks for; the deregister lands just
+        // after prod's claim, and dev's removal of the copy's record after prod recorded its new
+        // copy there.
+        const call =
+          (command: string, ...parts: string[]) =>
+          (args: string[]) =>
+            args.includes(command) && parts.every((p) => args.some((a) => a.includes(p)));
+        const prodTag = stackTagOf(prod.stackId);
+        const signal = () => {
+          let done!: () => void;
+          const promise = new Promise<void>((resolve) => (done = resolve));
+          return { done, promise };
+        };
+        const [sent, written, recorded] = [signal(), signal(), signal()];
+        const copyRecord = "dse-image:copy:eu-central-1";
+        s.world.aws.interleave.push(
+          { when: call("deregister-image", old), arrived: sent.done, after: written.promise },
+          { when: call("create-tags", `dse-image:user:${prodTag}`), after: sent.promise },
+          { when: call("create-tags", `dse-image:held:${prodTag}`), served: written.done },
+          { when: call("create-tags", copyRecord), served: recorded.done },
+          { when: call("delete-tags", copyRecord), after: recorded.promise },
+        );
+        const [, adopted] = await Promise.all([s.destroy(dev), s.up(prod)]);
+        expect(s.world.aws.interleave).toEqual([]);
+        const copy = (adopted.outputs!.imageIds as Record<string, Record<string, string>>).aws[
+          "eu-central-1"
+        ];
+        expect(copy).not.toBe(old);
+        expect(s.world.aws.amis.has(old)).toBe(false);
+        expect(s.world.aws.amis.get(copy)!.state).toBe("available");
+        expect(s.world.aws.amis.get(ami)!.tags[copyRecord]).toBe(copy);
+
+        await s.destroy(ci);
+        await s.destroy(prod);
         expect(allAmis()).toEqual([]);
       },
     );

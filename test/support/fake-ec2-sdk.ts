@@ -192,8 +192,12 @@ export class FakeEc2 {
       return { ImageId: ami.id };
     });
     on(DeleteTagsCommand, (input, region) => {
-      for (const id of input.Resources ?? [])
-        for (const t of input.Tags ?? []) delete this.ami(id, region).tags[t.Key ?? ""];
+      // A tag given with a value goes only while it has that value (EC2 DeleteTags).
+      for (const id of input.Resources ?? []) {
+        const tags = this.ami(id, region).tags;
+        for (const t of input.Tags ?? [])
+          if (t.Value === undefined || tags[t.Key ?? ""] === t.Value) delete tags[t.Key ?? ""];
+      }
       return {};
     });
     on(DeregisterImageCommand, (input, region) => {
@@ -211,7 +215,12 @@ export class FakeEc2 {
     });
     on(ModifyImageAttributeCommand, (input, region) => {
       const ami = this.ami(input.ImageId ?? "", region);
-      for (const p of input.LaunchPermission?.Add ?? []) ami.launchPermissions.push(p.UserId ?? "");
+      // A launch permission is there or not, as EC2 keeps them.
+      for (const p of input.LaunchPermission?.Add ?? [])
+        if (!ami.launchPermissions.includes(p.UserId ?? ""))
+          ami.launchPermissions.push(p.UserId ?? "");
+      const removed = (input.LaunchPermission?.Remove ?? []).map((p) => p.UserId);
+      ami.launchPermissions = ami.launchPermissions.filter((u) => !removed.includes(u));
       return {};
     });
     this.answerInstanceSide(on);

@@ -67,11 +67,13 @@ describe("AwsImageStore reads", () => {
       users: { [dev.stackTag]: dev.stackId },
       kept: { [prod.stackTag]: prod.stackId },
       held: [dev.stackTag],
+      holds: { [dev.stackTag]: "true" },
       manifest: { python: "3.11.2" },
       extra: {
         available: true,
         copies: { [COPY]: "ami-c1" },
-        regions: { [HOME]: "ami-1", [COPY]: "ami-c1" },
+        // Only the regions this store's settings ask for: the copy is another stack's.
+        regions: { [HOME]: "ami-1" },
         snapshots: ["snap-1"],
       },
     });
@@ -198,7 +200,7 @@ describe("the image rules (claims.ts) on AWS", () => {
     const home = ec2.amis.get("ami-1")!;
     expect(home.tags).toMatchObject({
       [`dse-image:user:${dev.stackTag}`]: dev.stackId,
-      [`dse-image:held:${dev.stackTag}`]: "true",
+      [`dse-image:held:${dev.stackTag}`]: `regions:${COPY} accounts:111122223333`,
       [`dse-image:copy:${COPY}`]: copy.id,
     });
     expect(home.tags).not.toHaveProperty("dse-image:copies");
@@ -421,19 +423,106 @@ describe("the image rules (claims.ts) on AWS", () => {
   });
 });
 
-describe("what a changed setting leaves on the AMI", () => {
-  it("names each account and region the previous settings had, with how to revoke a share", () => {
-    const store = storeWith({ shareWithAccounts: ["222"], copyToRegions: ["us-west-2"] });
-    const previous = { shareWithAccounts: ["111", "222"], copyToRegions: [COPY, "us-west-2"] };
-    expect(store.staysAfter(previous, "ami-1")).toEqual([
-      "shareWithAccounts no longer lists 111: AMI ami-1 and its copies stay shared with it " +
-        "(another stack may rely on it); if none does, revoke it with `aws ec2 " +
-        'modify-image-attribute --image-id ami-1 --launch-permission "Remove=[{UserId=111}]"` ' +
-        "(and the same for each copy in its region)",
-      "copyToRegions no longer lists us-east-1: the copy of AMI ami-1 there stays, and goes with " +
-        "the AMI",
+describe("copies and shares a stack no longer asks for", () => {
+  const A = "111111111111";
+  const B = "222222222222";
+  const WEST = "us-west-2";
+  const copyIn = (region: string) => [...ec2.amis.values()].find((a) => a.region === region);
+
+  it("an update takes back those no other claim asks for; the last release takes back the rest", async () => {
+    complete("ami-1");
+    const before = { copyToRegions: [COPY, WEST], shareWithAccounts: [A, B] };
+    await claimImage(storeWith(before), request("ami-1"), log);
+    const prodStore = storeWith({ copyToRegions: [WEST], shareWithAccounts: [B] });
+    await claimImage(prodStore, { ...request("ami-1"), ...prod }, log);
+    const east = copyIn(COPY)!;
+    const west = copyIn(WEST)!;
+    logs = [];
+
+    const record = await claimImage(storeWith(), request("ami-1"), log, {
+      ...dev,
+      settings: before,
+    });
+    expect(ec2.amis.has(east.id)).toBe(false);
+    expect(ec2.deletedSnapshots).toEqual(east.snapshots);
+    const home = ec2.amis.get("ami-1")!;
+    expect(home.tags).not.toHaveProperty(`dse-image:copy:${COPY}`);
+    expect(home.tags[`dse-image:copy:${WEST}`]).toBe(west.id);
+    expect(home.tags[`dse-image:held:${dev.stackTag}`]).toBe("regions: accounts:");
+    // The copy's record goes only while it names the deleted copy.
+    expect(ec2.calls.filter((c) => c.command === "DeleteTagsCommand").map((c) => c.input)).toEqual([
+      { Resources: ["ami-1"], Tags: [{ Key: `dse-image:copy:${COPY}`, Value: east.id }] },
     ]);
-    expect(store.staysAfter({ shareWithAccounts: ["222"] }, "ami-1")).toEqual([]);
+    expect(home.launchPermissions).toEqual([B]);
+    expect(west.launchPermissions).toEqual([B]);
+    expect(record.regions).toEqual({ [HOME]: "ami-1" });
+    expect(logs).toEqual([
+      `the copies in ${WEST} and the shares with ${B} of ami-1 stay: the claims of ${prod.stackId} ask for them`,
+      `no stack asks for a copy in ${COPY} any more: deleting ${east.id} there`,
+      `no stack shares ami-1 with ${A} any more: revoking their launch permission on it and its copies`,
+    ]);
+    expect(
+      ec2.calls
+        .filter(
+          (c) =>
+            c.command === "ModifyImageAttributeCommand" &&
+            (c.input.LaunchPermission as { Remove?: unknown }).Remove !== undefined,
+        )
+        .map((c) => [c.region, c.input.ImageId]),
+    ).toEqual([
+      [HOME, "ami-1"],
+      [WEST, west.id],
+    ]);
+
+    // prod leaves the AMI to dev, which asks for nothing: prod's copy and share go.
+    logs = [];
+    await releaseImage(prodStore, { ...request("ami-1"), ...prod }, log);
+    expect(ec2.amis.has("ami-1")).toBe(true);
+    expect(ec2.amis.has(west.id)).toBe(false);
+    expect(home.launchPermissions).toEqual([]);
+    expect(logs).toContain(
+      `no stack asks for a copy in ${WEST} any more: deleting ${west.id} there`,
+    );
+  });
+
+  it("a claim that records nothing (an earlier version's) keeps every copy and share", async () => {
+    complete("ami-1", {
+      [`dse-image:user:${prod.stackTag}`]: prod.stackId,
+      [`dse-image:held:${prod.stackTag}`]: "true",
+    });
+    const before = { copyToRegions: [COPY], shareWithAccounts: [A] };
+    await claimImage(storeWith(before), request("ami-1"), log);
+    const east = copyIn(COPY)!;
+    logs = [];
+    await claimImage(storeWith(), request("ami-1"), log, { ...dev, settings: before });
+    expect(ec2.amis.has(east.id)).toBe(true);
+    expect(ec2.amis.get("ami-1")!.launchPermissions).toEqual([A]);
+    expect(logs).toEqual([
+      `the copies in ${COPY} and the shares with ${A} of ami-1 stay: the claims of ${prod.stackId} do not record which copies and shares they use (made by an earlier version, or kept by retention); they go with the AMI`,
+    ]);
+  });
+
+  it("settings the same as before take nothing back and write nothing", async () => {
+    complete("ami-1");
+    const settings = { copyToRegions: [COPY], shareWithAccounts: [A] };
+    await claimImage(storeWith(settings), request("ami-1"), log);
+    const calls = ec2.calls.length;
+    await claimImage(storeWith(settings), request("ami-1"), log, { ...dev, settings });
+    const writes = ec2.calls
+      .slice(calls)
+      .filter((c) => !/^Describe/.test(c.command) && c.command !== "ModifyImageAttributeCommand");
+    expect(writes).toEqual([]);
+    expect(copyIn(COPY)!.state).toBe("available");
+  });
+
+  it("settings too long for one tag record nothing, and say so", async () => {
+    complete("ami-1");
+    const accounts = Array.from({ length: 20 }, (_, i) => String(100000000000 + i));
+    await claimImage(storeWith({ shareWithAccounts: accounts }), request("ami-1"), log);
+    expect(ec2.amis.get("ami-1")!.tags[`dse-image:held:${dev.stackTag}`]).toBe("true");
+    expect(logs).toContain(
+      "copyToRegions and shareWithAccounts do not fit in one tag (EC2 takes 256 characters): other stacks never take back a copy or share of ami-1 while this stack claims it",
+    );
   });
 });
 

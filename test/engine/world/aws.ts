@@ -298,10 +298,15 @@ export class FakeAws {
       return ok();
     },
     "delete-tags": (a) => {
-      const keys = Object.keys(parseTags(a.one("--tags")!));
+      // A tag given with a value goes only while it has that value (EC2 DeleteTags).
+      const spec = a.one("--tags")!;
+      const tags = spec.trim().startsWith("[")
+        ? (JSON.parse(spec) as { Key: string; Value?: string }[])
+        : Object.keys(parseTags(spec)).map((Key) => ({ Key, Value: undefined }));
       for (const id of a.all("--resources")) {
         const target = this.amis.get(id) ?? this.instances.get(id);
-        if (target) for (const k of keys) delete target.tags[k];
+        for (const t of target ? tags : [])
+          if (t.Value === undefined || target!.tags[t.Key] === t.Value) delete target!.tags[t.Key];
       }
       return ok();
     },
@@ -352,9 +357,14 @@ export class FakeAws {
     "modify-image-attribute": (a) => {
       const ami = this.amis.get(a.one("--image-id")!);
       if (!ami) return fail("InvalidAMIID.NotFound", 254);
-      const perms = JSON.parse(a.one("--launch-permission")!) as { Add?: { UserId: string }[] };
+      const perms = JSON.parse(a.one("--launch-permission")!) as {
+        Add?: { UserId: string }[];
+        Remove?: { UserId: string }[];
+      };
       for (const p of perms.Add ?? [])
         if (!ami.launchPermissions.includes(p.UserId)) ami.launchPermissions.push(p.UserId);
+      const removed = (perms.Remove ?? []).map((p) => p.UserId);
+      ami.launchPermissions = ami.launchPermissions.filter((u) => !removed.includes(u));
       return ok();
     },
     "enable-image-deprecation": (a) => {
