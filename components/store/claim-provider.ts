@@ -114,8 +114,6 @@ export const claimProvider: pulumi.dynamic.ResourceProvider = {
         stackId: olds.stackId,
         settings: olds.store?.config,
       });
-      for (const line of store.staysAfter?.(olds.store.config, news.imageId) ?? [])
-        log(store.platform)(line);
       return { outs: { ...inputsOf(news), record } };
     });
   },

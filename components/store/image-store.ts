@@ -74,14 +74,8 @@ export interface ImageStore {
    */
   settleClaim?(): Promise<void>;
   /**
-   * What stays on the image although the stack's settings, changed from `previous`, no longer ask
-   * for it (a claim only ever adds: another stack may rely on it), each with how to remove it by
-   * hand: one line each, for the operator.
-   */
-  staysAfter?(previous: Record<string, unknown>, imageId: string): string[];
-  /**
-   * Takes back the replicas and shares (AWS copies, launch permissions) the stack asked for and
-   * no longer does: those `previous` settings named and the store's do not (an update), or all the
+   * Takes back what the stack's claim asked for on the image and no longer does (AWS copies and
+   * launch permissions, OpenStack visibility and properties): those `previous` settings named and the store's do not (an update), or all the
    * store's settings name (a release that leaves the image to other stacks). Only what no other
    * claim on the image asks for.
    */

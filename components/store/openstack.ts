@@ -13,6 +13,13 @@ import {
   wider,
   widening,
 } from "./glance-change";
+import {
+  type GlanceWants,
+  decodeGlanceWants,
+  encodeGlanceWants,
+  glanceWantsOf,
+  takingBack,
+} from "./glance-wants";
 import { type ImageStore, StoreError, type StoreLog, imageGone } from "./image-store";
 import { storeLog } from "./provider-util";
 
@@ -26,7 +33,8 @@ import { storeLog } from "./provider-util";
  * Properties (as the earlier Python store wrote them): dse_<field> per ImageMeta field,
  * dse_manifest_<n> (the manifest JSON in 240-character pieces: Glance caps a value at 255),
  * dse_user_<stack tag> / dse_kept_<stack tag> (claims; the value is the stack ID) and
- * dse_held_<stack tag> (the claim is an ImageClaim's). Only images the current project owns count
+ * dse_held_<stack tag> (the claim is an ImageClaim's; its value, the visibility and properties the
+ * claim asks for, glance-wants.ts, or `true` from versions before). Only images the current project owns count
  * (rule O4: a property filter alone also matches other projects' public images). Builders are
  * servers named dse-<stack tag>-openstack-*. Every change to an image is read back and made again
  * while another change at the same moment undid it (glance-change.ts).
@@ -233,7 +241,8 @@ export class OpenStackImageStore implements ImageStore {
   }
 
   private imageOf(row: ImageRow): StoredImage {
-    const record = readRecord(PROPERTIES, propertiesOf(row.properties));
+    const props = propertiesOf(row.properties);
+    const record = readRecord(PROPERTIES, props);
     // `killed`: the upload failed and nothing can boot it, but it stays until deleted. A
     // complete image Glance no longer serves is as broken: never resumed, adopted or exported.
     if (row.status === "killed" || (record.meta.state === "complete" && row.status !== "active"))
@@ -243,6 +252,7 @@ export class OpenStackImageStore implements ImageStore {
       name: row.name ?? "",
       createdAt: row.created_at ?? "",
       ...record,
+      holds: Object.fromEntries(record.held.map((t) => [t, props[`${PROPERTIES.held}${t}`]])),
       extra: { owner: row.owner ?? "" },
     };
   }
@@ -323,12 +333,25 @@ export class OpenStackImageStore implements ImageStore {
     await this.change(image.id, { unset: [`${PROPERTIES.claim[kind]}${tag}`] }, "done");
   }
 
+  /** Held, the property's value records the visibility and properties this stack asks for. */
   async setHeld(image: StoredImage, tag: string, held: boolean): Promise<void> {
-    if (held === image.held.includes(tag)) return;
     const key = `${PROPERTIES.held}${tag}`;
-    await (held
-      ? this.change(image.id, { set: { [key]: "true" } }, "fail")
-      : this.change(image.id, { unset: [key] }, "done"));
+    if (!held) {
+      if (image.held.includes(tag)) await this.change(image.id, { unset: [key] }, "done");
+      return;
+    }
+    const wants = encodeGlanceWants(this.wants());
+    if (wants === undefined)
+      this.log(
+        `imageProperties' names do not fit in one property (Glance takes 255 characters): other stacks never take back a visibility or property of ${image.id} while this stack claims it`,
+      );
+    const value = wants ?? "true";
+    if (image.held.includes(tag) && image.holds?.[tag] === value) return;
+    await this.change(image.id, { set: { [key]: value } }, "fail");
+  }
+
+  private wants(): GlanceWants {
+    return glanceWantsOf(this.config);
   }
 
   supersede(image: StoredImage, byName: string): Promise<void> {
@@ -352,24 +375,55 @@ export class OpenStackImageStore implements ImageStore {
     return true;
   }
 
-  /** A narrower visibility or properties the previous settings set: the image keeps them. */
-  staysAfter(previous: Partial<OpenStackStoreConfig>, imageId: string): string[] {
-    const before = previous.visibility ?? "private";
-    const now = this.config.visibility ?? "private";
-    const dropped = Object.keys(previous.properties ?? {}).filter(
-      (k) => !(k in (this.config.properties ?? {})),
+  /**
+   * Takes back the visibility and properties this stack's claim asked for and asks for no more: on
+   * an update, what the `previous` settings asked for beyond these; on a release (no `previous`),
+   * all these ask for. The visibility narrows to the widest any other claim (and these settings)
+   * asks for, the properties none of them names go. A claim that records nothing (one of an
+   * earlier version, or a kept image's) may rely on anything: everything stays, and the operator
+   * is told. The change is read back and made again as every change is (glance-change.ts).
+   */
+  async withdraw(
+    image: StoredImage,
+    tag: string,
+    previous?: Partial<OpenStackStoreConfig>,
+  ): Promise<void> {
+    const before = previous === undefined ? this.wants() : glanceWantsOf(previous);
+    const now: GlanceWants[] = previous === undefined ? [] : [this.wants()];
+    const dropsVisibility = wider(before.visibility, now[0]?.visibility ?? "private");
+    const dropsProperties = before.properties.some(
+      (k) => !now.some((w) => w.properties.includes(k)),
     );
-    return [
-      ...(wider(before, now)
-        ? [
-            `imageVisibility ${now} is narrower than ${before}: image ${imageId} stays ${before} (another stack may rely on it); if none does, \`openstack image set --${now} ${imageId}\``,
-          ]
-        : []),
-      ...dropped.map(
-        (k) =>
-          `imageProperties no longer lists ${k}: image ${imageId} keeps it; if no stack needs it, \`openstack image unset --property ${k} ${imageId}\``,
-      ),
-    ];
+    if (!dropsVisibility && !dropsProperties) return;
+    const others = [...new Set([...Object.keys(image.users), ...Object.keys(image.kept)])]
+      .filter((t) => t !== tag)
+      .sort();
+    const unknown = others.filter((t) => decodeGlanceWants(image.holds?.[t]) === undefined);
+    if (unknown.length > 0) {
+      const who = unknown.map((t) => image.users[t] ?? image.kept[t]).join(", ");
+      this.log(
+        `image ${image.id} keeps its visibility and properties: the claims of ${who} do not record which they rely on (made by an earlier version, or kept by retention)`,
+      );
+      return;
+    }
+    const row = await this.row(image.id);
+    if (row === undefined) return;
+    const asked = [...now, ...others.map((t) => decodeGlanceWants(image.holds?.[t])!)];
+    const change = takingBack(before, asked, {
+      visibility: row.visibility ?? "private",
+      properties: propertiesOf(row.properties),
+    });
+    if (change.visibility === undefined && change.unset === undefined) return;
+    this.log(
+      `no stack asks for ${[
+        ...(change.visibility ? [`visibility ${row.visibility}`] : []),
+        ...(change.unset ?? []),
+      ].join(", ")} on image ${image.id} any more: ${[
+        ...(change.visibility ? [`it goes ${change.visibility}`] : []),
+        ...(change.unset ? [`removing ${change.unset.join(", ")}`] : []),
+      ].join(", ")}`,
+    );
+    await this.change(image.id, change, "done");
   }
 
   /**

@@ -350,6 +350,14 @@ export function recoveryPaths(family: Family): void {
       const third = await s.up(dev);
       expect(created(third)).toEqual([]);
       expect(created(third, "update")).toEqual([]);
+      if (family === "openstack") {
+        // Back to the first settings: no other stack asks for what it added, so it goes.
+        dev.config = c;
+        await s.up(dev);
+        const image = s.world.openstack.images.get(exported(first).id)!;
+        expect(image.visibility).toBe("private");
+        expect(image.properties.hw_qemu_guest_agent).toBeUndefined();
+      }
       await s.destroy(dev);
       expect(images()).toEqual([]);
     });
@@ -915,6 +923,37 @@ export function sharedImages(family: Family): void {
         expect(created(again, "update")).toEqual([]);
         await s.destroy(dev);
         expect(allAmis()).toEqual([]);
+      },
+    );
+
+    it.runIf(family === "openstack")(
+      "a stack narrows its visibility and drops a property: what another stack asks for stays until it goes too",
+      async () => {
+        const asking = (imageVisibility: string, imageProperties: Record<string, string>) => {
+          const c = s.config(family);
+          const openstack = { ...(c.openstack as object), imageVisibility, imageProperties };
+          return { ...c, openstack };
+        };
+        const dev = s.stack("dev", asking("community", { a: "1", b: "2" }));
+        const built = await s.up(dev);
+        const prod = s.stack("prod", asking("shared", { b: "2" }));
+        await s.up(prod);
+        const image = s.world.openstack.images.get(exported(built).id)!;
+        expect(image.visibility).toBe("community");
+
+        dev.config = asking("private", {});
+        const changed = await s.up(dev);
+        expect(roles(created(changed, "replace"))).toEqual([]);
+        expect(image.visibility).toBe("shared");
+        expect(image.properties.a).toBeUndefined();
+        expect(image.properties.b).toBe("2");
+
+        // prod goes; dev, which asks for nothing, keeps the image alone.
+        await s.destroy(prod);
+        expect(image.visibility).toBe("private");
+        expect(image.properties.b).toBeUndefined();
+        await s.destroy(dev);
+        expect(images()).toEqual([]);
       },
     );
 

@@ -80,6 +80,7 @@ describe("OpenStackImageStore reads", () => {
       users: { [dev.stackTag]: dev.stackId },
       kept: { [prod.stackTag]: prod.stackId },
       held: [dev.stackTag],
+      holds: { [dev.stackTag]: "true" },
       manifest,
       extra: { owner: PROJECT },
     });
@@ -369,7 +370,8 @@ describe("the image rules (claims.ts) on OpenStack", () => {
     expect(record).toMatchObject({ id: "img-1", name: "dse_base-img-1", imageName: "dse_base" });
     expect(cloud.images.get("img-1")!.properties).toMatchObject({
       [`dse_user_${dev.stackTag}`]: dev.stackId,
-      [`dse_held_${dev.stackTag}`]: "true",
+      // What the claim asks of the image: another stack leaving takes back only the rest.
+      [`dse_held_${dev.stackTag}`]: '{"visibility":"private","properties":[]}',
     });
   });
 
@@ -411,20 +413,61 @@ describe("the image rules (claims.ts) on OpenStack", () => {
     ).toEqual([]);
   });
 
-  it("names a narrower visibility and dropped properties the image keeps, with the command", () => {
-    const now = new OpenStackImageStore(
-      { visibility: "private", properties: { b: "2" } },
-      cloud.cli,
+  it("takes back a visibility and properties no other claim asks for; the last release the rest", async () => {
+    complete("img-1");
+    const storeOf = (visibility: string, properties: Record<string, string>) =>
+      new OpenStackImageStore({ visibility, properties }, cloud.cli, SETTLED);
+    const before = { visibility: "public", properties: { a: "1", b: "2" } };
+    await claimImage(storeOf("public", before.properties), request("img-1"), log);
+    const prodStore = storeOf("shared", { b: "2" });
+    await claimImage(prodStore, { ...request("img-1"), ...prod }, log);
+    const image = cloud.images.get("img-1")!;
+    expect(image.visibility).toBe("public");
+    expect(image.properties[`dse_held_${dev.stackTag}`]).toBe(
+      '{"visibility":"public","properties":["a","b"]}',
     );
-    expect(
-      now.staysAfter({ visibility: "public", properties: { a: "1", b: "2" } }, "img-1"),
-    ).toEqual([
-      "imageVisibility private is narrower than public: image img-1 stays public (another " +
-        "stack may rely on it); if none does, `openstack image set --private img-1`",
-      "imageProperties no longer lists a: image img-1 keeps it; if no stack needs it, " +
-        "`openstack image unset --property a img-1`",
+    logs = [];
+
+    await claimImage(storeOf("private", {}), request("img-1"), log, { ...dev, settings: before });
+    expect(image.visibility).toBe("shared");
+    expect(image.properties.a).toBeUndefined();
+    expect(image.properties.b).toBe("2");
+    expect(image.properties[`dse_held_${dev.stackTag}`]).toBe(
+      '{"visibility":"private","properties":[]}',
+    );
+    expect(logs).toContain(
+      "no stack asks for visibility public, a on image img-1 any more: it goes shared, removing a",
+    );
+
+    // prod leaves the image to dev, which asks for nothing: private, and b goes.
+    await releaseImage(prodStore, { ...request("img-1"), ...prod }, log);
+    expect(cloud.images.has("img-1")).toBe(true);
+    expect(image.visibility).toBe("private");
+    expect(image.properties.b).toBeUndefined();
+  });
+
+  it("a claim that records nothing, or a visibility set wider by hand, keeps what it has", async () => {
+    complete("img-1", {
+      [`dse_user_${prod.stackTag}`]: prod.stackId,
+      [`dse_held_${prod.stackTag}`]: "true",
+    });
+    const before = { visibility: "shared", properties: { a: "1" } };
+    const sharing = new OpenStackImageStore(before, cloud.cli, SETTLED);
+    await claimImage(sharing, request("img-1"), log);
+    logs = [];
+    await claimImage(store, request("img-1"), log, { ...dev, settings: before });
+    const image = cloud.images.get("img-1")!;
+    expect([image.visibility, image.properties.a]).toEqual(["shared", "1"]);
+    expect(logs).toEqual([
+      `image img-1 keeps its visibility and properties: the claims of ${prod.stackId} do not record which they rely on (made by an earlier version, or kept by retention)`,
     ]);
-    expect(now.staysAfter({}, "img-1")).toEqual([]);
+
+    // Made public by hand: not this stack's doing, it stays when the stack leaves.
+    delete image.properties[`dse_user_${prod.stackTag}`];
+    image.visibility = "public";
+    await claimImage(sharing, request("img-1"), log, { ...dev, settings: {} });
+    await claimImage(store, request("img-1"), log, { ...dev, settings: before });
+    expect([image.visibility, image.properties.a]).toEqual(["public", undefined]);
   });
 
   it("widening an image deleted since it was read names it gone", async () => {
