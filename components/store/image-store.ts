@@ -60,8 +60,9 @@ export interface ImageStore {
   /** Platform extras of a claimed image's record (AWS: the copies per region). */
   ensureReplicas(image: StoredImage): Promise<Record<string, unknown>>;
   /**
-   * The replicas this stack asks for (AWS: its copyToRegions) that are gone or broken. A Read
-   * then finds the claim gone, so the `up` after a refresh claims again and makes them anew.
+   * What this stack asks of the image that is gone (AWS: copies in its copyToRegions gone or
+   * broken; OpenStack: its visibility or properties). A Read then finds the claim gone, so the
+   * `up` after a refresh claims again and makes them anew.
    */
   replicasGone?(image: StoredImage): Promise<string[]>;
   /** A cloud's base image by content (ID and digest of its bytes); local bases are files. */

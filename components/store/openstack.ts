@@ -427,6 +427,26 @@ export class OpenStackImageStore implements ImageStore {
   }
 
   /**
+   * What the stack asks of the image that it lacks: a visibility narrower than the stack's, or a
+   * property of the stack's missing (taken back by hand, or by a stack that read the image just
+   * before this stack's claim). A Read then finds the claim gone, so `up --refresh` claims again
+   * and widens it anew.
+   */
+  async replicasGone(image: StoredImage): Promise<string[]> {
+    const row = await this.row(image.id);
+    if (row === undefined) return [];
+    const change = widening(
+      { ...row, properties: propertiesOf(row.properties) },
+      this.config.visibility ?? "private",
+      this.config.properties ?? {},
+    );
+    return [
+      ...(change.visibility ? [`visibility ${change.visibility}`] : []),
+      ...Object.keys(change.set ?? {}),
+    ];
+  }
+
+  /**
    * The stack's imageVisibility and imageProperties on the image it claims, as the AWS store
    * shares an AMI with the stack's accounts: an adopted image, or one whose settings the stack
    * changed since its build, gets them. Only ever widening (glance-change.ts `widening`), so a

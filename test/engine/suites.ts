@@ -282,6 +282,30 @@ export function recoveryPaths(family: Family): void {
       expect(created(third)).toEqual([]);
     });
 
+    it.runIf(family === "openstack")(
+      "a visibility narrowed and a property removed outside Pulumi: refresh drops the claim, the next up widens again",
+      async () => {
+        const c = s.config(family);
+        const openstack = {
+          ...(c.openstack as object),
+          imageVisibility: "shared",
+          imageProperties: { hw_qemu_guest_agent: "yes" },
+        };
+        const dev = s.stack("dev", { ...c, openstack });
+        const first = await s.up(dev);
+        const image = s.world.openstack.images.get(exported(first).id)!;
+        image.visibility = "private";
+        delete image.properties.hw_qemu_guest_agent;
+        const again = await s.up(dev, { refresh: true });
+        expect(roles(created(again))).not.toContain(BUILDER);
+        expect(exported(again).id).toBe(exported(first).id);
+        expect(image.visibility).toBe("shared");
+        expect(image.properties.hw_qemu_guest_agent).toBe("yes");
+        await s.destroy(dev);
+        expect(publishedImages(s.world, s.localDirs)).toEqual([]);
+      },
+    );
+
     it.runIf(family === "aws")(
       "a copy deregistered outside Pulumi: refresh drops the claim, the next up copies again",
       async () => {

@@ -470,6 +470,21 @@ describe("the image rules (claims.ts) on OpenStack", () => {
     expect([image.visibility, image.properties.a]).toEqual(["public", undefined]);
   });
 
+  it("a Read names the visibility and properties the stack asks for that the image lacks", async () => {
+    complete("img-1", { os_distro: "debian" });
+    const sharing = new OpenStackImageStore(
+      { visibility: "shared", properties: { os_distro: "ubuntu", hw_qemu_guest_agent: "yes" } },
+      cloud.cli,
+      SETTLED,
+    );
+    const image = (await sharing.get("img-1"))!;
+    expect(await sharing.replicasGone(image)).toEqual(["visibility shared", "hw_qemu_guest_agent"]);
+    await claimImage(sharing, request("img-1"), log);
+    expect(await sharing.replicasGone(image)).toEqual([]);
+    cloud.images.delete("img-1");
+    expect(await sharing.replicasGone(image)).toEqual([]);
+  });
+
   it("widening an image deleted since it was read names it gone", async () => {
     complete("img-1");
     const image = (await store.get("img-1"))!;
