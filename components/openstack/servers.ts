@@ -72,33 +72,35 @@ const named = (prefix: string, column: string) => (r: Record<string, string>) =>
  */
 export async function sweepBuilderObjects(ctx: OpenStackContext, prefix: string): Promise<void> {
   const left: string[] = [];
-  const servers = await rows(ctx, [...words("server list --name"), `^${prefix}`]);
+  // Listed at once (each `openstack` call is seconds of client start): what is deleted below is
+  // what the stack had when the sweep began, whatever the order of the lists.
+  const [servers, fips, keypairs, groups] = await Promise.all([
+    rows(ctx, [...words("server list --name"), `^${prefix}`]),
+    rows(ctx, ["floating", "ip", "list", "--long"]).catch((e: Error) => {
+      // A cloud without Neutron's L3 extension has no floating IPs: the API answers 404.
+      if (!/404|could not be found/.test(e.message))
+        left.push(`floating IPs: cannot list them: ${e.message}`);
+      return [] as Record<string, string>[];
+    }),
+    rows(ctx, ["keypair", "list"]),
+    rows(ctx, ["security", "group", "list"]),
+  ]);
   for (const { ID: id } of servers.filter(named(prefix, "Name"))) {
     ctx.log(`Terminating server ${id} ...`);
     if (!(await deleted(ctx, ["server"], "ID", id, ["--wait"])))
       left.push(`server ${id}: openstack server delete ${id}`);
-  }
-  let fips: Record<string, string>[] = [];
-  try {
-    fips = await rows(ctx, ["floating", "ip", "list", "--long"]);
-  } catch (e) {
-    // A cloud without Neutron's L3 extension has no floating IPs: the API answers 404.
-    if (!/404|could not be found/.test((e as Error).message))
-      left.push(`floating IPs: cannot list them: ${(e as Error).message}`);
   }
   for (const { ID: id } of fips.filter(named(prefix, "Description"))) {
     ctx.log(`Releasing floating IP ${id} ...`);
     if (!(await deleted(ctx, ["floating", "ip"], "ID", id)))
       left.push(`floating IP ${id}: openstack floating ip delete ${id}`);
   }
-  for (const { Name: name } of (await rows(ctx, ["keypair", "list"])).filter(
-    named(prefix, "Name"),
-  )) {
+  for (const { Name: name } of keypairs.filter(named(prefix, "Name"))) {
     ctx.log(`Deleting key pair ${name} ...`);
     if (!(await deleted(ctx, ["keypair"], "Name", name)))
       left.push(`key pair ${name}: openstack keypair delete ${name}`);
   }
-  const groups = await rows(ctx, ["security", "group", "list"]);
+  // Servers first: a group goes once no server's port holds it.
   for (const { ID: id } of groups.filter(named(prefix, "Name"))) {
     ctx.log(`Deleting security group ${id} ...`);
     if (!(await deleteGroup(ctx, id)))

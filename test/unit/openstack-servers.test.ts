@@ -137,7 +137,14 @@ describe("openstack teardown", () => {
       "-f",
       "json",
     ]);
-    expect(cloud.calls).toContainEqual(["--insecure", "server", "delete", "--wait", "s1"]);
+    // The four lists first, together; then the deletes, servers before the rest.
+    expect(cloud.calls.slice(0, 4).map((c) => c.slice(1, 3).join(" "))).toEqual([
+      "server list",
+      "floating ip",
+      "keypair list",
+      "security group",
+    ]);
+    expect(cloud.calls[4]).toEqual(["--insecure", "server", "delete", "--wait", "s1"]);
     expect(logs).toEqual([
       "Terminating server s1 ...",
       "Releasing floating IP f1 ...",
