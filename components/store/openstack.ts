@@ -34,10 +34,10 @@ import { storeLog } from "./provider-util";
  * dse_manifest_<n> (the manifest JSON in 240-character pieces: Glance caps a value at 255),
  * dse_user_<stack tag> / dse_kept_<stack tag> (claims; the value is the stack ID) and
  * dse_held_<stack tag> (the claim is an ImageClaim's; its value, the visibility and properties the
- * claim asks for, glance-wants.ts, or `true` from versions before). Only images the current project owns count
- * (rule O4: a property filter alone also matches other projects' public images). Builders are
- * servers named dse-<stack tag>-openstack-*. Every change to an image is read back and made again
- * while another change at the same moment undid it (glance-change.ts).
+ * claim asks for, glance-wants.ts, or `true` from versions before). Only images the current
+ * project owns count (rule O4: a property filter alone also matches other projects' public
+ * images). Builders are servers named dse-<stack tag>-openstack-*. Every change to an image is
+ * read back and made again while another change at the same moment undid it (glance-change.ts).
  */
 export interface OpenStackStoreConfig {
   /** Flags on every call (`--insecure`, `--os-cacert FILE`). */
