@@ -277,11 +277,10 @@ export class OpenStackImageStore implements ImageStore {
   }
 
   async listFamily(imageName: string): Promise<StoredImage[]> {
-    const project = await this.projectId();
-    const ids: string[] = [];
-    // Superseded images are hidden (os_hidden): listed only with --hidden.
-    for (const hidden of [[], ["--hidden"]]) {
-      const rows = await this.json<{ ID: string; Project?: string }[] | null>([
+    // Superseded images are hidden (os_hidden): listed only with --hidden. The project and both
+    // lists at once: each `openstack` call is seconds of client start and a token.
+    const list = (hidden: string[]) =>
+      this.json<{ ID: string; Project?: string }[] | null>([
         "image",
         "list",
         "--long",
@@ -289,9 +288,10 @@ export class OpenStackImageStore implements ImageStore {
         `dse_image_name=${imageName}`,
         ...hidden,
       ]);
-      for (const row of rows ?? [])
-        if (row.Project === project && !ids.includes(row.ID)) ids.push(row.ID);
-    }
+    const [project, ...lists] = await Promise.all([this.projectId(), list([]), list(["--hidden"])]);
+    const ids: string[] = [];
+    for (const row of lists.flatMap((rows) => rows ?? []))
+      if (row.Project === project && !ids.includes(row.ID)) ids.push(row.ID);
     const images = await Promise.all(ids.map((id) => this.get(id)));
     return images.filter((i): i is StoredImage => i !== undefined);
   }
