@@ -72,6 +72,23 @@ function laneConfig(cloud: LaneCloud, sbomDir: string): Record<string, unknown> 
   };
 }
 
+/** The lane's config with a wider visibility and a property: the second stack asks for them. */
+function sharing(config: Record<string, unknown>): Record<string, unknown> {
+  const openstack = {
+    ...(config.openstack as object),
+    imageVisibility: "shared",
+    imageProperties: { os_distro: "debian" },
+  };
+  return { ...config, openstack };
+}
+
+interface GlanceImage {
+  name: string;
+  status: string;
+  visibility: string;
+  properties: Record<string, string>;
+}
+
 describe.skipIf(unavailable)("OpenStack platform on a real single-node OpenStack", () => {
   let cloud: LaneCloud;
   let tmp = "";
@@ -79,6 +96,8 @@ describe.skipIf(unavailable)("OpenStack platform on a real single-node OpenStack
   let dev: Engine;
   let prod: Engine;
   let built: Published;
+  const glanceImage = async (id: string) =>
+    JSON.parse(await providers.cli(["image", "show", id, "-f", "json"])) as GlanceImage;
 
   beforeAll(async () => {
     const base = await ensureDebianBase({ log });
@@ -96,7 +115,7 @@ describe.skipIf(unavailable)("OpenStack platform on a real single-node OpenStack
     }
     const config = laneConfig(cloud, tmp);
     dev = new Engine("lane-dev", providers, config);
-    prod = new Engine("lane-prod", providers, config);
+    prod = new Engine("lane-prod", providers, sharing(config));
   });
 
   afterAll(async () => {
@@ -136,12 +155,7 @@ describe.skipIf(unavailable)("OpenStack platform on a real single-node OpenStack
     built = published(r);
     expect(built.name).toMatch(/^dse_lane-[0-9a-f]{12}-\d{8}$/);
     expect(built.bootTest).toMatchObject({ passed: true });
-    const image = JSON.parse(await providers.cli(["image", "show", built.id, "-f", "json"])) as {
-      name: string;
-      status: string;
-      visibility: string;
-      properties: Record<string, string>;
-    };
+    const image = await glanceImage(built.id);
     expect(image).toMatchObject({ name: built.name, status: "active", visibility: "private" });
     expect(image.properties).toMatchObject({ dse_state: "complete" });
     expect(await projectObjects(providers.cli)).toEqual([
@@ -160,13 +174,16 @@ describe.skipIf(unavailable)("OpenStack platform on a real single-node OpenStack
     expect(again.steps.filter((s) => s.op !== "same")).toEqual([]);
   });
 
-  it("a second stack adopts the image without building", async () => {
+  it("a second stack adopts the image without building, widening it as it asks", async () => {
     const r = logged("lane-prod up", await prod.up());
     expect(r.ok, r.error).toBe(true);
     expect(published(r).id).toBe(built.id);
     expect(r.steps.filter((s) => s.urn.includes("openstack:compute/instance:Instance"))).toEqual(
       [],
     );
+    const image = await glanceImage(built.id);
+    expect(image.visibility).toBe("shared");
+    expect(image.properties.os_distro).toBe("debian");
   });
 
   it("claims eight stacks write to the image at the same moment all hold, and all go", async () => {
@@ -196,6 +213,16 @@ describe.skipIf(unavailable)("OpenStack platform on a real single-node OpenStack
     expect(await projectObjects(providers.cli)).toEqual([
       expect.stringMatching(new RegExp(`^image ${built.id} `)),
     ]);
+  });
+
+  it("the second stack, left alone on the image, no longer asks for them: Glance takes them back", async () => {
+    prod.config = laneConfig(cloud, tmp);
+    const r = logged("lane-prod up", await prod.up());
+    expect(r.ok, r.error).toBe(true);
+    expect(published(r).id).toBe(built.id);
+    const image = await glanceImage(built.id);
+    expect(image.visibility).toBe("private");
+    expect(image.properties.os_distro).toBeUndefined();
   });
 
   it("destroying the second leaves nothing in the project", async () => {
