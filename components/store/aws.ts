@@ -14,7 +14,7 @@ import {
   unwantedBy,
   wantsOf,
 } from "./aws-wants";
-import type { ClaimKind, ImageMeta, StoredImage } from "./image";
+import { type ClaimKind, type ImageMeta, type StoredImage, claimStack, otherClaims } from "./image";
 import { type KeySpelling, readRecord, recordEntries } from "./image-keys";
 import { envSeconds } from "../host-env";
 import {
@@ -499,10 +499,7 @@ export class AwsImageStore implements ImageStore {
       });
       for (const copy of found.map((i) => this.imageOf(i))) {
         if (copy === undefined) continue;
-        const others = [...Object.keys(copy.users), ...Object.keys(copy.kept)].filter(
-          (t) => t !== stackTag,
-        );
-        if (others.length > 0) {
+        if (otherClaims(copy, stackTag).length > 0) {
           await this.untag(
             copy.id,
             [`${TAGS.claim.users}${stackTag}`, `${TAGS.claim.kept}${stackTag}`],
@@ -671,10 +668,8 @@ export class AwsImageStore implements ImageStore {
     const mine = wantsOf(this.config);
     const dropped = previous === undefined ? mine : droppedWants(wantsOf(previous), mine);
     if (noWants(dropped)) return;
-    const others = [...new Set([...Object.keys(image.users), ...Object.keys(image.kept)])]
-      .filter((t) => t !== tag)
-      .sort();
-    const stackOf = (t: string) => image.users[t] ?? image.kept[t];
+    const others = otherClaims(image, tag);
+    const stackOf = (t: string) => claimStack(image, t);
     const unknown = others.filter((t) => decodeWants(image.holds?.[t]) === undefined);
     if (unknown.length > 0) {
       this.log(

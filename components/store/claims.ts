@@ -207,8 +207,10 @@ export async function releaseImage(
 
 /**
  * The image stays, other stacks claiming it: what this stack's claim asked for (AWS copies and
- * shares) goes unless one of them asks for it too. Read after the claim was dropped (the
- * ordering withdraw relies on).
+ * shares, OpenStack visibility and properties) goes unless one of them asks for it too. Read
+ * after the claim was dropped (the ordering withdraw relies on). A replaced claim is released at
+ * the end of the run, after its successor's create (rule E3), so a stack that moved to another
+ * image has its new claim written by then, and a stack keeping this one (retention) is skipped.
  */
 async function withdrawLeft(store: ImageStore, req: ClaimRequest): Promise<void> {
   if (store.withdraw === undefined) return;

@@ -64,6 +64,16 @@ export const claimCount = (image: StoredImage): number =>
 export const keptMeanwhile = (image: StoredImage): string =>
   `kept ${image.name} (${image.id}): another stack claimed it meanwhile`;
 
+/** The stack tags of every claim on the image but `tag`'s (users and kept), sorted. */
+export const otherClaims = (image: StoredImage, tag: string): string[] =>
+  [...new Set([...Object.keys(image.users), ...Object.keys(image.kept)])]
+    .filter((t) => t !== tag)
+    .sort();
+
+/** The stack ID of a claim on the image, by its tag. */
+export const claimStack = (image: StoredImage, tag: string): string =>
+  image.users[tag] ?? image.kept[tag] ?? tag;
+
 /** Who holds a claim on the image, for the log. */
 export function claimants(image: StoredImage): string {
   return [...new Set([...Object.values(image.users), ...Object.values(image.kept)])]

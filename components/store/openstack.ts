@@ -3,7 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { envSeconds } from "../host-env";
 import type { ProbeBuilder } from "../lifecycle/plan";
 import type { SourceImage } from "../lifecycle/store";
-import type { ClaimKind, ImageMeta, StoredImage } from "./image";
+import { type ClaimKind, type ImageMeta, type StoredImage, claimStack, otherClaims } from "./image";
 import { type KeySpelling, readRecord, recordEntries } from "./image-keys";
 import {
   type GlanceRow,
@@ -395,12 +395,10 @@ export class OpenStackImageStore implements ImageStore {
       (k) => !now.some((w) => w.properties.includes(k)),
     );
     if (!dropsVisibility && !dropsProperties) return;
-    const others = [...new Set([...Object.keys(image.users), ...Object.keys(image.kept)])]
-      .filter((t) => t !== tag)
-      .sort();
+    const others = otherClaims(image, tag);
     const unknown = others.filter((t) => decodeGlanceWants(image.holds?.[t]) === undefined);
     if (unknown.length > 0) {
-      const who = unknown.map((t) => image.users[t] ?? image.kept[t]).join(", ");
+      const who = unknown.map((t) => claimStack(image, t)).join(", ");
       this.log(
         `image ${image.id} keeps its visibility and properties: the claims of ${who} do not record which they rely on (made by an earlier version, or kept by retention)`,
       );
