@@ -470,6 +470,19 @@ describe("the image rules (claims.ts) on OpenStack", () => {
     expect([image.visibility, image.properties.a]).toEqual(["public", undefined]);
   });
 
+  it("property names too long for one property record nothing, and say so", async () => {
+    complete("img-1");
+    const properties = Object.fromEntries(
+      Array.from({ length: 30 }, (_, i) => [`property_${i}`, "x"]),
+    );
+    const many = new OpenStackImageStore({ properties }, cloud.cli, SETTLED);
+    await claimImage(many, request("img-1"), log);
+    expect(cloud.images.get("img-1")!.properties[`dse_held_${dev.stackTag}`]).toBe("true");
+    expect(logs).toContain(
+      "imageProperties' names do not fit in one property (Glance takes 255 characters): other stacks never take back a visibility or property of img-1 while this stack claims it",
+    );
+  });
+
   it("a Read names the visibility and properties the stack asks for that the image lacks", async () => {
     complete("img-1", { os_distro: "debian" });
     const sharing = new OpenStackImageStore(
