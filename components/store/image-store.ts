@@ -42,7 +42,8 @@ export interface ImageStore {
   dropClaim(image: StoredImage, kind: ClaimKind, tag: string): Promise<void>;
   /**
    * Marks (or unmarks) the stack's claim in `users` as held by an ImageClaim resource; writes
-   * nothing when it is so already (AWS: and its tag records the store's settings).
+   * nothing when it is so already (the clouds: and its value records what the store's settings
+   * ask of the image).
    */
   setHeld(image: StoredImage, tag: string, held: boolean): Promise<void>;
   supersede(image: StoredImage, byName: string): Promise<void>;
@@ -76,9 +77,9 @@ export interface ImageStore {
   settleClaim?(): Promise<void>;
   /**
    * Takes back what the stack's claim asked for on the image and no longer does (AWS copies and
-   * launch permissions, OpenStack visibility and properties): those `previous` settings named and the store's do not (an update), or all the
-   * store's settings name (a release that leaves the image to other stacks). Only what no other
-   * claim on the image asks for.
+   * launch permissions, OpenStack visibility and properties): what the `previous` settings asked
+   * for and the store's do not (an update), or all the store's settings ask for (a release that
+   * leaves the image to other stacks). Only what no other claim on the image asks for.
    */
   withdraw?(image: StoredImage, tag: string, previous?: Record<string, unknown>): Promise<void>;
   /** An image gone outside Pulumi: whatever hangs on it (AWS copies) is released. */

@@ -47,8 +47,9 @@ export interface StoredImage {
    */
   held: string[];
   /**
-   * The value of each held claim's key, by stack tag, where a store records something there (AWS:
-   * the copies and shares the claim asks for, aws-wants.ts).
+   * The value of each held claim's key, by stack tag, where a store records something there: what
+   * the claim asks of the image (AWS copies and shares, aws-wants.ts; OpenStack visibility and
+   * properties, glance-wants.ts).
    */
   holds?: Record<string, string>;
   /** What verify.sh printed: each tool and its version. */
