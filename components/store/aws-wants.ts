@@ -32,7 +32,10 @@ export function encodeWants(wants: Wants): string | undefined {
   return value.length <= MAX_VALUE ? value : undefined;
 }
 
-/** A held tag's value read back; undefined for one that records nothing (`true`, earlier versions). */
+/**
+ * A held tag's value read back; undefined for one that records nothing (`true`, from earlier
+ * versions).
+ */
 export function decodeWants(value: string | undefined): Wants | undefined {
   const m = FORMAT.exec(value ?? "");
   if (m === null) return undefined;

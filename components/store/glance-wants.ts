@@ -30,7 +30,10 @@ export function encodeGlanceWants(wants: GlanceWants): string | undefined {
   return value.length <= MAX_VALUE ? value : undefined;
 }
 
-/** A held property's value read back; undefined for one that records nothing (`true`, earlier versions). */
+/**
+ * A held property's value read back; undefined for one that records nothing (`true`, from
+ * earlier versions).
+ */
 export function decodeGlanceWants(value: string | undefined): GlanceWants | undefined {
   let parsed: unknown;
   try {
