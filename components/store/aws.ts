@@ -350,11 +350,14 @@ export class AwsImageStore implements ImageStore {
     );
   }
 
-  private untag(id: string, keys: string[], region = this.config.region): Promise<unknown> {
+  /**
+   * Deletes tags by key; a tag given with a value goes only while it has that value (EC2
+   * DeleteTags).
+   */
+  private untag(id: string, keys: (string | Tag)[], region = this.config.region): Promise<unknown> {
+    const tags = keys.map((k) => (typeof k === "string" ? { Key: k } : k));
     return this.call("delete-tags", region, () =>
-      this.ec2(region).send(
-        new (ec2Sdk().DeleteTagsCommand)({ Resources: [id], Tags: keys.map((Key) => ({ Key })) }),
-      ),
+      this.ec2(region).send(new (ec2Sdk().DeleteTagsCommand)({ Resources: [id], Tags: tags })),
     );
   }
 
@@ -693,16 +696,9 @@ export class AwsImageStore implements ImageStore {
       this.log(`no stack asks for a copy in ${region} any more: deleting ${id} there`);
       const copy = await this.get(id, region);
       if (copy !== undefined) await this.deregister(copy, region);
-      // Only while it names this copy (EC2 deletes a tag given with a value only while it has
-      // it): a stack that copied again meanwhile recorded its new copy there.
-      await this.call("delete-tags", this.config.region, () =>
-        this.ec2().send(
-          new (ec2Sdk().DeleteTagsCommand)({
-            Resources: [image.id],
-            Tags: [{ Key: `${COPY_TAG}${region}`, Value: id }],
-          }),
-        ),
-      );
+      // Only while it names this copy: a stack that copied again meanwhile recorded its new
+      // copy there.
+      await this.untag(image.id, [{ Key: `${COPY_TAG}${region}`, Value: id }]);
     }
     if (gone.accounts.length === 0) return;
     this.log(
