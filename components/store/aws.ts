@@ -14,7 +14,14 @@ import {
   unwantedBy,
   wantsOf,
 } from "./aws-wants";
-import { type ClaimKind, type ImageMeta, type StoredImage, claimStack, otherClaims } from "./image";
+import {
+  type ClaimKind,
+  type ImageMeta,
+  type StoredImage,
+  claimStack,
+  otherClaims,
+  othersAsking,
+} from "./image";
 import { type KeySpelling, readRecord, recordEntries } from "./image-keys";
 import { envSeconds } from "../host-env";
 import {
@@ -671,22 +678,24 @@ export class AwsImageStore implements ImageStore {
     const mine = wantsOf(this.config);
     const dropped = previous === undefined ? mine : droppedWants(wantsOf(previous), mine);
     if (noWants(dropped)) return;
-    const others = otherClaims(image, tag);
-    const stackOf = (t: string) => claimStack(image, t);
-    const unknown = others.filter((t) => decodeWants(image.holds?.[t]) === undefined);
-    if (unknown.length > 0) {
+    const { asked, silent } = othersAsking(image, tag, decodeWants);
+    if (silent.length > 0) {
       this.log(
-        `${describeWants(dropped)} of ${image.id} stay: the claims of ${unknown.map(stackOf).join(", ")} do not record which copies and shares they use (made by an earlier version, or kept by retention); they go with the AMI`,
+        `${describeWants(dropped)} of ${image.id} stay: the claims of ${silent.join(", ")} do not record which copies and shares they use (made by an earlier version, or kept by retention); they go with the AMI`,
       );
       return;
     }
-    const asked = others.map((t) => decodeWants(image.holds?.[t])!);
-    const gone = unwantedBy(dropped, asked);
+    const gone = unwantedBy(
+      dropped,
+      asked.map(([, w]) => w),
+    );
     const stays = droppedWants(dropped, gone);
     if (!noWants(stays)) {
-      const by = others.filter((_, i) => !noWants(commonWants(stays, asked[i])));
+      const by = asked
+        .filter(([, w]) => !noWants(commonWants(stays, w)))
+        .map(([t]) => claimStack(image, t));
       this.log(
-        `${describeWants(stays)} of ${image.id} stay: the claims of ${by.map(stackOf).join(", ")} ask for them`,
+        `${describeWants(stays)} of ${image.id} stay: the claims of ${by.join(", ")} ask for them`,
       );
     }
     const copies = (image.extra.copies ?? {}) as Record<string, string>;

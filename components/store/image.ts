@@ -75,6 +75,26 @@ export const otherClaims = (image: StoredImage, tag: string): string[] =>
 export const claimStack = (image: StoredImage, tag: string): string =>
   image.users[tag] ?? image.kept[tag] ?? tag;
 
+/**
+ * What every other claim on the image records in its held value, decoded, by stack tag; and the
+ * stack IDs of those whose claims record nothing (one of an earlier version, or a kept image's),
+ * which may rely on anything the image has.
+ */
+export function othersAsking<W>(
+  image: StoredImage,
+  tag: string,
+  decode: (value: string | undefined) => W | undefined,
+): { asked: [string, W][]; silent: string[] } {
+  const asked: [string, W][] = [];
+  const silent: string[] = [];
+  for (const t of otherClaims(image, tag)) {
+    const wants = decode(image.holds?.[t]);
+    if (wants === undefined) silent.push(claimStack(image, t));
+    else asked.push([t, wants]);
+  }
+  return { asked, silent };
+}
+
 /** Who holds a claim on the image, for the log. */
 export function claimants(image: StoredImage): string {
   return [...new Set([...Object.values(image.users), ...Object.values(image.kept)])]

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { envSeconds } from "../host-env";
 import type { ProbeBuilder } from "../lifecycle/plan";
 import type { SourceImage } from "../lifecycle/store";
-import { type ClaimKind, type ImageMeta, type StoredImage, claimStack, otherClaims } from "./image";
+import { type ClaimKind, type ImageMeta, type StoredImage, othersAsking } from "./image";
 import { type KeySpelling, readRecord, recordEntries } from "./image-keys";
 import {
   type GlanceRow,
@@ -395,10 +395,9 @@ export class OpenStackImageStore implements ImageStore {
       (k) => !now.some((w) => w.properties.includes(k)),
     );
     if (!dropsVisibility && !dropsProperties) return;
-    const others = otherClaims(image, tag);
-    const unknown = others.filter((t) => decodeGlanceWants(image.holds?.[t]) === undefined);
-    if (unknown.length > 0) {
-      const who = unknown.map((t) => claimStack(image, t)).join(", ");
+    const { asked, silent } = othersAsking(image, tag, decodeGlanceWants);
+    if (silent.length > 0) {
+      const who = silent.join(", ");
       this.log(
         `image ${image.id} keeps its visibility and properties: the claims of ${who} do not record which they rely on (made by an earlier version, or kept by retention)`,
       );
@@ -406,8 +405,7 @@ export class OpenStackImageStore implements ImageStore {
     }
     const row = await this.row(image.id);
     if (row === undefined) return;
-    const asked = [...now, ...others.map((t) => decodeGlanceWants(image.holds?.[t])!)];
-    const change = takingBack(before, asked, {
+    const change = takingBack(before, [...now, ...asked.map(([, w]) => w)], {
       visibility: row.visibility ?? "private",
       properties: propertiesOf(row.properties),
     });
