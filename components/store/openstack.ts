@@ -430,16 +430,21 @@ export class OpenStackImageStore implements ImageStore {
    */
   async replicasGone(image: StoredImage): Promise<string[]> {
     const row = await this.row(image.id);
-    if (row === undefined) return [];
+    return row === undefined ? [] : this.missing(row).parts;
+  }
+
+  /** The widening the stack's settings ask of the image as Glance shows it, and its parts. */
+  private missing(row: ImageRow): { change: ImageChange; parts: string[] } {
     const change = widening(
       { ...row, properties: propertiesOf(row.properties) },
       this.config.visibility ?? "private",
       this.config.properties ?? {},
     );
-    return [
+    const parts = [
       ...(change.visibility ? [`visibility ${change.visibility}`] : []),
       ...Object.keys(change.set ?? {}),
     ];
+    return { change, parts };
   }
 
   /**
@@ -451,15 +456,7 @@ export class OpenStackImageStore implements ImageStore {
   async ensureReplicas(image: StoredImage): Promise<Record<string, unknown>> {
     const row = await this.row(image.id);
     if (row === undefined) throw imageGone(image.id);
-    const change = widening(
-      { ...row, properties: propertiesOf(row.properties) },
-      this.config.visibility ?? "private",
-      this.config.properties ?? {},
-    );
-    const parts = [
-      ...(change.visibility ? [`visibility ${change.visibility}`] : []),
-      ...Object.keys(change.set ?? {}),
-    ];
+    const { change, parts } = this.missing(row);
     if (parts.length === 0) return {};
     this.log(`${image.name} (${image.id}): setting ${parts.join(", ")} as this stack asks`);
     await this.change(image.id, change, "fail");
