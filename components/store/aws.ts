@@ -196,6 +196,8 @@ const toTags = (tags: Record<string, string>): Tag[] =>
 export class AwsImageStore implements ImageStore {
   readonly platform = "aws";
   private readonly clients = new Map<string, EC2Client>();
+  /** DescribeImageAttribute was refused once: the Read checks copies only (`launchers`). */
+  private launchersUnreadable = false;
 
   constructor(
     private readonly config: AwsStoreConfig,
@@ -736,15 +738,57 @@ export class AwsImageStore implements ImageStore {
     return copies[region] ? this.get(copies[region], region) : Promise.resolve(undefined);
   }
 
-  /** The copyToRegions regions whose copy is not recorded, gone, or broken (pending is fine). */
+  /**
+   * The copyToRegions regions whose copy is not recorded, gone, or broken (pending is fine), and
+   * the shareWithAccounts accounts the AMI or one of those copies no longer lets launch it (a
+   * launch permission removed outside Pulumi, which DescribeImages does not show).
+   */
   async replicasGone(image: StoredImage): Promise<string[]> {
     const copies = (image.extra.copies ?? {}) as Record<string, string>;
     const gone: string[] = [];
+    const kept: [string, string][] = [[this.config.region, image.id]];
     for (const region of this.config.copyToRegions ?? []) {
       const copy = await this.recordedCopy(copies, region);
       if (copy === undefined || copy.meta.state === "broken") gone.push(region);
+      else kept.push([region, copy.id]);
+    }
+    const accounts = this.config.shareWithAccounts ?? [];
+    if (accounts.length === 0) return gone;
+    for (const [region, id] of kept) {
+      const launchers = await this.launchers(id, region);
+      if (launchers === undefined) break;
+      const lost = accounts.filter((a) => !launchers.includes(a));
+      if (lost.length > 0)
+        gone.push(`launch permission of ${lost.join(", ")} on ${id} in ${region}`);
     }
     return gone;
+  }
+
+  /**
+   * The accounts an AMI lets launch it; undefined when the AMI is gone, or when the credentials
+   * may not read them: ec2:DescribeImageAttribute is the one permission only this check needs, so
+   * without it a Read checks the copies only, and says so once.
+   */
+  private async launchers(id: string, region: string): Promise<string[] | undefined> {
+    if (this.launchersUnreadable) return undefined;
+    try {
+      const out = await this.ec2(region).send(
+        new (ec2Sdk().DescribeImageAttributeCommand)({
+          ImageId: id,
+          Attribute: "launchPermission",
+        }),
+      );
+      return (out.LaunchPermissions ?? []).flatMap((p) => (p.UserId ? [p.UserId] : []));
+    } catch (e) {
+      if (isGone(e)) return undefined;
+      if (errorName(e) !== "UnauthorizedOperation")
+        throw new StoreError(failure("describe-image-attribute", region, e));
+      this.launchersUnreadable = true;
+      this.log(
+        `cannot read the launch permissions of ${id} (UnauthorizedOperation): a refresh does not see a share with shareWithAccounts removed outside Pulumi; allow ec2:DescribeImageAttribute to have it checked`,
+      );
+      return undefined;
+    }
   }
 
   /** A copy's tags: the home AMI's metadata, manifest and users, and where it came from. */

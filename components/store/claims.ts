@@ -221,7 +221,8 @@ async function withdrawLeft(store: ImageStore, req: ClaimRequest): Promise<void>
 
 /**
  * The claim as a Read sees it: the image complete, the stack's claim on it still there, and the
- * replicas the stack asks for (AWS copies) still there too.
+ * replicas the stack asks for (AWS copies and launch permissions, OpenStack visibility and
+ * properties) still there too.
  */
 export async function readClaim(
   store: ImageStore,

@@ -62,7 +62,8 @@ export interface ImageStore {
   ensureReplicas(image: StoredImage): Promise<Record<string, unknown>>;
   /**
    * What this stack asks of the image that is gone (AWS: copies in its copyToRegions gone or
-   * broken; OpenStack: its visibility or properties). A Read then finds the claim gone, so the
+   * broken, launch permissions of its shareWithAccounts; OpenStack: its visibility or
+   * properties). A Read then finds the claim gone, so the
    * `up` after a refresh claims again and makes them anew.
    */
   replicasGone?(image: StoredImage): Promise<string[]>;

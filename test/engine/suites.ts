@@ -325,6 +325,32 @@ export function recoveryPaths(family: Family): void {
       },
     );
 
+    it.runIf(family === "aws")(
+      "a launch permission removed outside Pulumi: refresh drops the claim, the next up shares again",
+      async () => {
+        const c = s.config(family);
+        const account = "210987654321";
+        const aws = {
+          ...(c.aws as object),
+          shareWithAccounts: [account],
+          kmsKeyId: "alias/images",
+        };
+        const dev = s.stack("dev", { ...c, aws });
+        const first = await s.up(dev);
+        const regions = () =>
+          (dev.lastOutputs!.imageIds as Record<string, Record<string, string>>).aws;
+        const amis = Object.values(regions()).map((id) => s.world.aws.amis.get(id)!);
+        expect(amis.map((a) => a.launchPermissions)).toEqual([[account], [account]]);
+        amis[1].launchPermissions = [];
+        const again = await s.up(dev, { refresh: true });
+        expect(roles(created(again))).not.toContain(BUILDER);
+        expect(exported(again).id).toBe(exported(first).id);
+        expect(amis.map((a) => a.launchPermissions)).toEqual([[account], [account]]);
+        await s.destroy(dev);
+        expect(publishedImages(s.world, s.localDirs)).toEqual([]);
+      },
+    );
+
     it("a store setting changed that leaves the image as it is: the claim is updated, the image stays", async () => {
       const c = s.config(family);
       const section = (key: string, extra: Record<string, unknown>) => ({

@@ -15,6 +15,7 @@ import {
   DeleteSnapshotCommand,
   DeleteTagsCommand,
   DeregisterImageCommand,
+  DescribeImageAttributeCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeKeyPairsCommand,
@@ -212,6 +213,13 @@ export class FakeEc2 {
     on(EnableImageDeprecationCommand, (input, region) => {
       this.ami(input.ImageId ?? "", region).deprecateAt = input.DeprecateAt;
       return { Return: true };
+    });
+    on(DescribeImageAttributeCommand, (input, region) => {
+      const ami = this.ami(input.ImageId ?? "", region);
+      return {
+        ImageId: ami.id,
+        LaunchPermissions: ami.launchPermissions.map((UserId) => ({ UserId })),
+      };
     });
     on(ModifyImageAttributeCommand, (input, region) => {
       const ami = this.ami(input.ImageId ?? "", region);

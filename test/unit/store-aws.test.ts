@@ -4,6 +4,7 @@
  * rules of components/store/claims.ts run on it: tags, claims held by the resource, copies in
  * other regions that live and die with the home AMI, launch permissions, the AMI waiter.
  */
+import { DescribeImageAttributeCommand } from "@aws-sdk/client-ec2";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type AwsStoreConfig, AwsImageStore, amiWait, copyToken } from "../../components/store/aws";
 import { durationSeconds } from "../../components/store/aws-credentials";
@@ -558,6 +559,58 @@ describe("the AMI wait", () => {
       "ap-south-1",
     ]);
     expect(await storeWith().replicasGone((await store.get("ami-1"))!)).toEqual([]);
+  });
+
+  it("a Read names a launch permission removed from the AMI or a copy outside Pulumi", async () => {
+    const [a, b] = ["111111111111", "222222222222"];
+    complete("ami-1", { [`dse-image:copy:${COPY}`]: "ami-c1" }).launchPermissions = [a, b];
+    ec2.add({ id: "ami-c1", region: COPY, launchPermissions: [b] });
+    const store = storeWith({ copyToRegions: [COPY], shareWithAccounts: [a, b] });
+    const image = (await store.get("ami-1"))!;
+    expect(await store.replicasGone(image)).toEqual([
+      `launch permission of ${a} on ami-c1 in ${COPY}`,
+    ]);
+    ec2.amis.get("ami-1")!.launchPermissions = [];
+    expect(await store.replicasGone(image)).toEqual([
+      `launch permission of ${a}, ${b} on ami-1 in ${HOME}`,
+      `launch permission of ${a} on ami-c1 in ${COPY}`,
+    ]);
+    // Shared again, as the claim's update after `up --refresh` does.
+    await store.ensureReplicas(image);
+    expect(await store.replicasGone(image)).toEqual([]);
+    expect(await storeWith({ copyToRegions: [COPY] }).replicasGone(image)).toEqual([]);
+    expect(ec2.calls.filter((c) => c.command === "DescribeImageAttributeCommand")).toHaveLength(6);
+  });
+
+  it("without ec2:DescribeImageAttribute a Read checks the copies only, and says so once", async () => {
+    complete("ami-1");
+    ec2.mock.on(DescribeImageAttributeCommand).rejects(
+      Object.assign(new Error("You are not authorized to perform this operation."), {
+        name: "UnauthorizedOperation",
+      }),
+    );
+    const store = storeWith({ copyToRegions: [COPY], shareWithAccounts: ["111111111111"] });
+    const image = (await store.get("ami-1"))!;
+    expect(await store.replicasGone(image)).toEqual([COPY]);
+    expect(await store.replicasGone(image)).toEqual([COPY]);
+    expect(logs).toEqual([
+      "cannot read the launch permissions of ami-1 (UnauthorizedOperation): a refresh does not see a share with shareWithAccounts removed outside Pulumi; allow ec2:DescribeImageAttribute to have it checked",
+    ]);
+  });
+
+  it("another failure to read launch permissions fails the Read, naming the call", async () => {
+    complete("ami-1");
+    ec2.mock
+      .on(DescribeImageAttributeCommand)
+      .rejects(
+        Object.assign(new Error("Request limit exceeded."), { name: "RequestLimitExceeded" }),
+      );
+    const store = storeWith({ shareWithAccounts: ["111111111111"] });
+    await expect(store.replicasGone((await store.get("ami-1"))!)).rejects.toThrow(
+      new StoreError(
+        `aws ec2 describe-image-attribute in ${HOME}: RequestLimitExceeded: Request limit exceeded.`,
+      ),
+    );
   });
 
   it("gives up after AMI_WAIT_MINUTES, saying so", async () => {

@@ -354,6 +354,13 @@ export class FakeAws {
       if (token !== undefined) this.clientTokens.set(`${region} ${token}`, { params, id: copy.id });
       return ok(JSON.stringify({ ImageId: copy.id }));
     },
+    "describe-image-attribute": (a) => {
+      const ami = this.amis.get(a.one("--image-id")!);
+      if (!ami) return fail("InvalidAMIID.NotFound", 254);
+      if (a.one("--attribute") !== "launchPermission") return fail("InvalidParameterValue", 254);
+      const LaunchPermissions = ami.launchPermissions.map((UserId) => ({ UserId }));
+      return ok(JSON.stringify({ ImageId: ami.id, LaunchPermissions }));
+    },
     "modify-image-attribute": (a) => {
       const ami = this.amis.get(a.one("--image-id")!);
       if (!ami) return fail("InvalidAMIID.NotFound", 254);
