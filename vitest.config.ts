@@ -56,9 +56,7 @@ export default defineConfig({
         test: {
           // The program's builds on real VMs under TCG: boots take ~35 s and dpkg work minutes.
           // A TCG guest mostly keeps one core busy (dpkg is single-threaded), so this lane runs
-          // beside the OpenStack lane (the forks pool's second worker) and e2e-scripts (threads),
-          // both e2e lanes at a lower CPU priority than the longer OpenStack lane
-          // (test/vm `yieldToOpenStackLane`).
+          // beside the OpenStack lane (the forks pool's second worker) and e2e-scripts (threads).
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
           exclude: ["test/e2e/provision.test.ts", "test/e2e/chroot.test.ts"],

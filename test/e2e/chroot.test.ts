@@ -15,7 +15,7 @@ import {
   type ProvisionSettings,
   type ProvisionStep,
 } from "../../components/provision-commands";
-import { REPO_ROOT, ensureDebianBase, yieldToOpenStackLane } from "../vm";
+import { REPO_ROOT, ensureDebianBase } from "../vm";
 import { mustRun } from "./helpers/processes";
 import { buildSbom, parseInventory, validateSbom } from "../../components/lifecycle/sbom";
 import { envWords } from "../../components/shell";
@@ -65,8 +65,6 @@ describe("install.sh with every tool group in a Debian 12 chroot", () => {
 
   beforeAll(async () => {
     const base = await ensureDebianBase({ log });
-    // The OpenStack lane waits for the same base: it is built at full priority.
-    yieldToOpenStackLane(log);
     root = fs.mkdtempSync(path.join(os.tmpdir(), "dse-chroot-"));
     // Async: a long synchronous extraction would starve vitest's worker RPC.
     await mustRun("tar", ["--numeric-owner", "-xpf", base.rootfsTar, "-C", root]);

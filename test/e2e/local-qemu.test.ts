@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lastLine } from "../../components/lifecycle/driver";
 import { validateSbom } from "../../components/lifecycle/sbom";
 import type { RunResult } from "../engine/engine";
-import { ensureDebianBase, type DebianBase, yieldToOpenStackLane } from "../vm";
+import { ensureDebianBase, type DebianBase } from "../vm";
 import { localConfig, localStack, type LocalStack } from "./helpers/program";
 import { mustRun, run, sha256File, sshOptions, waitForWatchdogs } from "./helpers/processes";
 
@@ -49,8 +49,6 @@ describe("local QEMU and VirtualBox images, built by the program on a real VM", 
 
   beforeAll(async () => {
     base = await ensureDebianBase({ log });
-    // The OpenStack lane waits for the same base: it is built at full priority.
-    yieldToOpenStackLane(log);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "dse-local-e2e-"));
     dev = localStack("e2e", localConfig(base, tmp, {}, ["qemu", "virtualbox"]), { log });
     first = await dev.up();

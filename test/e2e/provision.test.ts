@@ -15,7 +15,7 @@ import {
   type ProvisionSettings,
   type ProvisionStep,
 } from "../../components/provision-commands";
-import { REPO_ROOT, ensureDebianBase, startVm, type Vm, yieldToOpenStackLane } from "../vm";
+import { REPO_ROOT, ensureDebianBase, startVm, type Vm } from "../vm";
 import { startLocalIndex, type LocalIndex } from "./helpers/local-index";
 
 const APT_PYTHON: ProvisionSettings = {
@@ -75,8 +75,6 @@ describe("provision scripts in a Debian 12 VM", () => {
 
   beforeAll(async () => {
     const base = await ensureDebianBase({ log });
-    // The OpenStack lane waits for the same base: it is built at full priority.
-    yieldToOpenStackLane(log);
     vm = await startVm({ ...base, log });
     await vm.run(prepareCommand(60), { check: true });
     await vm.copyIn(path.join(REPO_ROOT, "provision"), REMOTE_DIR);

@@ -203,28 +203,6 @@ export async function ensureDebianBase(opts: BaseOptions = {}): Promise<DebianBa
   return base;
 }
 
-/** The nice value of the e2e lanes' workers (and so of their VMs and chroots). */
-export const E2E_NICE = 10;
-
-/**
- * Lowers the CPU priority of this test worker to `E2E_NICE`; the VMs, chroots and host steps it
- * starts inherit it. `npm run test:vms` runs three lanes on CI's two cores, each mostly one TCG
- * guest: the OpenStack lane is the longest and cannot be split (each step needs the one before),
- * and it waits minutes for the cloud while the e2e lanes start. Shared evenly, each lane got two
- * thirds of a core; now, while all three run, the OpenStack lane's guest (its cloud's processes,
- * started elsewhere, keep nice 0) takes a whole core and the e2e lanes share the other, finishing
- * later but no later than it. Alone a lane runs as fast as before. Linux keeps a nice value per
- * thread (setpriority(2), BUGS): this sets the calling thread's, the one that spawns the lane's
- * processes in a forks or a threads worker.
- */
-export function yieldToOpenStackLane(log: Log = defaultLog): void {
-  try {
-    if (os.getPriority() < E2E_NICE) os.setPriority(E2E_NICE);
-  } catch (e) {
-    log(`could not lower this lane's CPU priority: ${(e as Error).message}`);
-  }
-}
-
 function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
