@@ -6,6 +6,7 @@
  * stderr and exit status 1.
  *   IMAGE_ID NAME TEST_NAME SSH_USER SSH_PRIVATE_KEY AUTHORIZED_KEY HOST_PUBLIC_KEY USER_DATA
  *   DSE_TOOLS DSE_PYTHON_SOURCE SSH_TIMEOUT_SECONDS KEEP_ON_FAILURE SBOM_PATH
+ *   CONSOLE_WATCH_SECONDS  how often the SSH wait reads the console (wait-ssh.ts; default 30)
  *   STORE STORE_CONFIG    the image store (a rejected image is discarded or marked failed)
  *   and the platform's own (components/{aws/test-instance,openstack/test-server,qemu/test-machine}.ts)
  */
@@ -31,6 +32,7 @@ export function bootTestSettings(env: NodeJS.ProcessEnv): BootTestSettings {
     tools: env.DSE_TOOLS ?? "",
     pythonSource: env.DSE_PYTHON_SOURCE || "pip",
     sshTimeoutSeconds: envSeconds(env.SSH_TIMEOUT_SECONDS, 600),
+    consoleWatchSeconds: envSeconds(env.CONSOLE_WATCH_SECONDS, 30),
     keepOnFailure: env.KEEP_ON_FAILURE === "true",
     sbomPath: env.SBOM_PATH || undefined,
   };

@@ -63,6 +63,8 @@ export interface BootTestSettings {
   tools: string;
   pythonSource: string;
   sshTimeoutSeconds: number;
+  /** Seconds between the SSH wait's reads of the console (wait-ssh.ts); default 30. */
+  consoleWatchSeconds?: number;
   keepOnFailure: boolean;
   /** The image's SBOM, removed with a rejected image. */
   sbomPath?: string;
@@ -165,6 +167,7 @@ class Checks {
       port: this.machine.port,
       timeoutSeconds: this.s.sshTimeoutSeconds,
       pollSeconds: 1,
+      consoleWatchSeconds: this.s.consoleWatchSeconds,
       consoleCommand: this.machine.consoleCommand,
     };
     await wait(options, (m) => process.stderr.write(`==> wait-ssh: ${m}\n`)).catch((e: Error) => {

@@ -11,6 +11,8 @@
  *   POLL_SECONDS       pause between attempts (default 1: a refused attempt costs nothing, and
  *                      every second of pause is, on average, half a second of build time)
  *   WORK_DIR           optional (local builders): stop waiting if its qemu is gone
+ *   CONSOLE_WATCH_SECONDS  how often the console is read for a boot that cannot succeed
+ *                      (default 30; 0: never)
  *   ...                anything else the console command needs (SERVER_ID, INSTANCE_ID, ...)
  */
 import { runProgram } from "../run-program";
@@ -26,6 +28,8 @@ export interface WaitSshOptions {
   consoleCommand?: string;
   /** A local builder's folder: its qemu.pid says whether the machine still runs. */
   workDir?: string;
+  /** Seconds between reads of the console for a fatal boot line; 0: never. Default 30. */
+  consoleWatchSeconds?: number;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -62,11 +66,32 @@ function builderGone(workDir: string | undefined): boolean {
   }
 }
 
-async function consoleTail(o: WaitSshOptions): Promise<string> {
-  if (!o.consoleCommand) return "";
+/** The console's last lines (the console command prints LINES of them, default 30). */
+async function consoleLines(o: WaitSshOptions): Promise<string[]> {
+  if (!o.consoleCommand) return [];
   const r = await runProgram("sh", ["-c", o.consoleCommand], { env: o.env });
-  const lines = r.both.trimEnd().split("\n").slice(-30);
-  return lines.map((l) => `    ${l}\n`).join("");
+  return r.both.trimEnd().split("\n").slice(-30);
+}
+
+const indented = (lines: string[]) => lines.map((l) => `    ${l}\n`).join("");
+
+/**
+ * Console lines after which a machine never answers on SSH: the kernel stopped (a panic; Debian
+ * and Ubuntu kernels do not reboot after one), or the initramfs found no root file system and
+ * dropped to its shell. Waiting out sshTimeoutMinutes after one only delays the same failure.
+ */
+const FATAL_BOOT = [
+  /Kernel panic - not syncing/,
+  /Gave up waiting for root (file system )?device/,
+  /Dropping to a shell!/,
+];
+
+/** The console's last fatal boot line (FATAL_BOOT), if it shows one. */
+export function fatalBootLine(lines: string[]): string | undefined {
+  return [...lines]
+    .reverse()
+    .find((l) => FATAL_BOOT.some((re) => re.test(l)))
+    ?.trim();
 }
 
 const pause = (seconds: number) => new Promise((r) => setTimeout(r, seconds * 1000));
@@ -76,6 +101,8 @@ export async function waitForSsh(o: WaitSshOptions, log: (m: string) => void): P
   const start = Date.now();
   const waited = () => Math.floor((Date.now() - start) / 1000);
   const at = `${o.host}:${o.port}`;
+  const watch = o.consoleWatchSeconds ?? 30;
+  let watched = 0;
   log(`waiting up to ${o.timeoutSeconds}s for SSH on ${at}`);
   for (;;) {
     if (await sshAnswers(o)) {
@@ -84,13 +111,22 @@ export async function waitForSsh(o: WaitSshOptions, log: (m: string) => void): P
     }
     if (builderGone(o.workDir)) {
       throw new Error(
-        `the builder stopped before SSH came up on ${at}; last lines of its console:\n${await consoleTail(o)}`,
+        `the builder stopped before SSH came up on ${at}; last lines of its console:\n${indented(await consoleLines(o))}`,
       );
     }
     if (waited() >= o.timeoutSeconds) {
       throw new Error(
-        `no SSH on ${at} after ${o.timeoutSeconds}s (dse-image:sshTimeoutMinutes); last lines of the builder console:\n${await consoleTail(o)}`,
+        `no SSH on ${at} after ${o.timeoutSeconds}s (dse-image:sshTimeoutMinutes); last lines of the builder console:\n${indented(await consoleLines(o))}`,
       );
+    }
+    if (o.consoleCommand && watch > 0 && waited() >= watched + watch) {
+      watched = waited();
+      const lines = await consoleLines(o);
+      const fatal = fatalBootLine(lines);
+      if (fatal !== undefined)
+        throw new Error(
+          `the machine at ${at} cannot boot: after ${waited()}s its console shows "${fatal}" (check the base image and the machine's settings); last lines of its console:\n${indented(lines)}`,
+        );
     }
     await pause(o.pollSeconds);
   }
@@ -104,6 +140,7 @@ export function waitSshOptions(env: NodeJS.ProcessEnv): WaitSshOptions {
     pollSeconds: envSeconds(env.POLL_SECONDS, 1),
     consoleCommand: env.CONSOLE_COMMAND || undefined,
     workDir: env.WORK_DIR || undefined,
+    consoleWatchSeconds: envSeconds(env.CONSOLE_WATCH_SECONDS, 30),
     env,
   };
 }

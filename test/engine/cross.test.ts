@@ -25,6 +25,29 @@ describe("openstack: specific paths", () => {
     expect(stopped.guest.boots).toBe(1);
   });
 
+  it("a source image whose kernel panics: the SSH wait ends at the console, not after sshTimeoutMinutes", async () => {
+    // One minute: without the console read the wait fails after it, with another message.
+    const byName = s.config("openstack", { sshTimeoutMinutes: 1 });
+    const dev = s.stack("dev", {
+      ...byName,
+      openstack: { ...(byName.openstack as object), sourceImage: "debian-12-daily" },
+    });
+    const broken = s.world.openstack.addImage({ name: "debian-12-daily" });
+    broken.disk.broken = "boot";
+    const r = await s.up(dev, { expectOk: false });
+    expect(r.error).toMatch(
+      /cannot boot: after \d+s its console shows "\[ {4}0\.900000\] Kernel panic - not syncing: VFS: Unable to mount root fs"/,
+    );
+    // A builder that never booted cannot power itself off: the next up removes it.
+    expect([...s.world.openstack.servers.values()].map((x) => x.status)).toEqual(["ACTIVE"]);
+    // The image published again, as it should be: the next up builds from it.
+    s.world.openstack.images.delete(broken.id);
+    s.world.openstack.addImage({ name: "debian-12-daily" });
+    const again = await s.up(dev);
+    expect(roles(created(again))).toContain("builder");
+    expect([...s.world.openstack.servers.values()]).toEqual([]);
+  });
+
   it("the dead-man switch is armed again when a builder boots again (rule S1)", async () => {
     const dev = s.stack("dev", s.config("openstack", { keepBuilderOnFailure: true }));
     s.world.faults.fail("remote:install");

@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { fatalBootLine } from "../../components/lifecycle/wait-ssh";
 
 const SCRIPT = path.resolve(__dirname, "..", "..", "components", "lifecycle", "wait-ssh.ts");
 const HOOK = path.resolve(__dirname, "..", "..", "components", "ts-hook.cjs");
@@ -73,6 +74,45 @@ describe("wait-ssh.ts", () => {
     );
   });
 
+  it("stops at the first console read that shows a boot that cannot succeed, quoting it", () => {
+    fakeKeyscan(0);
+    // A timeout well before the test's: without the watch it fails on the message, not the clock.
+    const r = run({
+      TIMEOUT_SECONDS: "8",
+      CONSOLE_WATCH_SECONDS: "0.2",
+      CONSOLE_COMMAND:
+        "printf 'Booting\\n[ 2.1] VFS: Cannot open root device\\n[ 2.1] Kernel panic - not syncing: VFS: Unable to mount root fs\\n'",
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(
+      /^==> wait-ssh: waiting up to 8s for SSH on 203\.0\.113\.9:2222\nwait-ssh: the machine at 203\.0\.113\.9:2222 cannot boot: after [12]s its console shows "\[ 2\.1\] Kernel panic - not syncing: VFS: Unable to mount root fs" \(check the base image and the machine's settings\); last lines of its console:\n {4}Booting\n {4}\[ 2\.1\] VFS: Cannot open root device\n {4}\[ 2\.1\] Kernel panic - not syncing: VFS: Unable to mount root fs\n$/,
+    );
+  });
+
+  it("reads the console while it waits, and a boot going on keeps it waiting", () => {
+    fakeKeyscan(15);
+    const reads = path.join(dir, "reads");
+    const r = run({
+      TIMEOUT_SECONDS: "600",
+      POLL_SECONDS: "0.1",
+      CONSOLE_WATCH_SECONDS: "1",
+      CONSOLE_COMMAND: `echo read >>${reads}; printf '[ 3.0] Run /init as init process\\n'`,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(fs.readFileSync(reads, "utf8")).toMatch(/^read\n/);
+  });
+
+  it("with CONSOLE_WATCH_SECONDS=0 never reads the console before its timeout", () => {
+    fakeKeyscan(0);
+    const r = run({
+      TIMEOUT_SECONDS: "1",
+      CONSOLE_WATCH_SECONDS: "0",
+      CONSOLE_COMMAND: "printf 'Kernel panic - not syncing\\n'",
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("wait-ssh: no SSH on 203.0.113.9:2222 after 1s");
+  });
+
   it("without HOST says so, without a stack trace", () => {
     const r = run({ HOST: "" });
     expect(r.status).toBe(1);
@@ -92,5 +132,31 @@ describe("wait-ssh.ts", () => {
     expect(r.stderr).toContain(
       "wait-ssh: the builder stopped before SSH came up on 203.0.113.9:2222; last lines of its console:\n    [ 1.0] end Kernel panic\n",
     );
+  });
+});
+
+describe("fatalBootLine", () => {
+  it("names the last line after which no SSH can come: a panic, or no root file system", () => {
+    expect(fatalBootLine(["[ 1.0] Kernel panic - not syncing: Attempted to kill init!"])).toBe(
+      "[ 1.0] Kernel panic - not syncing: Attempted to kill init!",
+    );
+    expect(
+      fatalBootLine([
+        "Gave up waiting for root file system device.  Common problems:",
+        " - Boot args (cat /proc/cmdline)",
+        "ALERT!  UUID=1234 does not exist.  Dropping to a shell!",
+        "(initramfs) ",
+      ]),
+    ).toBe("ALERT!  UUID=1234 does not exist.  Dropping to a shell!");
+    expect(fatalBootLine(["Gave up waiting for root device.  Common problems:"])).toBe(
+      "Gave up waiting for root device.  Common problems:",
+    );
+  });
+
+  it("names nothing in a boot going on, or one that printed nothing", () => {
+    expect(fatalBootLine(["[ 0.0] Linux version 6.1.0", "[ 5.2] systemd[1]: Started ssh"])).toBe(
+      undefined,
+    );
+    expect(fatalBootLine([])).toBe(undefined);
   });
 });

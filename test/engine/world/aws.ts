@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { CliResult, fail, ok, parseArgs } from "./cli-server";
 import type { Faults } from "./faults";
-import { Disk, Guest, baseDisk, copyDisk, parseUserData } from "./guest";
+import { Disk, Guest, baseDisk, consoleOf, copyDisk, parseUserData } from "./guest";
 
 export interface Ec2Instance {
   id: string;
@@ -537,12 +537,13 @@ export class FakeAws {
       this.groups.delete(id);
       return ok();
     },
-    "get-console-output": (a) =>
-      ok(
-        JSON.stringify({
-          Output: `Linux version 6.1.0 (fake console of ${a.one("--instance-id")})`,
-        }),
-      ),
+    "get-console-output": (a) => {
+      const id = a.one("--instance-id")!;
+      const instance = this.instances.get(id);
+      return instance
+        ? ok(JSON.stringify({ Output: consoleOf(instance.guest.disk, id) }))
+        : fail("InvalidInstanceID.NotFound", 254);
+    },
   };
 }
 

@@ -2,13 +2,13 @@
  * Fault injection for the engine model: make a named step fail once or every time, on one
  * platform or all. Names: `remote:<script>` (install, verify, inventory, cleanup, smoke),
  * `host:<script>` (snapshot, teardown, boot-test, wait-ssh, publish, record, release, ...),
- * `cli:<tool> <subcommand words>` (e.g. `cli:openstack image set`), `boot:broken` (the image's
- * test instance never answers), `boot:cloud-init`, `guest:retry-within-30s` (the run after a
- * failed step starts before the builder's 30-second power-off fires), `glance:killed` (an OpenStack image turns
- * `killed` at its next status poll), `glance:killed-upload` (a snapshot's upload fails), `ec2:ami-failed` (a
- * new AMI ends `failed`), and `kill:<tool> <word>...` (the first call
- * of that CLI whose arguments hold the words SIGKILLs its whole host step, or the dynamic provider
- * plugin whose provider ran it, as a killed `pulumi up` does: no EXIT trap or `finally` runs).
+ * `cli:<tool> <subcommand words>` (e.g. `cli:openstack image set`), `guest:retry-within-30s` (the
+ * run after a failed step starts before the builder's 30-second power-off fires), `glance:killed`
+ * (an OpenStack image turns `killed` at its next status poll), `glance:killed-upload` (a
+ * snapshot's upload fails), `ec2:ami-failed` (a new AMI ends `failed`), and `kill:<tool>
+ * <word>...` (the first call of that CLI whose arguments hold the words SIGKILLs its whole host
+ * step, or the dynamic provider plugin whose provider ran it, as a killed `pulumi up` does: no
+ * EXIT trap or `finally` runs). An image that does not boot is a disk's `broken` (guest.ts).
  * Test utility, never shipped.
  */
 export interface Fault {

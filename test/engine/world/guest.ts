@@ -27,8 +27,21 @@ export interface Disk {
   machineIdEmptied: boolean;
   buildKeyRemoved: boolean;
   cloudInitCleaned: boolean;
-  /** Fault injection: an image that does not boot, or whose cloud-init fails. */
+  /**
+   * An image that does not boot (its kernel panics: no SSH, the console says so), or whose
+   * cloud-init fails; a scenario sets it on a world's image, and machines booted from it copy it.
+   */
   broken?: "boot" | "cloud-init";
+}
+
+/** A console as a machine booting `disk` prints it: up to init, or to a panic that ends it. */
+export function consoleOf(disk: Disk, who: string): string {
+  return (
+    `[    0.000000] Linux version 6.1.0 (fake console of ${who})\n` +
+    (disk.broken === "boot"
+      ? "[    0.900000] Kernel panic - not syncing: VFS: Unable to mount root fs\n"
+      : "[    0.900000] Run /init as init process\n")
+  );
 }
 
 export function baseDisk(): Disk {

@@ -13,7 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { CliResult, fail, ok, parseArgs } from "./cli-server";
 import type { Faults } from "./faults";
-import { Disk, Guest, baseDisk, copyDisk, parseUserData } from "./guest";
+import { Disk, Guest, baseDisk, consoleOf, copyDisk, parseUserData } from "./guest";
 
 interface DiskFile {
   fake: "disk";
@@ -173,14 +173,7 @@ export class FakeLocal {
     fs.writeFileSync(path.resolve(cwd, pidfile), `${child.pid}\n`);
     // A kernel's log as start.sh's boot watch reads it: up to init, or to the panic of a disk
     // that does not boot.
-    if (serial)
-      fs.writeFileSync(
-        path.resolve(cwd, serial),
-        "[    0.000000] Linux version 6.1.0 (fake)\n" +
-          (disk.broken === "boot"
-            ? "[    0.900000] Kernel panic - not syncing: VFS: Unable to mount root fs\n"
-            : "[    0.900000] Run /init as init process\n"),
-      );
+    if (serial) fs.writeFileSync(path.resolve(cwd, serial), consoleOf(disk, `qemu:${port}`));
     const vm: LocalVm = { guest, port, overlay, process: child, listeners: ssh ? [ssh] : [] };
     this.vms.set(port, vm);
 

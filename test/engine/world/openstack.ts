@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { CliResult, fail, keyValues, ok, parseArgs } from "./cli-server";
 import type { Faults } from "./faults";
-import { Disk, Guest, baseDisk, copyDisk, parseUserData } from "./guest";
+import { Disk, Guest, baseDisk, consoleOf, copyDisk, parseUserData } from "./guest";
 
 export interface OsServer {
   id: string;
@@ -450,9 +450,7 @@ export class FakeOpenStack {
     },
     "console log show": (a) => {
       const s = this.servers.get(a.positional[0]);
-      return s
-        ? ok(`[    0.000000] Linux version 6.1.0 (fake console of ${s.name})\n`)
-        : fail("No server found");
+      return s ? ok(consoleOf(s.guest.disk, s.name)) : fail("No server found");
     },
   };
 }

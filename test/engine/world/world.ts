@@ -26,6 +26,8 @@ const TIMING: Record<string, string> = {
   MONITOR_DELAY: "0.05",
   GLANCE_SETTLE_SECONDS: "0",
   EC2_SETTLE_SECONDS: "0",
+  // wait-ssh reads the console once a second (it counts whole seconds), not every 30.
+  CONSOLE_WATCH_SECONDS: "0.05",
 };
 
 /** Sends `@aws-sdk/client-ec2` calls to this world (ec2-bridge.cjs). */
