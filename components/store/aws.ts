@@ -756,7 +756,7 @@ export class AwsImageStore implements ImageStore {
     if (accounts.length === 0) return gone;
     for (const [region, id] of kept) {
       const launchers = await this.launchers(id, region);
-      if (launchers === undefined) break;
+      if (launchers === undefined) continue;
       const lost = accounts.filter((a) => !launchers.includes(a));
       if (lost.length > 0)
         gone.push(`launch permission of ${lost.join(", ")} on ${id} in ${region}`);

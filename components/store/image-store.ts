@@ -63,8 +63,8 @@ export interface ImageStore {
   /**
    * What this stack asks of the image that is gone (AWS: copies in its copyToRegions gone or
    * broken, launch permissions of its shareWithAccounts; OpenStack: its visibility or
-   * properties). A Read then finds the claim gone, so the
-   * `up` after a refresh claims again and makes them anew.
+   * properties). A Read then finds the claim gone, so the `up` after a refresh claims again and
+   * makes them anew.
    */
   replicasGone?(image: StoredImage): Promise<string[]>;
   /** A cloud's base image by content (ID and digest of its bytes); local bases are files. */
