@@ -598,6 +598,20 @@ describe("the AMI wait", () => {
     ]);
   });
 
+  it("an AMI gone by the time its launch permissions are read is skipped, not the rest", async () => {
+    const a = "111111111111";
+    complete("ami-1", { [`dse-image:copy:${COPY}`]: "ami-c1" }).launchPermissions = [a];
+    ec2.add({ id: "ami-c1", region: COPY });
+    ec2.mock
+      .on(DescribeImageAttributeCommand, { ImageId: "ami-1" })
+      .rejects(Object.assign(new Error("gone"), { name: "InvalidAMIID.NotFound" }));
+    const store = storeWith({ copyToRegions: [COPY], shareWithAccounts: [a] });
+    expect(await store.replicasGone((await store.get("ami-1"))!)).toEqual([
+      `launch permission of ${a} on ami-c1 in ${COPY}`,
+    ]);
+    expect(logs).toEqual([]);
+  });
+
   it("another failure to read launch permissions fails the Read, naming the call", async () => {
     complete("ami-1");
     ec2.mock
