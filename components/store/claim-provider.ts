@@ -119,9 +119,10 @@ export const claimProvider: pulumi.dynamic.ResourceProvider = {
   },
 
   /**
-   * Refresh: gone when the image is no longer complete, the stack's claim on it was dropped, or a
-   * copy the stack asks for is gone (AWS). A Read reported gone leaves the state (rule E6), so the
-   * next `up` creates the claim again, and its copies with it.
+   * Refresh: gone when the image is no longer complete, the stack's claim on it was dropped, or
+   * what the stack asks of it is gone (store.replicasGone: AWS copies and launch permissions,
+   * OpenStack visibility and properties). A Read reported gone leaves the state (rule E6), so the
+   * next `up` creates the claim again, and its copies, shares and visibility with it.
    */
   read(id: string, props: ClaimOutputs): Promise<pulumi.dynamic.ReadResult> {
     return operatorError(async () => {
