@@ -18,6 +18,7 @@ import { openStore } from "../store/open";
 import { storeLog } from "../store/provider-util";
 import { type BootTestSettings, type Launcher, runBootTest } from "./boot-test-run";
 import type { StoreRef } from "./store";
+import { consoleWatchSeconds } from "./wait-ssh";
 
 export function bootTestSettings(env: NodeJS.ProcessEnv): BootTestSettings {
   return {
@@ -32,7 +33,7 @@ export function bootTestSettings(env: NodeJS.ProcessEnv): BootTestSettings {
     tools: env.DSE_TOOLS ?? "",
     pythonSource: env.DSE_PYTHON_SOURCE || "pip",
     sshTimeoutSeconds: envSeconds(env.SSH_TIMEOUT_SECONDS, 600),
-    consoleWatchSeconds: envSeconds(env.CONSOLE_WATCH_SECONDS, 30),
+    consoleWatchSeconds: consoleWatchSeconds(env),
     keepOnFailure: env.KEEP_ON_FAILURE === "true",
     sbomPath: env.SBOM_PATH || undefined,
   };

@@ -66,6 +66,13 @@ function builderGone(workDir: string | undefined): boolean {
   }
 }
 
+/** Seconds between the wait's reads of the console, when nothing says otherwise. */
+const CONSOLE_WATCH_DEFAULT = 30;
+
+/** CONSOLE_WATCH_SECONDS of a step's environment (the SSH wait's, the boot test's). */
+export const consoleWatchSeconds = (env: NodeJS.ProcessEnv): number =>
+  envSeconds(env.CONSOLE_WATCH_SECONDS, CONSOLE_WATCH_DEFAULT);
+
 /** The console's last lines (the console command prints LINES of them, default 30). */
 async function consoleLines(o: WaitSshOptions): Promise<string[]> {
   if (!o.consoleCommand) return [];
@@ -101,7 +108,7 @@ export async function waitForSsh(o: WaitSshOptions, log: (m: string) => void): P
   const start = Date.now();
   const waited = () => Math.floor((Date.now() - start) / 1000);
   const at = `${o.host}:${o.port}`;
-  const watch = o.consoleWatchSeconds ?? 30;
+  const watch = o.consoleWatchSeconds ?? CONSOLE_WATCH_DEFAULT;
   let watched = 0;
   log(`waiting up to ${o.timeoutSeconds}s for SSH on ${at}`);
   for (;;) {
@@ -140,7 +147,7 @@ export function waitSshOptions(env: NodeJS.ProcessEnv): WaitSshOptions {
     pollSeconds: envSeconds(env.POLL_SECONDS, 1),
     consoleCommand: env.CONSOLE_COMMAND || undefined,
     workDir: env.WORK_DIR || undefined,
-    consoleWatchSeconds: envSeconds(env.CONSOLE_WATCH_SECONDS, 30),
+    consoleWatchSeconds: consoleWatchSeconds(env),
     env,
   };
 }
