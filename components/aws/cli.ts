@@ -12,13 +12,14 @@
  *   teardown       PREFIX STACK_TAG [RETRY_SECONDS]: deletes the stack's builder-side objects
  *                  whose name starts with PREFIX (instances, key pairs, security groups)
  *   console        INSTANCE_ID [LINES]: prints the last lines of an instance's console
+ *   stop           INSTANCE_ID: terminates a builder whose SSH never came up (the SSH wait runs it)
  */
 import { envSeconds, requiredEnv as need, runHostCommand } from "../host-env";
 import type { AssumeRole } from "../store/aws-credentials";
 import { awsCredentials } from "../store/aws-credentials";
 import { ec2Sdk } from "../store/aws";
 import { storeLog } from "../store/provider-util";
-import { type Ec2Context, consoleTail, sweepBuilderObjects } from "./instances";
+import { type Ec2Context, consoleTail, sweepBuilderObjects, terminateBuilder } from "./instances";
 
 /** The credential settings of the environment, as credentials.ts put them there. */
 export function credentialSettings(env: NodeJS.ProcessEnv) {
@@ -57,6 +58,9 @@ export async function main(command: string | undefined, env = process.env): Prom
       return "";
     case "console":
       return `${await consoleTail(ctx, need(env, "INSTANCE_ID"), Number(env.LINES) || 30)}\n`;
+    case "stop":
+      await terminateBuilder(ctx, need(env, "INSTANCE_ID"));
+      return "";
     default:
       throw new Error(`unknown command ${command ?? "(none)"}`);
   }

@@ -194,6 +194,7 @@ export class AwsImage extends pulumi.ComponentResource {
       platform: "aws",
       scripts: __dirname,
       consoleCommand: tsCommand(path.join(__dirname, "cli.ts"), "console"),
+      stopCommand: tsCommand(path.join(__dirname, "cli.ts"), "stop"),
       env: { REGION: args.region, ...args.credentials?.cliEnv },
       store,
       sshUser: args.sshUser,

@@ -311,6 +311,22 @@ export async function removeTestInstance(ctx: Ec2Context, made: TestInstance): P
   }
 }
 
+/**
+ * Terminates a builder whose SSH never came up (the SSH wait's STOP_COMMAND), as its own
+ * power-off after a failed step does (its shutdown behavior is terminate). Not waited for: the
+ * next sweep waits for what is still shutting down. One already gone needs nothing.
+ */
+export async function terminateBuilder(ctx: Ec2Context, instanceId: string): Promise<void> {
+  await call(ctx, "terminate-instances", () =>
+    ctx.ec2.send(new (ec2Sdk().TerminateInstancesCommand)({ InstanceIds: [instanceId] })).then(
+      () => undefined,
+      (e: unknown) => {
+        if (errorName(e) !== "InvalidInstanceID.NotFound") throw e;
+      },
+    ),
+  );
+}
+
 /** The last `lines` lines of an instance's console, for error messages. */
 export async function consoleTail(
   ctx: Ec2Context,

@@ -172,6 +172,7 @@ function declareBuilderChain(
         PORT: pulumi.output(builder.port).apply(String),
         TIMEOUT_SECONDS: String(settings.sshTimeoutMinutes * 60),
         CONSOLE_COMMAND: driver.consoleCommand,
+        STOP_COMMAND: settings.keepBuilderOnFailure ? "" : driver.stopCommand,
       },
       // A new builder must be waited for again.
       triggers: [builder.id],

@@ -100,6 +100,12 @@ export interface PlatformDriver {
    * CONSOLE_COMMAND), with the builder's `env`.
    */
   consoleCommand: string;
+  /**
+   * Shell command stopping the builder from the host, with the builder's `env`, when its SSH
+   * never came up (wait-ssh.ts): the state a failed step's power-off leaves (SHUTOFF, terminated,
+   * qemu gone), which the next plan replaces with a new generation.
+   */
+  stopCommand: string;
   /** Environment every script of this platform gets (CLI flags, region, profile, ...). */
   env: Record<string, pulumi.Input<string>>;
   store: StoreRef;

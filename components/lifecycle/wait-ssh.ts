@@ -10,15 +10,17 @@
  *   CONSOLE_COMMAND    optional: prints the console's tail (the platform's consoleCommand)
  *   POLL_SECONDS       pause between attempts (default 1: a refused attempt costs nothing, and
  *                      every second of pause is, on average, half a second of build time)
- *   WORK_DIR           optional (local builders): stop waiting if its qemu is gone
+ *   STACK_TAG, GEN     optional (local builders; CACHE_DIR as components/qemu/paths-lib.sh reads
+ *                      it): the builder's folder, whose qemu gone ends the wait at once
  *   CONSOLE_WATCH_SECONDS  how often the console is read for a boot that cannot succeed
  *                      (default 30; 0: never)
+ *   STOP_COMMAND       optional: stops the builder from this machine when the wait fails (the
+ *                      platform's stopCommand; empty with keepBuilderOnFailure)
  *   ...                anything else the console command needs (SERVER_ID, INSTANCE_ID, ...)
  */
 import { runProgram } from "../run-program";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { envSeconds, requiredEnv, runHostCommand } from "../host-env";
+import { builderAlive, builderFolder } from "../store/local";
 
 export interface WaitSshOptions {
   host: string;
@@ -28,6 +30,8 @@ export interface WaitSshOptions {
   consoleCommand?: string;
   /** A local builder's folder: its qemu.pid says whether the machine still runs. */
   workDir?: string;
+  /** Stops the machine when the wait fails (a shell command); absent: it is left running. */
+  stopCommand?: string;
   /** Seconds between reads of the console for a fatal boot line; 0: never. Default 30. */
   consoleWatchSeconds?: number;
   env?: NodeJS.ProcessEnv;
@@ -47,25 +51,6 @@ async function sshAnswers(o: WaitSshOptions): Promise<boolean> {
   return r.code === 0 && /\S/.test(r.stdout);
 }
 
-/** Local builders only: their qemu exited (a zombie counts as exited). */
-function builderGone(workDir: string | undefined): boolean {
-  if (!workDir) return false;
-  let pid: number;
-  try {
-    pid = Number(fs.readFileSync(path.join(workDir, "qemu.pid"), "utf8").trim());
-  } catch {
-    return true;
-  }
-  if (!pid) return true;
-  try {
-    process.kill(pid, 0);
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
-  } catch {
-    return true;
-  }
-}
-
 /** Seconds between the wait's reads of the console, when nothing says otherwise. */
 const CONSOLE_WATCH_DEFAULT = 30;
 
@@ -73,11 +58,14 @@ const CONSOLE_WATCH_DEFAULT = 30;
 export const consoleWatchSeconds = (env: NodeJS.ProcessEnv): number =>
   envSeconds(env.CONSOLE_WATCH_SECONDS, CONSOLE_WATCH_DEFAULT);
 
-/** The console's last lines (the console command prints LINES of them, default 30). */
+/**
+ * The console's last lines (the console command prints LINES of them, default 30): its stdout,
+ * or, when it failed, everything it said. (The AWS SDK warns on stderr about the Node version.)
+ */
 async function consoleLines(o: WaitSshOptions): Promise<string[]> {
   if (!o.consoleCommand) return [];
   const r = await runProgram("sh", ["-c", o.consoleCommand], { env: o.env });
-  return r.both.trimEnd().split("\n").slice(-30);
+  return (r.code === 0 ? r.stdout : r.both).trimEnd().split("\n").slice(-30);
 }
 
 const indented = (lines: string[]) => lines.map((l) => `    ${l}\n`).join("");
@@ -101,6 +89,22 @@ export function fatalBootLine(lines: string[]): string | undefined {
     ?.trim();
 }
 
+/**
+ * A builder whose SSH never came up cannot power itself off: its dead-man switch is a unit its
+ * boot arms (rule S1) and the onFailure power-off comes over SSH. Stopping it from here leaves
+ * what a failed step leaves, a stopped builder, which the next plan never resumes (plan.ts) and
+ * the next sweep removes; until then nothing of it runs. Returns what the error says about it.
+ */
+async function stopMachine(o: WaitSshOptions, log: (m: string) => void): Promise<string> {
+  if (!o.stopCommand) return "";
+  log(`stopping the machine at ${o.host}:${o.port}: it cannot power itself off without SSH`);
+  const r = await runProgram("sh", ["-c", o.stopCommand], { env: o.env });
+  const said = r.both.trim().split("\n").pop() ?? "";
+  return r.code === 0
+    ? "the machine is stopped; the next up replaces it (set dse-image:keepBuilderOnFailure to keep it running)\n"
+    : `stopping the machine failed (exit status ${r.code}: ${said}); the next up or \`pulumi destroy\` removes it\n`;
+}
+
 const pause = (seconds: number) => new Promise((r) => setTimeout(r, seconds * 1000));
 
 /** Resolves once SSH answers; rejects with the operator's message when it will not. */
@@ -116,14 +120,15 @@ export async function waitForSsh(o: WaitSshOptions, log: (m: string) => void): P
       log(`SSH is up on ${at} after ${waited()}s`);
       return;
     }
-    if (builderGone(o.workDir)) {
+    if (o.workDir !== undefined && !builderAlive(o.workDir)) {
       throw new Error(
         `the builder stopped before SSH came up on ${at}; last lines of its console:\n${indented(await consoleLines(o))}`,
       );
     }
     if (waited() >= o.timeoutSeconds) {
+      const lines = await consoleLines(o);
       throw new Error(
-        `no SSH on ${at} after ${o.timeoutSeconds}s (dse-image:sshTimeoutMinutes); last lines of the builder console:\n${indented(await consoleLines(o))}`,
+        `no SSH on ${at} after ${o.timeoutSeconds}s (dse-image:sshTimeoutMinutes); last lines of the builder console:\n${indented(lines)}${await stopMachine(o, log)}`,
       );
     }
     if (o.consoleCommand && watch > 0 && waited() >= watched + watch) {
@@ -132,7 +137,7 @@ export async function waitForSsh(o: WaitSshOptions, log: (m: string) => void): P
       const fatal = fatalBootLine(lines);
       if (fatal !== undefined)
         throw new Error(
-          `the machine at ${at} cannot boot: after ${waited()}s its console shows "${fatal}" (check the base image and the machine's settings); last lines of its console:\n${indented(lines)}`,
+          `the machine at ${at} cannot boot: after ${waited()}s its console shows "${fatal}" (check the base image and the machine's settings); last lines of its console:\n${indented(lines)}${await stopMachine(o, log)}`,
         );
     }
     await pause(o.pollSeconds);
@@ -146,7 +151,9 @@ export function waitSshOptions(env: NodeJS.ProcessEnv): WaitSshOptions {
     timeoutSeconds: envSeconds(env.TIMEOUT_SECONDS, 600),
     pollSeconds: envSeconds(env.POLL_SECONDS, 1),
     consoleCommand: env.CONSOLE_COMMAND || undefined,
-    workDir: env.WORK_DIR || undefined,
+    workDir:
+      env.STACK_TAG && env.GEN ? builderFolder(env.CACHE_DIR, env.STACK_TAG, env.GEN) : undefined,
+    stopCommand: env.STOP_COMMAND || undefined,
     consoleWatchSeconds: consoleWatchSeconds(env),
     env,
   };

@@ -9,6 +9,7 @@
  *   teardown       PREFIX [RETRY_SECONDS]: deletes the builder-side objects whose name starts
  *                  with PREFIX (servers, floating IPs by description, key pairs, security groups)
  *   console        SERVER_ID [LINES]: prints the last lines of a server's console log
+ *   stop           SERVER_ID: stops a builder whose SSH never came up (the SSH wait runs it)
  */
 import {
   envList as list,
@@ -18,7 +19,7 @@ import {
 } from "../host-env";
 import { storeLog } from "../store/provider-util";
 import { OpenStackImageStore } from "../store/openstack";
-import { type OpenStackContext, consoleTail, sweepBuilderObjects } from "./servers";
+import { type OpenStackContext, consoleTail, stopBuilder, sweepBuilderObjects } from "./servers";
 
 /** The store's transport with the flags of the environment. */
 export function openStackContext(env: NodeJS.ProcessEnv): OpenStackContext {
@@ -39,6 +40,9 @@ export async function main(command: string | undefined, env = process.env): Prom
       return "";
     case "console":
       return `${await consoleTail(ctx, need(env, "SERVER_ID"), Number(env.LINES) || 30)}\n`;
+    case "stop":
+      await stopBuilder(ctx, need(env, "SERVER_ID"));
+      return "";
     default:
       throw new Error(`unknown command ${command ?? "(none)"}`);
   }

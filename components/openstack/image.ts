@@ -130,6 +130,7 @@ export class OpenStackImage extends pulumi.ComponentResource {
       platform: "openstack",
       scripts: __dirname,
       consoleCommand: tsCommand(path.join(__dirname, "cli.ts"), "console"),
+      stopCommand: tsCommand(path.join(__dirname, "cli.ts"), "stop"),
       env: {
         OS_FLAGS: osFlags(args.insecure, args.cacertFile).map(shellQuote).join(" "),
       },

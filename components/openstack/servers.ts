@@ -257,6 +257,21 @@ export async function removeTestServer(ctx: OpenStackContext, made: TestServer):
     await attempt(["security", "group", "delete", made.groupId], `delete group ${made.groupId}`);
 }
 
+/**
+ * Stops a builder whose SSH never came up (the SSH wait's STOP_COMMAND): SHUTOFF, as its own
+ * power-off after a failed step leaves it. Nova refuses to stop a server that is not ACTIVE
+ * (409); one already SHUTOFF or in ERROR runs nothing, so only another status fails.
+ */
+export async function stopBuilder(ctx: OpenStackContext, serverId: string): Promise<void> {
+  await ctx.store.run(["server", "stop", serverId]).catch(async (e: unknown) => {
+    const status = await ctx.store.run([...words("server show -f value -c status"), serverId]).then(
+      (out) => out.trim(),
+      () => "",
+    );
+    if (status !== "SHUTOFF" && status !== "ERROR") throw e;
+  });
+}
+
 /** The last `lines` lines of a server's console log, for error messages. */
 export async function consoleTail(
   ctx: OpenStackContext,

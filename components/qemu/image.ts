@@ -132,6 +132,8 @@ export class QemuImage extends pulumi.ComponentResource {
       platform: "qemu",
       scripts: __dirname,
       consoleCommand: script(path.join(__dirname, "console.sh")),
+      // A local builder stopped is a folder only the sweep would remove: removed at once.
+      stopCommand: script(path.join(__dirname, "teardown.sh")),
       env: local,
       store: qemuStore(args.outputDir, args.cacheDir),
       sshUser: args.sshUser,

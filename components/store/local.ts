@@ -109,6 +109,14 @@ export function defaultCacheDir(): string {
 }
 
 /**
+ * The work folder of a stack's builder generation (dse_builder_dir in components/qemu/paths-lib.sh);
+ * a relative cacheDir is the project folder's, where every step runs (rule P3).
+ */
+export function builderFolder(cacheDir: string | undefined, stackTag: string, gen: string): string {
+  return path.resolve(cacheDir || defaultCacheDir(), "builds", stackTag, gen);
+}
+
+/**
  * True when the qemu of builder folder `work` runs (builder_alive in components/qemu/proc-lib.sh):
  * its pidfile's process is alive, not a zombie, and its command line names this folder's overlay:
  * a pidfile outlives a qemu killed by SIGKILL, and its PID may be another process's by now.

@@ -38,8 +38,11 @@ describe("openstack: specific paths", () => {
     expect(r.error).toMatch(
       /cannot boot: after \d+s its console shows "\[ {4}0\.900000\] Kernel panic - not syncing: VFS: Unable to mount root fs"/,
     );
-    // A builder that never booted cannot power itself off: the next up removes it.
-    expect([...s.world.openstack.servers.values()].map((x) => x.status)).toEqual(["ACTIVE"]);
+    // It cannot power itself off (no SSH, no dead-man switch): the wait stops it from the host.
+    expect(r.error).toContain(
+      "the machine is stopped; the next up replaces it (set dse-image:keepBuilderOnFailure to keep it running)",
+    );
+    expect([...s.world.openstack.servers.values()].map((x) => x.status)).toEqual(["SHUTOFF"]);
     // The image published again, as it should be: the next up builds from it.
     s.world.openstack.images.delete(broken.id);
     s.world.openstack.addImage({ name: "debian-12-daily" });
@@ -85,6 +88,69 @@ describe("openstack: specific paths", () => {
     // IP stays the same address, so the connection looks unchanged.
     dev.config = s.config("openstack", { keepBuilderOnFailure: true, builderTtlMinutes: 90 });
     await s.up(dev);
+  });
+});
+
+describe("a builder that cannot boot is stopped from the host: it cannot power itself off", () => {
+  let s: Scenario;
+  beforeEach(async () => {
+    s = await Scenario.create();
+  });
+  afterEach(async () => s.close());
+
+  it("openstack: with keepBuilderOnFailure it is left running, for the operator to look at", async () => {
+    const byName = s.config("openstack", { keepBuilderOnFailure: true });
+    const dev = s.stack("dev", {
+      ...byName,
+      openstack: { ...(byName.openstack as object), sourceImage: "debian-12-daily" },
+    });
+    s.world.openstack.addImage({ name: "debian-12-daily" }).disk.broken = "boot";
+    const r = await s.up(dev, { expectOk: false });
+    expect(r.error).toContain("cannot boot");
+    expect(r.error).not.toContain("the machine is stopped");
+    expect([...s.world.openstack.servers.values()].map((x) => x.status)).toEqual(["ACTIVE"]);
+  });
+
+  it("aws: a source AMI whose kernel panics: the builder is terminated, as its own power-off would", async () => {
+    const dev = s.stack("dev", s.config("aws", { sshTimeoutMinutes: 1 }));
+    const source = s.world.aws.addAmi({
+      id: "ami-0b0b0000000000001",
+      name: "ubuntu-noble",
+      region: AWS_REGION,
+    });
+    source.disk.broken = "boot";
+    const r = await s.up(dev, { expectOk: false });
+    expect(r.error).toMatch(
+      /cannot boot: after \d+s its console shows ".*Kernel panic - not syncing/,
+    );
+    expect(r.error).toContain("the machine is stopped; the next up replaces it");
+    // The console's lines only: not what the SDK says on stderr about Node's version.
+    expect(r.error).not.toContain("upgrade to node");
+    expect([...s.world.aws.instances.values()].map((i) => i.state)).toEqual(["terminated"]);
+    // Fixed at the source: the next up builds anew; nothing of the failed builder is left.
+    delete source.disk.broken;
+    const again = await s.up(dev);
+    expect(roles(created(again))).toContain("builder");
+    expect([...s.world.aws.instances.values()].filter((i) => i.state !== "terminated")).toEqual([]);
+  });
+
+  it("local: a base whose kernel panics: the wait ends when its qemu exits, and the next up builds", async () => {
+    const base = path.join(s.world.root, "base", "debian-12-panics.qcow2");
+    const file = JSON.parse(fs.readFileSync(s.world.baseImage, "utf8")) as {
+      disk: { broken?: string };
+    };
+    file.disk.broken = "boot";
+    fs.writeFileSync(base, JSON.stringify(file));
+    const config = s.config("local", { sshTimeoutMinutes: 1 });
+    const qemu = config.qemu as Record<string, unknown>;
+    const dev = s.stack("dev", { ...config, qemu: { ...qemu, sourceImageUrl: base } });
+    const r = await s.up(dev, { expectOk: false });
+    expect(r.error).toContain("the builder stopped before SSH came up on 127.0.0.1:");
+    dev.config = config;
+    const again = await s.up(dev);
+    expect(roles(created(again))).toContain("start");
+    // The sweep removed the folder of the builder that never booted.
+    expect(fs.readdirSync(path.join(s.localCache, "builds", s.tag(dev)))).toEqual([]);
   });
 });
 

@@ -2,7 +2,7 @@
  * components/lifecycle/wait-ssh.ts, run as the step runs it: waits by time, not by dial count (rule C9), and when it gives
  * up says what it waited for, how long, and the builder console's last lines.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -23,8 +23,10 @@ function fakeKeyscan(answerFrom: number) {
   );
 }
 
-function run(env: Record<string, string>) {
+/** Runs the step as command.local does; `cwd` stands for the project folder. */
+function run(env: Record<string, string>, cwd?: string) {
   return spawnSync("node", ["--require", HOOK, SCRIPT], {
+    cwd,
     env: {
       ...process.env,
       PATH: `${dir}:${process.env.PATH}`,
@@ -119,18 +121,86 @@ describe("wait-ssh.ts", () => {
     expect(r.stderr).toBe("wait-ssh: HOST is required\n");
   });
 
-  it("stops waiting at once when a local builder's qemu is gone", () => {
+  it("stops waiting at once when a local builder's qemu is gone (its folder from STACK_TAG, GEN, CACHE_DIR)", () => {
     fakeKeyscan(0);
-    fs.writeFileSync(path.join(dir, "qemu.pid"), "999999\n");
-    fs.writeFileSync(path.join(dir, "serial.log"), "[ 1.0] end Kernel panic\n");
-    const r = run({
-      TIMEOUT_SECONDS: "600",
-      WORK_DIR: dir,
-      CONSOLE_COMMAND: `tail -n 1 ${dir}/serial.log`,
-    });
+    // A relative CACHE_DIR is the project folder's, where the step runs.
+    const work = path.join(dir, "cache", "builds", "dev-1a2b", "20261208t0253");
+    fs.mkdirSync(work, { recursive: true });
+    fs.writeFileSync(path.join(work, "qemu.pid"), "999999\n");
+    fs.writeFileSync(path.join(work, "serial.log"), "[ 1.0] end Kernel panic\n");
+    // A timeout well before the test's: without the folder's check it fails on the message.
+    const r = run(
+      {
+        TIMEOUT_SECONDS: "5",
+        CACHE_DIR: "cache",
+        STACK_TAG: "dev-1a2b",
+        GEN: "20261208t0253",
+        CONSOLE_COMMAND: `tail -n 1 ${work}/serial.log`,
+        STOP_COMMAND: `echo stopped >${dir}/stopped`,
+      },
+      dir,
+    );
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(
       "wait-ssh: the builder stopped before SSH came up on 203.0.113.9:2222; last lines of its console:\n    [ 1.0] end Kernel panic\n",
+    );
+    // Its qemu is gone already: nothing to stop.
+    expect(fs.existsSync(path.join(dir, "stopped"))).toBe(false);
+  });
+
+  it("a local builder whose qemu runs is waited for (its command line names the folder's overlay)", () => {
+    fakeKeyscan(3);
+    const work = path.join(dir, "cache", "builds", "dev-1a2b", "20261208t0253");
+    fs.mkdirSync(work, { recursive: true });
+    const qemu = spawn("perl", ["-e", "sleep 30", "--", `file=${work}/overlay.qcow2,if=virtio`], {
+      stdio: "ignore",
+    });
+    try {
+      fs.writeFileSync(path.join(work, "qemu.pid"), `${qemu.pid}\n`);
+      const r = run(
+        {
+          TIMEOUT_SECONDS: "30",
+          CACHE_DIR: "cache",
+          STACK_TAG: "dev-1a2b",
+          GEN: "20261208t0253",
+        },
+        dir,
+      );
+      expect(r.status, r.stderr).toBe(0);
+    } finally {
+      qemu.kill();
+    }
+  });
+
+  it("stops the machine with STOP_COMMAND when its console shows it cannot boot, and says so", () => {
+    fakeKeyscan(0);
+    const r = run({
+      TIMEOUT_SECONDS: "8",
+      CONSOLE_WATCH_SECONDS: "0.2",
+      CONSOLE_COMMAND: "printf 'Kernel panic - not syncing: VFS: Unable to mount root fs\\n'",
+      STOP_COMMAND: `echo "$SERVER_ID" >${dir}/stopped`,
+      SERVER_ID: "srv-1",
+    });
+    expect(r.status).toBe(1);
+    expect(fs.readFileSync(path.join(dir, "stopped"), "utf8")).toBe("srv-1\n");
+    expect(r.stderr).toContain(
+      "==> wait-ssh: stopping the machine at 203.0.113.9:2222: it cannot power itself off without SSH\n",
+    );
+    expect(r.stderr).toMatch(
+      /Unable to mount root fs\nthe machine is stopped; the next up replaces it \(set dse-image:keepBuilderOnFailure to keep it running\)\n$/,
+    );
+  });
+
+  it("stops the machine after its timeout too; a stop that fails is named, with what it said", () => {
+    fakeKeyscan(0);
+    const r = run({
+      TIMEOUT_SECONDS: "1",
+      CONSOLE_COMMAND: "echo booting",
+      STOP_COMMAND: "echo 'Cannot stop server: HTTP 409' >&2; exit 3",
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(
+      /no SSH on 203\.0\.113\.9:2222 after 1s \(dse-image:sshTimeoutMinutes\); last lines of the builder console:\n {4}booting\nstopping the machine failed \(exit status 3: Cannot stop server: HTTP 409\); the next up or `pulumi destroy` removes it\n$/,
     );
   });
 });

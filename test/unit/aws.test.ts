@@ -175,6 +175,9 @@ describe("AwsImage with every aws key set", () => {
     expect(env(r, "aws-wait-ssh").CONSOLE_COMMAND).toBe(
       "node --require ./components/ts-hook.cjs components/aws/cli.ts console",
     );
+    expect(env(r, "aws-wait-ssh").STOP_COMMAND).toBe(
+      "node --require ./components/ts-hook.cjs components/aws/cli.ts stop",
+    );
     expect(snapshotOf(r).snapshot).toBe("aws");
     const { store, config } = r.probed[0];
     expect(snapshotOf(r).store).toEqual({ store, config });

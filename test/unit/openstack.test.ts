@@ -92,6 +92,7 @@ describe("OpenStackImage on the dev stack (the old Packer template)", () => {
       TIMEOUT_SECONDS: "600",
       CONSOLE_COMMAND:
         "node --require ./components/ts-hook.cjs components/openstack/cli.ts console",
+      STOP_COMMAND: "node --require ./components/ts-hook.cjs components/openstack/cli.ts stop",
     });
   });
 

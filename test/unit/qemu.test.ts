@@ -100,7 +100,23 @@ describe("QemuImage: a build", () => {
       HOST: "127.0.0.1",
       PORT: "40022",
       CONSOLE_COMMAND: "bash components/qemu/console.sh",
+      // The builder's folder: the wait ends when its qemu is gone, and removes it on a failure.
+      STACK_TAG: stackTagOf(STACK_ID),
+      GEN: pendingEnv(r, "qemu-snapshot").GEN,
+      CACHE_DIR: "/cache",
+      STOP_COMMAND: "bash components/qemu/teardown.sh",
     });
+  });
+
+  it("with keepBuilderOnFailure a failed SSH wait leaves the builder running", async () => {
+    const r = await runProgram(
+      stackConfig({
+        platforms: ["qemu"],
+        keepBuilderOnFailure: true,
+        qemu: { sourceImageUrl: "https://example.org/base.img", sourceImageSha256: SHA },
+      }),
+    );
+    expect(env(r, "qemu-wait-ssh").STOP_COMMAND).toBe("");
   });
 
   it("boots the test machine like the builder: kernel, accelerator, size", async () => {
