@@ -331,6 +331,12 @@ export class FakeEc2 {
       return { Instances: [{ InstanceId: instance.id, State: { Name: "pending" } }] };
     });
     on(TerminateInstancesCommand, (input) => {
+      const unknown = input.InstanceIds?.filter((id) => !this.instances.some((i) => i.id === id));
+      if (unknown?.length)
+        throw ec2Error(
+          "InvalidInstanceID.NotFound",
+          `The instance IDs '${unknown.join(", ")}' do not exist`,
+        );
       for (const i of this.instances) if (input.InstanceIds?.includes(i.id)) i.state = "terminated";
       return {};
     });

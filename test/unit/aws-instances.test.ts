@@ -5,7 +5,11 @@
  * instance (launched with the user's tags in the create calls, removed on every way out) and the
  * console tail.
  */
-import { RunInstancesCommand } from "@aws-sdk/client-ec2";
+import {
+  DescribeInstancesCommand,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
+} from "@aws-sdk/client-ec2";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { credentialSettings, main } from "../../components/aws/cli";
 import { awsTestInstance } from "../../components/aws/test-instance";
@@ -254,6 +258,30 @@ describe("aws boot test instance", () => {
   it("remove before any launch does nothing", async () => {
     await launcher().remove();
     expect(ec2.mock.calls()).toEqual([]);
+  });
+});
+
+describe("aws stop (a builder whose SSH never came up)", () => {
+  it("terminates it, as its own power-off would, without waiting", async () => {
+    instance("i-1", `${PREFIX}build-1`);
+    await run("stop", { INSTANCE_ID: "i-1" });
+    expect(ec2.instances[0].state).toBe("terminated");
+    expect(ec2.mock.commandCalls(TerminateInstancesCommand).map((c) => c.args[0].input)).toEqual([
+      { InstanceIds: ["i-1"] },
+    ]);
+    expect(ec2.mock.commandCalls(DescribeInstancesCommand)).toEqual([]);
+  });
+
+  it("an instance already gone needs nothing; another failure names the call", async () => {
+    await run("stop", { INSTANCE_ID: "i-gone" });
+    ec2.mock.on(TerminateInstancesCommand).rejects(
+      Object.assign(new Error("You are not authorized to perform this operation."), {
+        name: "UnauthorizedOperation",
+      }),
+    );
+    await expect(run("stop", { INSTANCE_ID: "i-1" })).rejects.toThrow(
+      /terminate-instances.*eu-west-1.*You are not authorized to perform this operation\./,
+    );
   });
 });
 

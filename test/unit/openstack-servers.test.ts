@@ -13,6 +13,7 @@ import {
   firstAddress,
   launchTestServer,
   removeTestServer,
+  stopBuilder,
   sweepBuilderObjects,
 } from "../../components/openstack/servers";
 import { UnusableImage } from "../../components/store/image-store";
@@ -25,6 +26,8 @@ const fail = (stderr: string): CliResult => ({ code: 1, stdout: "", stderr });
 /** Nova servers, floating IPs, key pairs and security groups by ID (or name for key pairs). */
 class FakeCloud {
   servers = new Map<string, string>();
+  /** Servers' statuses (ACTIVE unless set). */
+  status = new Map<string, string>();
   fips = new Map<string, string>();
   keypairs = new Set<string>();
   groups = new Map<string, string>();
@@ -88,6 +91,17 @@ class FakeCloud {
       this.servers.set(id, last);
       return ok(`\rProgress: 100\n${id}\n`);
     }
+    if (line.startsWith("server stop")) {
+      const status = this.status.get(last) ?? "ACTIVE";
+      if (status !== "ACTIVE")
+        return fail(
+          `Cannot 'stop' instance ${last} while it is in vm_state ${status.toLowerCase()} (HTTP 409)`,
+        );
+      this.status.set(last, "SHUTOFF");
+      return ok();
+    }
+    if (line.startsWith("server show -f value -c status"))
+      return ok(`${this.status.get(last) ?? "ACTIVE"}\n`);
     if (line.startsWith("server show")) return ok(JSON.stringify({ addresses: this.addresses }));
     if (line.startsWith("floating ip create")) {
       const id = `fip-${++this.seq}`;
@@ -255,6 +269,28 @@ describe("openstack boot test server", () => {
     expect(logs).toEqual([
       "could not delete server s1: openstack server delete --wait exited 1: Conflict: s1 is in use (HTTP 409)",
     ]);
+  });
+});
+
+describe("openstack stop (a builder whose SSH never came up)", () => {
+  it("stops it: SHUTOFF, as its own power-off after a failed step leaves it", async () => {
+    await stopBuilder(ctx, "srv-1");
+    expect(cloud.status.get("srv-1")).toBe("SHUTOFF");
+    expect(cloud.calls).toEqual([["--insecure", "server", "stop", "srv-1"]]);
+  });
+
+  it("one Nova refuses to stop because it is SHUTOFF or ERROR already needs nothing", async () => {
+    for (const status of ["SHUTOFF", "ERROR"]) {
+      cloud.status.set("srv-1", status);
+      await expect(stopBuilder(ctx, "srv-1")).resolves.toBeUndefined();
+    }
+  });
+
+  it("a refusal for another status (still building) fails with Nova's words", async () => {
+    cloud.status.set("srv-1", "BUILD");
+    await expect(stopBuilder(ctx, "srv-1")).rejects.toThrow(
+      "Cannot 'stop' instance srv-1 while it is in vm_state build (HTTP 409)",
+    );
   });
 });
 
