@@ -118,16 +118,24 @@ async function applyRetention(
   log: StoreLog,
 ): Promise<void> {
   const tag = req.stackTag;
-  const previous = (await store.listFamily(family)).filter(
-    (i) => i.id !== currentId && i.meta.state === "complete",
-  );
-  for (const old of previous) {
-    if (tag in old.users && !(tag in old.kept) && (req.retain || req.keep > 0))
-      await store.setClaim(old, "kept", tag, req.stackId);
+  // One listing serves both passes: only this stack changes its own kept claims (a stack's runs
+  // never overlap), so the images as listed, with the claims set here, are what a second
+  // listing would show. Each listing costs the OpenStack store a read per image.
+  const images = await store.listFamily(family);
+  const others: StoredImage[] = [];
+  for (const image of images) {
+    if (image.id === currentId) continue;
+    const keep =
+      image.meta.state === "complete" &&
+      tag in image.users &&
+      !(tag in image.kept) &&
+      (req.retain || req.keep > 0);
+    if (keep) await store.setClaim(image, "kept", tag, req.stackId);
+    others.push(keep ? { ...image, kept: { ...image.kept, [tag]: req.stackId } } : image);
   }
   if (req.retain) return;
-  const kept = (await store.listFamily(family))
-    .filter((i) => i.id !== currentId && tag in i.kept)
+  const kept = others
+    .filter((i) => tag in i.kept)
     .sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
   for (const old of kept.slice(req.keep)) {
     await store.dropClaim(old, "kept", tag);

@@ -407,6 +407,18 @@ describe("the image rules (claims.ts) on AWS", () => {
     expect(old.deprecateAt!.getTime()).toBeGreaterThan(Date.now());
   });
 
+  it("with retention.keep 1 a claim kept in this pass and beyond the count is dropped again", async () => {
+    // Both previous AMIs still used by the stack (a release that never ran): both become kept,
+    // then the older one is beyond the count; its claim is on the AMI only since this pass.
+    const user = { [`dse-image:user:${dev.stackTag}`]: dev.stackId };
+    complete("ami-a", user, "2026-10-01T00:00:00Z");
+    complete("ami-b", user, "2026-11-01T00:00:00Z");
+    complete("ami-new");
+    await claimImage(storeWith(), request("ami-new", 1), log);
+    expect(ec2.amis.get("ami-b")!.tags[`dse-image:kept:${dev.stackTag}`]).toBe(dev.stackId);
+    expect(ec2.amis.get("ami-a")?.tags[`dse-image:kept:${dev.stackTag}`]).toBeUndefined();
+  });
+
   it("a home AMI deregistered outside Pulumi: its copies go, unless another stack claims them", async () => {
     const store = storeWith({ copyToRegions: [COPY] });
     complete("ami-1");

@@ -381,6 +381,8 @@ describe("the image rules (claims.ts) on OpenStack", () => {
     await claimImage(store, request("img-new", 1), log);
     const old = cloud.images.get("img-old")!;
     expect(old.properties[`dse_kept_${dev.stackTag}`]).toBe(dev.stackId);
+    // Retention lists the family once (both lists at once: with and without hidden images).
+    expect(cloud.calls.filter((c) => c.includes("list"))).toHaveLength(2);
     // The old claim's release (its ImageClaim leaving the program) marks it superseded.
     await releaseImage(store, request("img-old", 1), log);
     expect(old.properties[`dse_user_${dev.stackTag}`]).toBeUndefined();
