@@ -313,8 +313,9 @@ export async function removeTestInstance(ctx: Ec2Context, made: TestInstance): P
 
 /**
  * Terminates a builder whose SSH never came up (the SSH wait's STOP_COMMAND), as its own
- * power-off after a failed step does (its shutdown behavior is terminate). Not waited for: the
- * next sweep waits for what is still shutting down. One already gone needs nothing.
+ * power-off after a failed step does (its shutdown behavior is terminate): a refresh then reads
+ * the instance gone (rule A1), and the delete when its generation leaves the program is a no-op.
+ * Not waited for: the next sweep waits for what is still shutting down. One gone needs nothing.
  */
 export async function terminateBuilder(ctx: Ec2Context, instanceId: string): Promise<void> {
   await call(ctx, "terminate-instances", () =>

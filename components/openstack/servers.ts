@@ -259,8 +259,9 @@ export async function removeTestServer(ctx: OpenStackContext, made: TestServer):
 
 /**
  * Stops a builder whose SSH never came up (the SSH wait's STOP_COMMAND): SHUTOFF, as its own
- * power-off after a failed step leaves it. Nova refuses to stop a server that is not ACTIVE
- * (409); one already SHUTOFF or in ERROR runs nothing, so only another status fails.
+ * power-off after a failed step leaves it, and never started again (the server ignores
+ * powerState, rule O2). Nova refuses to stop a server that is not ACTIVE (409); one already
+ * SHUTOFF or in ERROR runs nothing, so only another status fails.
  */
 export async function stopBuilder(ctx: OpenStackContext, serverId: string): Promise<void> {
   await ctx.store.run(["server", "stop", serverId]).catch(async (e: unknown) => {

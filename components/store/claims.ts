@@ -56,10 +56,14 @@ export async function claimImage(
     await takeOverClaims(store, family, previous, req, log);
     image = (await store.get(req.imageId)) ?? image;
   }
-  if (!(req.stackTag in image.users))
-    await store.setClaim(image, "users", req.stackTag, req.stackId);
-  // Also when held already: the AWS store records what the claim asks for on it (aws-wants.ts).
-  await store.setHeld(image, req.stackTag, true);
+  if (store.claimHeld) {
+    await store.claimHeld(image, req.stackTag, req.stackId);
+  } else {
+    if (!(req.stackTag in image.users))
+      await store.setClaim(image, "users", req.stackTag, req.stackId);
+    // Also when held already: the AWS store records what the claim asks for on it (aws-wants.ts).
+    await store.setHeld(image, req.stackTag, true);
+  }
   if (family) await applyRetention(store, req, image.id, family, log);
   await store.settleClaim?.();
   // The image as claimed now: a new copy carries this stack's claim from the start. Gone, a

@@ -46,6 +46,11 @@ export interface ImageStore {
    * ask of the image).
    */
   setHeld(image: StoredImage, tag: string, held: boolean): Promise<void>;
+  /**
+   * Optional: setClaim(image, "users", ...) when the claim is not there, and setHeld(image, tag,
+   * true), in one change, where each change costs the store a round of its own.
+   */
+  claimHeld?(image: StoredImage, tag: string, stackId: string): Promise<void>;
   supersede(image: StoredImage, byName: string): Promise<void>;
   /**
    * Makes the pending image complete under `name`; returns its final ID: where names are unique

@@ -373,6 +373,8 @@ describe("the image rules (claims.ts) on OpenStack", () => {
       // What the claim asks of the image: another stack leaving takes back only the rest.
       [`dse_held_${dev.stackTag}`]: '{"visibility":"private","properties":[]}',
     });
+    // The claim and its held mark in one change: one `image set`, read back once.
+    expect(cloud.calls.filter((c) => c.includes("set"))).toHaveLength(1);
   });
 
   it("with retention.keep 1 a rebuild keeps the previous image hidden and superseded", async () => {
