@@ -339,6 +339,12 @@ export class FakeOpenStack {
     "server stop": (a) => {
       const s = this.servers.get(a.positional[0]);
       if (!s) return fail(`No Server found for ${a.positional[0]}`);
+      // Nova stops only an ACTIVE server (nova/api/openstack/common.py
+      // raise_http_conflict_for_instance_invalid_state).
+      if (s.status !== "ACTIVE")
+        return fail(
+          `Cannot 'stop' instance ${s.id} while it is in vm_state ${s.status === "SHUTOFF" ? "stopped" : s.status.toLowerCase()} (HTTP 409)`,
+        );
       s.guest.powerOff();
       s.status = "SHUTOFF";
       return ok();
