@@ -492,6 +492,13 @@ export class FakeAws {
       return bad.length ? fail(`Waiter InstanceStopped failed: ${bad.join(" ")}`, 255) : ok();
     },
     "terminate-instances": (a) => {
+      // EC2 refuses the whole call when one ID names no instance.
+      const unknown = a.all("--instance-ids").filter((id) => !this.instances.has(id));
+      if (unknown.length > 0)
+        return fail(
+          `An error occurred (InvalidInstanceID.NotFound) when calling the TerminateInstances operation: The instance IDs '${unknown.join(", ")}' do not exist`,
+          254,
+        );
       for (const id of a.all("--instance-ids")) this.terminate(id);
       return ok(JSON.stringify({ TerminatingInstances: [] }));
     },
