@@ -32,6 +32,9 @@ export interface WaitSshOptions {
   workDir?: string;
   /** Stops the machine when the wait fails (a shell command); absent: it is left running. */
   stopCommand?: string;
+  /** Seconds a console read (default 120) and a stop (default 300) may take. */
+  consoleTimeoutSeconds?: number;
+  stopTimeoutSeconds?: number;
   /** Seconds between reads of the console for a fatal boot line; 0: never. Default 30. */
   consoleWatchSeconds?: number;
   env?: NodeJS.ProcessEnv;
@@ -59,12 +62,22 @@ export const consoleWatchSeconds = (env: NodeJS.ProcessEnv): number =>
   envSeconds(env.CONSOLE_WATCH_SECONDS, CONSOLE_WATCH_DEFAULT);
 
 /**
+ * Seconds a console read and a stop may take: a cloud API that never answers must not hold the
+ * wait forever (the CLI and the SDK wait for a reply without a bound of their own).
+ */
+const CONSOLE_TIMEOUT = 120;
+const STOP_TIMEOUT = 300;
+
+/**
  * The console's last lines (the console command prints LINES of them, default 30): its stdout,
  * or, when it failed, everything it said. (The AWS SDK warns on stderr about the Node version.)
  */
 async function consoleLines(o: WaitSshOptions): Promise<string[]> {
   if (!o.consoleCommand) return [];
-  const r = await runProgram("sh", ["-c", o.consoleCommand], { env: o.env });
+  const r = await runProgram("sh", ["-c", o.consoleCommand], {
+    env: o.env,
+    timeoutSeconds: o.consoleTimeoutSeconds ?? CONSOLE_TIMEOUT,
+  });
   return (r.code === 0 ? r.stdout : r.both).trimEnd().split("\n").slice(-30);
 }
 
@@ -98,7 +111,10 @@ export function fatalBootLine(lines: string[]): string | undefined {
 async function stopMachine(o: WaitSshOptions, log: (m: string) => void): Promise<string> {
   if (!o.stopCommand) return "";
   log(`stopping the machine at ${o.host}:${o.port}: it cannot power itself off without SSH`);
-  const r = await runProgram("sh", ["-c", o.stopCommand], { env: o.env });
+  const r = await runProgram("sh", ["-c", o.stopCommand], {
+    env: o.env,
+    timeoutSeconds: o.stopTimeoutSeconds ?? STOP_TIMEOUT,
+  });
   const said = r.both.trim().split("\n").pop() ?? "";
   return r.code === 0
     ? "the machine is stopped; the next up replaces it (set dse-image:keepBuilderOnFailure to keep it running)\n"

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { fatalBootLine } from "../../components/lifecycle/wait-ssh";
+import { fatalBootLine, waitForSsh } from "../../components/lifecycle/wait-ssh";
 
 const SCRIPT = path.resolve(__dirname, "..", "..", "components", "lifecycle", "wait-ssh.ts");
 const HOOK = path.resolve(__dirname, "..", "..", "components", "ts-hook.cjs");
@@ -201,6 +201,29 @@ describe("wait-ssh.ts", () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(
       /no SSH on 203\.0\.113\.9:2222 after 1s \(dse-image:sshTimeoutMinutes\); last lines of the builder console:\n {4}booting\nstopping the machine failed \(exit status 3: Cannot stop server: HTTP 409\); the next up or `pulumi destroy` removes it\n$/,
+    );
+  });
+});
+
+describe("waitForSsh: a console read or a stop that never returns", () => {
+  it("is cut off: the console after consoleTimeoutSeconds, the stop after stopTimeoutSeconds, and the error says so", async () => {
+    fakeKeyscan(0);
+    const wait = waitForSsh(
+      {
+        host: "203.0.113.9",
+        port: 2222,
+        timeoutSeconds: 0,
+        pollSeconds: 0.05,
+        consoleCommand: "echo booting; sleep 30",
+        consoleTimeoutSeconds: 0.5,
+        stopCommand: "sleep 30",
+        stopTimeoutSeconds: 0.5,
+        env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
+      },
+      () => undefined,
+    );
+    await expect(wait).rejects.toThrow(
+      "no SSH on 203.0.113.9:2222 after 0s (dse-image:sshTimeoutMinutes); last lines of the builder console:\n    booting\n    sh did not finish in 0.5s\nstopping the machine failed (exit status 124: sh did not finish in 0.5s); the next up or `pulumi destroy` removes it\n",
     );
   });
 });
