@@ -265,12 +265,14 @@ export async function removeTestServer(ctx: OpenStackContext, made: TestServer):
  */
 export async function stopBuilder(ctx: OpenStackContext, serverId: string): Promise<void> {
   await ctx.store.run(["server", "stop", serverId]).catch(async (e: unknown) => {
-    const status = await ctx.store.run([...words("server show -f value -c status"), serverId]).then(
-      (out) => out.trim(),
-      () => "",
-    );
+    const status = await serverStatus(ctx.store, serverId).catch(() => "");
     if (status !== "SHUTOFF" && status !== "ERROR") throw e;
   });
+}
+
+/** A server's status as Nova reports it (ACTIVE, SHUTOFF, ERROR, ...). */
+export async function serverStatus(store: OpenStackImageStore, serverId: string): Promise<string> {
+  return (await store.run([...words("server show -f value -c status"), serverId])).trim();
 }
 
 /** The last `lines` lines of a server's console log, for error messages. */

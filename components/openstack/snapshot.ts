@@ -3,6 +3,7 @@ import { StoreError } from "../store/image-store";
 import type { OpenStackImageStore } from "../store/openstack";
 import { type PendingMeta, discardEarlier, pendingMeta } from "../store/pending";
 import { propertyArgs } from "../store/openstack";
+import { serverStatus } from "./servers";
 
 /** How often the server's status is read while it stops, and how many times. */
 export interface PollSettings {
@@ -34,7 +35,7 @@ async function waitForShutoff(
 ): Promise<void> {
   let status = "";
   for (let i = 0; i < poll.attempts; i++) {
-    status = (await store.run(["server", "show", "-f", "value", "-c", "status", serverId])).trim();
+    status = await serverStatus(store, serverId);
     if (status === "SHUTOFF") return;
     if (status === "ERROR") {
       throw new StoreError(

@@ -108,12 +108,15 @@ export function defaultCacheDir(): string {
   return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "dse-image");
 }
 
+/** The folder of a stack's builder generations in a cache folder. */
+const buildersOf = (cache: string, stackTag: string) => path.join(cache, "builds", stackTag);
+
 /**
  * The work folder of a stack's builder generation (dse_builder_dir in components/qemu/paths-lib.sh);
  * a relative cacheDir is the project folder's, where every step runs (rule P3).
  */
 export function builderFolder(cacheDir: string | undefined, stackTag: string, gen: string): string {
-  return path.resolve(cacheDir || defaultCacheDir(), "builds", stackTag, gen);
+  return path.resolve(buildersOf(cacheDir || defaultCacheDir(), stackTag), gen);
 }
 
 /**
@@ -250,7 +253,7 @@ export class LocalImageStore implements ImageStore {
   }
 
   listBuilders(stackTag: string): Promise<ProbeBuilder[]> {
-    const root = path.join(this.cache, "builds", stackTag);
+    const root = buildersOf(this.cache, stackTag);
     let works: string[];
     try {
       works = fs.readdirSync(root).sort();
